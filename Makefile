@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is here too.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+
+# ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install test lint contracts-test docker-engine bench-gas bench demo clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml package.json package-lock.json
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js >= 20 (it installs the pinned anvil binary)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	npm ci --no-audit --no-fund --loglevel=error
+	ln -sf $(ANVIL) $(VENV)/bin/anvil
+	$(VENV)/bin/anvil --version | head -1
+	touch $(STAMP)
+
+# A Docker engine for the provider node's tests and the demo: reuses a running one, starts
+# dockerd when none is reachable and we are root, or says clearly what to do.
+docker-engine: install
+	$(VENV)/bin/python -m jobmarket.docker_engine ensure
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install docker-engine lint
+	$(VENV)/bin/ape test tests --network ethereum:local:foundry
+
+bench-gas: install
+	$(VENV)/bin/ape run bench_gas --network ethereum:local:foundry
+
+clean:
+	rm -rf .build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Shared protocol code for requesters and providers: job spec, content addressing, contract access."""

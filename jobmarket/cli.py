@@ -1,0 +1,39 @@
+"""Click plumbing shared by the ``requester`` and ``provider-node`` command lines.
+
+A :class:`~jobmarket.errors.UserError` raised anywhere below a command becomes exactly one
+line on stderr (``error: what is wrong; what to do``) and a non-zero exit, never a traceback.
+``--debug`` (or ``JOBMARKET_DEBUG=1``) shows the traceback for bug reports.
+"""
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from jobmarket.errors import UserError
+
+
+def _debug_enabled(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or os.environ.get("JOBMARKET_DEBUG") == "1"
+
+
+class ErrorReportingGroup(click.Group):
+    """A click group that turns :class:`UserError` into one error line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            if _debug_enabled(ctx):
+                traceback.print_exc()
+            click.echo(f"error: {err.message}", err=True)
+            sys.stdout.flush()
+            raise click.exceptions.Exit(err.exit_code) from None
+
+
+debug_option = click.option(
+    "--debug", is_flag=True, default=False, help="Show tracebacks for errors (for bug reports)."
+)
