@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test lint contracts-test docker-engine bench-gas bench demo clean
+.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench demo clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ test: install docker-engine lint
 
 bench-gas: install
 	$(VENV)/bin/ape run bench_gas --network ethereum:local:foundry
+
+# Importer throughput on a 100 MB file: prints importer_mb_per_s=N (goal >= 300).
+bench-content: install
+	$(VENV)/bin/python bench/content_throughput.py
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache .hypothesis

@@ -1,1 +1,4 @@
-"""Shared protocol code for requesters and providers: job spec, content addressing, contract access."""
+"""Shared protocol code for requesters and providers.
+
+Job spec, content addressing and contract access live here, imported by both sides.
+"""

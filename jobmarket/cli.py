@@ -21,7 +21,27 @@ def _debug_enabled(ctx: click.Context) -> bool:
 
 
 class ErrorReportingGroup(click.Group):
-    """A click group that turns :class:`UserError` into one error line and its exit code."""
+    """A click group that turns :class:`UserError` into one error line and its exit code.
+
+    Click's own usage errors get the same one-line treatment instead of three lines of usage.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as err:
+            hint = f"; see '{err.ctx.command_path} --help'" if err.ctx is not None else ""
+            click.echo(f"error: {err.format_message().rstrip('.')}{hint}", err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

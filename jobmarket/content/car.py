@@ -1,0 +1,225 @@
+"""CAR (Content Addressable aRchive) files, as ``ipfs dag export`` writes and ``dag import`` reads.
+
+A CARv1 is ``varint(len) dag-cbor({"roots": [CID…], "version": 1})`` followed by sections
+``varint(len(cid) + len(block)) cid block``. We write CARv1 (what Kubo exports) and read CARv1
+and CARv2 (a CARv1 payload behind a fixed header). Reading verifies every block against its
+CID before handing it out. The dag-cbor needed for the header (a map, an array, tag 42 CIDs,
+text and small integers) is implemented here rather than pulled in as a dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from jobmarket.content.blockstore import MAX_BLOCK_SIZE
+from jobmarket.content.cid import Cid
+from jobmarket.content.multiformats import encode_varint
+from jobmarket.errors import IntegrityError, InvalidInput
+
+CARV2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
+MAX_HEADER_SIZE = 1024 * 1024
+_CID_TAG = 42
+
+
+# -- the dag-cbor subset of CAR headers ---------------------------------------------------------
+
+
+def _cbor_head(major: int, value: int) -> bytes:
+    if value < 24:
+        return bytes((major << 5 | value,))
+    for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if value < 1 << (8 * size):
+            return bytes((major << 5 | extra,)) + value.to_bytes(size, "big")
+    raise ValueError("integer too large for CBOR")
+
+
+def _cbor_text(text: str) -> bytes:
+    raw = text.encode()
+    return _cbor_head(3, len(raw)) + raw
+
+
+def encode_header(roots: list[Cid]) -> bytes:
+    """The dag-cbor CARv1 header; keys in dag-cbor order (shorter first): roots, version."""
+    body = bytearray(_cbor_head(5, 2))
+    body += _cbor_text("roots") + _cbor_head(4, len(roots))
+    for root in roots:
+        cid_bytes = b"\x00" + bytes(root)
+        body += _cbor_head(6, _CID_TAG) + _cbor_head(2, len(cid_bytes)) + cid_bytes
+    body += _cbor_text("version") + _cbor_head(0, 1)
+    return encode_varint(len(body)) + bytes(body)
+
+
+class _CborReader:
+    """Decodes the small, strict subset of dag-cbor a CAR header may contain."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def _take(self, count: int) -> bytes:
+        if self.pos + count > len(self.data):
+            raise ValueError("truncated CBOR")
+        chunk = self.data[self.pos : self.pos + count]
+        self.pos += count
+        return chunk
+
+    def _head(self) -> tuple[int, int]:
+        initial = self._take(1)[0]
+        major, info = initial >> 5, initial & 31
+        if info < 24:
+            return major, info
+        if info in (24, 25, 26, 27):
+            return major, int.from_bytes(self._take(1 << (info - 24)), "big")
+        raise ValueError("indefinite lengths and reserved values are not dag-cbor")
+
+    def item(self, depth: int = 0) -> object:
+        if depth > 16:
+            raise ValueError("CBOR nested too deeply")
+        major, value = self._head()
+        if major == 0:
+            return value
+        if major == 2:
+            return self._take(value)
+        if major == 3:
+            return self._take(value).decode("utf-8")
+        if major == 4:
+            return [self.item(depth + 1) for _ in range(value)]
+        if major == 5:
+            result = {}
+            for _ in range(value):
+                key = self.item(depth + 1)
+                if not isinstance(key, str):
+                    raise ValueError("map keys must be text")
+                result[key] = self.item(depth + 1)
+            return result
+        if major == 6 and value == _CID_TAG:
+            raw = self.item(depth + 1)
+            if not isinstance(raw, bytes) or not raw.startswith(b"\x00"):
+                raise ValueError("tag 42 must wrap bytes starting with 0x00")
+            cid, end = Cid.from_bytes(raw, 1)
+            if end != len(raw):
+                raise ValueError("trailing bytes after CID")
+            return cid
+        if major == 7 and value in (20, 21, 22):
+            return {20: False, 21: True, 22: None}[value]
+        raise ValueError(f"unsupported CBOR item (major type {major})")
+
+
+# -- reading and writing -------------------------------------------------------------------------
+
+
+def write_car(out: BinaryIO, roots: list[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> int:
+    """Write a CARv1; returns the number of blocks written."""
+    out.write(encode_header(roots))
+    count = 0
+    for cid, block in blocks:
+        cid_bytes = bytes(cid)
+        out.write(encode_varint(len(cid_bytes) + len(block)))
+        out.write(cid_bytes)
+        out.write(block)
+        count += 1
+    return count
+
+
+@dataclass
+class CarReader:
+    """Streams the roots and verified blocks of a CARv1 or CARv2 file."""
+
+    stream: BinaryIO
+    name: str = "CAR file"
+
+    def __post_init__(self) -> None:
+        self._limit: int | None = None
+        self._read = 0
+        self.roots = self._read_header()
+
+    def _fail(self, problem: str) -> InvalidInput:
+        return InvalidInput(
+            f"{self.name} is not a valid CAR file: {problem}",
+            "export it again with `ipfs dag export` or `requester store export`",
+        )
+
+    def _read_exact(self, count: int) -> bytes:
+        data = self.stream.read(count)
+        self._read += len(data)
+        if len(data) != count:
+            raise self._fail("unexpected end of file")
+        return data
+
+    def _read_varint(self, allow_eof: bool = False) -> int | None:
+        value = 0
+        for shift in range(0, 63, 7):
+            if self._limit is not None and self._read >= self._limit:
+                if shift == 0 and allow_eof:
+                    return None
+                raise self._fail("section runs past the CARv2 data size")
+            byte = self.stream.read(1)
+            self._read += len(byte)
+            if not byte:
+                if shift == 0 and allow_eof:
+                    return None
+                raise self._fail("unexpected end of file in a length prefix")
+            value |= (byte[0] & 0x7F) << shift
+            if not byte[0] & 0x80:
+                return value
+        raise self._fail("length prefix is too long")
+
+    def _read_header(self, inner: bool = False) -> list[Cid]:
+        length = self._read_varint()
+        assert length is not None
+        if length == 0 or length > MAX_HEADER_SIZE:
+            raise self._fail(f"header length {length} is out of range")
+        raw = self._read_exact(length)
+        if encode_varint(length) + raw == CARV2_PRAGMA:
+            if inner:
+                raise self._fail("a CARv2 payload must be a CARv1")
+            return self._read_v2_header()
+        try:
+            header = _CborReader(raw).item()
+        except (ValueError, InvalidInput) as err:
+            raise self._fail(f"header is not dag-cbor: {err}") from None
+        if not isinstance(header, dict) or header.get("version") != 1:
+            raise self._fail("header version is not 1")
+        roots = header.get("roots")
+        if not isinstance(roots, list) or not all(isinstance(root, Cid) for root in roots):
+            raise self._fail("header roots must be a list of CIDs")
+        return list(roots)
+
+    def _read_v2_header(self) -> list[Cid]:
+        fixed = self._read_exact(40)
+        data_offset = int.from_bytes(fixed[16:24], "little")
+        data_size = int.from_bytes(fixed[24:32], "little")
+        if data_offset < self._read:
+            raise self._fail("CARv2 data offset points into its header")
+        self._read_exact(data_offset - self._read)
+        inner_start = self._read
+        roots = self._read_header(inner=True)
+        self._limit = inner_start + data_size
+        return roots
+
+    def blocks(self) -> Iterator[tuple[Cid, bytes]]:
+        """Each block, after checking that it hashes to the CID it is filed under."""
+        while True:
+            length = self._read_varint(allow_eof=True)
+            if length is None:
+                return
+            if length == 0:
+                if self._limit is not None:
+                    return  # CARv2 payloads may be zero-padded
+                raise self._fail("empty section")
+            if length > MAX_BLOCK_SIZE + 64:
+                raise self._fail(f"section of {length} bytes exceeds the block size limit")
+            section = self._read_exact(length)
+            try:
+                cid, offset = Cid.from_bytes(section)
+            except InvalidInput as err:
+                raise self._fail(f"section CID: {err.problem}") from None
+            block = section[offset:]
+            if not cid.verify(block):
+                raise IntegrityError(
+                    f"block {cid} in {self.name} does not match its CID",
+                    "the CAR file is corrupted or forged; do not import it",
+                )
+            yield cid, block

@@ -1,0 +1,169 @@
+"""The default content store: an IPFS blockstore in a local folder, no daemon required.
+
+Layout under the store folder (``jobmarket.paths.home()/ipfs`` unless configured)::
+
+    blocks/<shard>/<MULTIHASH>.data   one verified block per file (see blockstore.py)
+    pins.json                         recursively pinned roots
+    repo.lock                         adds take it shared, garbage collection exclusive
+
+CIDs are those of Kubo's ``ipfs add`` with explicit defaults, and CAR files move content to
+and from a Kubo node (``ipfs dag import`` / ``ipfs dag export``) unchanged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from jobmarket import paths
+from jobmarket.content import reader
+from jobmarket.content.blockstore import Blockstore
+from jobmarket.content.car import CarReader
+from jobmarket.content.cid import Cid
+from jobmarket.content.importer import EntryCallback, Importer, ImportParams
+from jobmarket.content.pins import PinSet
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import IntegrityError, InvalidInput, NotFound
+
+_STALE_TEMPORARY_S = 3600
+
+
+class EmbeddedStore(ContentStore):
+    """Content in a local folder; safe to share between processes on one machine."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, fsync: bool = True) -> None:
+        self.root = Path(root) if root is not None else paths.home() / "ipfs"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InvalidInput(
+                f"cannot create the content store folder {self.root}: {err.strerror}",
+                "set JOBMARKET_IPFS_DIR to a writable folder",
+            ) from None
+        self.location = str(self.root)
+        self.blocks = Blockstore(self.root, fsync=fsync)
+        self._pins = PinSet(self.root / "pins.json")
+        self._lock_path = self.root / "repo.lock"
+
+    @contextmanager
+    def _repo_lock(self, mode: int) -> Iterator[None]:
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _importer(self, params: ImportParams | None) -> Importer:
+        return Importer(params or ImportParams(), sink=self.blocks)
+
+    def add_bytes(
+        self, data: bytes, *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        with self._repo_lock(fcntl.LOCK_SH):
+            cid = self._importer(params).add_bytes(data).cid
+            if pin:
+                self._pins.add(cid)
+        return cid
+
+    def add_file(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        with self._repo_lock(fcntl.LOCK_SH):
+            cid = self._importer(params).add_file(path).cid
+            if pin:
+                self._pins.add(cid)
+        return cid
+
+    def add_dir(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pin: bool = False,
+        params: ImportParams | None = None,
+        on_entry: EntryCallback | None = None,
+    ) -> Cid:
+        if not Path(path).is_dir():
+            raise InvalidInput(f"{path} is not a folder")
+        with self._repo_lock(fcntl.LOCK_SH):
+            cid = self._importer(params).add_directory(path, on_entry).cid
+            if pin:
+                self._pins.add(cid)
+        return cid
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_block(self, cid: Cid) -> bytes:
+        return self.blocks.get(cid)
+
+    def has(self, cid: Cid) -> bool:
+        return self.blocks.has(cid)
+
+    # -- pins --------------------------------------------------------------------------------
+
+    def pin(self, cid: Cid) -> None:
+        with self._repo_lock(fcntl.LOCK_SH):
+            for _ in reader.walk(self.get_block, cid):
+                pass  # every block present and verified, or NotFound / IntegrityError
+            self._pins.add(cid)
+
+    def unpin(self, cid: Cid) -> None:
+        if not self._pins.remove(cid):
+            raise NotFound(f"{cid} is not pinned", "see `requester store ls` for pinned content")
+
+    def pins(self) -> list[Cid]:
+        return self._pins.list()
+
+    def gc(self) -> int:
+        """Delete every block no pin reaches; returns how many were removed."""
+        with self._repo_lock(fcntl.LOCK_EX):
+            keep: set[bytes] = set()
+            for root in self._pins.list():
+                for cid, _ in reader.walk(self.get_block, root, read_raw=False):
+                    keep.add(cid.multihash)
+            removed = 0
+            for cid in list(self.blocks.keys()):
+                if cid.multihash not in keep:
+                    self.blocks.delete(cid)
+                    removed += 1
+            self._remove_stale_temporaries()
+        return removed
+
+    def _remove_stale_temporaries(self) -> None:
+        cutoff = time.time() - _STALE_TEMPORARY_S
+        for temporary in self.blocks.blocks_dir.glob("*/.tmp-*"):
+            try:
+                if temporary.stat().st_mtime < cutoff:
+                    temporary.unlink()
+            except FileNotFoundError:
+                pass
+
+    # -- archives ----------------------------------------------------------------------------
+
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+        source = Path(path)
+        if not source.is_file():
+            raise InvalidInput(f"{source} does not exist or is not a file; check the path")
+        with open(source, "rb") as stream, self._repo_lock(fcntl.LOCK_SH):
+            car = CarReader(stream, name=str(source))
+            for cid, block in car.blocks():  # each block already checked against its CID
+                self.blocks.put(cid, (block,))
+            if pin_roots:
+                for root in car.roots:
+                    try:
+                        for _ in reader.walk(self.get_block, root):
+                            pass
+                    except NotFound as err:
+                        raise IntegrityError(
+                            f"{source} does not hold the whole DAG of its root {root} "
+                            f"({err.problem})",
+                            "export it again with all blocks (ipfs dag export ROOT)",
+                        ) from None
+                    self._pins.add(root)
+        return car.roots

@@ -1,0 +1,322 @@
+"""UnixFS importer that yields the same CIDs as Kubo's ``ipfs add`` (standard library only).
+
+What Kubo does by default, and what this module reproduces byte for byte:
+
+* fixed-size chunks of 262144 bytes (``--chunker=size-262144``);
+* ``--cid-version 1`` implies raw leaves (``bafkrei…`` blocks); ``--cid-version 0`` makes each
+  leaf a dag-pb UnixFS File node and the root a base58 ``Qm…`` CID. With raw leaves under
+  CIDv0 the leaves are still CIDv1 raw blocks (a CIDv0 can only name dag-pb);
+* the *balanced* layout: leaves are grouped into File nodes of at most 174 links, those into
+  nodes of 174, and so on. A file of one chunk is that chunk's leaf; an empty file is a single
+  empty leaf. A level is only closed when more data follows, so the root sits at the smallest
+  depth that holds every leaf and the right-most spine keeps its single-child nodes;
+* link Tsize is the cumulative serialized size of the child's DAG;
+* ``ipfs add -r``: basic UnixFS directories whose links are sorted by name, hidden entries
+  (``.name``) skipped unless ``hidden=True``, symlinks stored as UnixFS Symlink nodes (not
+  followed), anything else (FIFOs, sockets, devices) refused.
+
+Memory stays constant for any file size: one chunk buffer plus at most ``max_links`` pending
+links per tree level. Blocks go to an optional :class:`BlockSink`; without one only CIDs are
+computed (``requester cid``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from jobmarket.content.cid import DAG_PB, RAW, Cid
+from jobmarket.content.dagpb import (
+    EMPTY_DIRECTORY_DATA,
+    UnixFSType,
+    encode_link,
+    encode_node,
+    encode_unixfs,
+    file_leaf_envelope,
+)
+from jobmarket.errors import InvalidInput
+
+DEFAULT_CHUNK_SIZE = 262144
+DEFAULT_MAX_LINKS = 174
+MAX_CHUNK_SIZE = 1048576  # Kubo refuses larger chunks: peers will not exchange bigger blocks
+MAX_LINKS_LIMIT = 8192
+# Kubo switches a directory to a HAMT shard when the sum of its links' name and CID lengths
+# exceeds 256 KiB (boxo's HAMTShardingSize estimate). We build basic directories only.
+HAMT_SHARDING_THRESHOLD = 262144
+MAX_TREE_DEPTH = 256
+
+BlockParts = Sequence[bytes | memoryview]
+
+
+class BlockSink(Protocol):
+    """Receives every block the importer produces; ``parts`` concatenated are the block.
+
+    Parts may be views of the importer's reused chunk buffer: consume them during the call.
+    """
+
+    def put(self, cid: Cid, parts: BlockParts) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImportParams:
+    """The ``ipfs add`` options that decide CIDs; ``raw_leaves=None`` follows the version."""
+
+    cid_version: int = 1
+    raw_leaves: bool | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_links: int = DEFAULT_MAX_LINKS
+    hidden: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cid_version not in (0, 1):
+            raise InvalidInput(f"--cid-version must be 0 or 1, got {self.cid_version}")
+        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise InvalidInput(
+                f"chunk size must be between 1 and {MAX_CHUNK_SIZE} bytes, got {self.chunk_size}"
+            )
+        if not 2 <= self.max_links <= MAX_LINKS_LIMIT:
+            raise InvalidInput(
+                f"max links must be between 2 and {MAX_LINKS_LIMIT}, got {self.max_links}"
+            )
+
+    @property
+    def leaves_are_raw(self) -> bool:
+        return self.cid_version == 1 if self.raw_leaves is None else self.raw_leaves
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedNode:
+    """An imported file, directory or symlink: its CID, cumulative DAG size and file size."""
+
+    cid: Cid
+    tsize: int
+    filesize: int = 0
+
+
+EntryCallback = Callable[[str, ImportedNode, bool], None]
+"""Called as ``(relative posix path, node, is_directory)`` for every entry of a tree."""
+
+
+def _read_full(stream: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` unless the stream ends first (pipes and sockets return short reads)."""
+    readinto = getattr(stream, "readinto", None)
+    total = 0
+    size = len(view)
+    while total < size:
+        if readinto is not None:
+            count = readinto(view[total:])
+        else:
+            piece = stream.read(size - total)
+            count = len(piece)
+            view[total : total + count] = piece
+        if not count:
+            break
+        total += count
+    return total
+
+
+class Importer:
+    """Turns byte streams and directory trees into UnixFS DAGs, sending blocks to ``sink``."""
+
+    def __init__(self, params: ImportParams | None = None, sink: BlockSink | None = None) -> None:
+        self.params = params or ImportParams()
+        self.sink = sink
+        self._node_version = self.params.cid_version
+        self._raw = self.params.leaves_are_raw
+        self._buffer: bytearray | None = None  # one chunk buffer, reused for every file
+
+    # -- files -------------------------------------------------------------------------------
+
+    def add_bytes(self, data: bytes) -> ImportedNode:
+        return self.add_stream(io.BytesIO(data))
+
+    def add_file(self, path: str | os.PathLike[str]) -> ImportedNode:
+        try:
+            with open(path, "rb", buffering=0) as stream:
+                return self.add_stream(stream)
+        except IsADirectoryError:
+            raise InvalidInput(f"{path} is a directory; add it as a directory") from None
+        except FileNotFoundError:
+            raise InvalidInput(f"{path} does not exist; check the path") from None
+        except PermissionError:
+            raise InvalidInput(f"{path} is not readable; check its permissions") from None
+
+    def add_stream(self, stream: BinaryIO) -> ImportedNode:
+        """Import a whole stream as one UnixFS file in constant memory."""
+        chunk_size = self.params.chunk_size
+        max_links = self.params.max_links
+        if self._buffer is None:
+            self._buffer = bytearray(chunk_size)
+        view = memoryview(self._buffer)
+        levels: list[list[ImportedNode]] = [[]]
+
+        count = _read_full(stream, view)
+        if count == 0:
+            return self._leaf(view[:0])
+        while count:
+            leaf = self._leaf(view[:count])
+            self._push(levels, 0, leaf, max_links)
+            if count < chunk_size:
+                break
+            count = _read_full(stream, view)
+        return self._finish(levels)
+
+    def _leaf(self, chunk: memoryview) -> ImportedNode:
+        length = len(chunk)
+        if self._raw:
+            cid = Cid(1, RAW, hashlib.sha256(chunk).digest())
+            if self.sink is not None:
+                self.sink.put(cid, (chunk,))
+            return ImportedNode(cid, length, length)
+        if length == 0:
+            # The empty file: a File node without a Data field, as Kubo writes it.
+            block = encode_node([], encode_unixfs(UnixFSType.FILE, filesize=0))
+            cid = Cid(self._node_version, DAG_PB, hashlib.sha256(block).digest())
+            if self.sink is not None:
+                self.sink.put(cid, (block,))
+            return ImportedNode(cid, len(block), 0)
+        head, tail = file_leaf_envelope(length)
+        hasher = hashlib.sha256(head)
+        hasher.update(chunk)
+        hasher.update(tail)
+        cid = Cid(self._node_version, DAG_PB, hasher.digest())
+        if self.sink is not None:
+            self.sink.put(cid, (head, chunk, tail))
+        return ImportedNode(cid, len(head) + length + len(tail), length)
+
+    def _push(
+        self, levels: list[list[ImportedNode]], depth: int, node: ImportedNode, max_links: int
+    ) -> None:
+        """Add ``node`` at ``depth``; a full level is closed only now that more data follows."""
+        level = levels[depth]
+        if len(level) == max_links:
+            if depth + 1 == len(levels):
+                levels.append([])
+            self._push(levels, depth + 1, self._file_node(level), max_links)
+            level = levels[depth] = []
+        level.append(node)
+
+    def _finish(self, levels: list[list[ImportedNode]]) -> ImportedNode:
+        depth = 0
+        while True:
+            level = levels[depth]
+            top = depth + 1 == len(levels)
+            if top and len(level) == 1:
+                return level[0]  # a single-chunk file is its own leaf
+            node = self._file_node(level)
+            if top:
+                return node
+            self._push(levels, depth + 1, node, self.params.max_links)
+            depth += 1
+
+    def _file_node(self, children: list[ImportedNode]) -> ImportedNode:
+        sizes = [child.filesize for child in children]
+        filesize = sum(sizes)
+        data = encode_unixfs(UnixFSType.FILE, filesize=filesize, blocksizes=sizes)
+        links = [encode_link(child.cid, b"", child.tsize) for child in children]
+        return self._emit_node(links, data, sum(child.tsize for child in children), filesize)
+
+    def _emit_node(
+        self, links: list[bytes], data: bytes, children_tsize: int, filesize: int
+    ) -> ImportedNode:
+        block = encode_node(links, data)
+        cid = Cid(self._node_version, DAG_PB, hashlib.sha256(block).digest())
+        if self.sink is not None:
+            self.sink.put(cid, (block,))
+        return ImportedNode(cid, len(block) + children_tsize, filesize)
+
+    # -- directories -------------------------------------------------------------------------
+
+    def add_path(
+        self, path: str | os.PathLike[str], on_entry: EntryCallback | None = None
+    ) -> ImportedNode:
+        """``ipfs add`` for a file, ``ipfs add -r`` for a directory."""
+        target = Path(path)
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            raise InvalidInput(f"{target} does not exist; check the path") from None
+        except OSError as err:
+            raise InvalidInput(f"cannot read {target}: {err.strerror}") from None
+        if stat.S_ISDIR(info.st_mode):
+            return self.add_directory(target, on_entry)
+        if stat.S_ISREG(info.st_mode):
+            node = self.add_file(target)
+            if on_entry is not None:
+                on_entry(target.name, node, False)
+            return node
+        raise InvalidInput(f"unrecognized file type for {target}; add regular files and folders")
+
+    def add_directory(
+        self, path: str | os.PathLike[str], on_entry: EntryCallback | None = None
+    ) -> ImportedNode:
+        """Import a folder recursively as basic UnixFS directories."""
+        return self._directory(Path(path), "", on_entry, 0)
+
+    def _directory(
+        self, path: Path, relative: str, on_entry: EntryCallback | None, depth: int
+    ) -> ImportedNode:
+        if depth > MAX_TREE_DEPTH:
+            raise InvalidInput(f"{path} is nested deeper than {MAX_TREE_DEPTH} folders")
+        try:
+            entries = sorted(os.scandir(path), key=lambda entry: os.fsencode(entry.name))
+        except PermissionError:
+            raise InvalidInput(f"{path} is not readable; check its permissions") from None
+        children: list[tuple[bytes, ImportedNode]] = []
+        for entry in entries:
+            if not self.params.hidden and entry.name.startswith("."):
+                continue
+            child_relative = f"{relative}/{entry.name}" if relative else entry.name
+            is_dir = False
+            if entry.is_symlink():
+                node = self.add_symlink(os.readlink(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                node = self._directory(Path(entry.path), child_relative, on_entry, depth + 1)
+                is_dir = True
+            elif entry.is_file(follow_symlinks=False):
+                node = self.add_file(entry.path)
+            else:
+                raise InvalidInput(
+                    f"unrecognized file type for {entry.path}; "
+                    "remove FIFOs, sockets and devices from the folder"
+                )
+            if on_entry is not None and not is_dir:
+                on_entry(child_relative, node, False)
+            children.append((os.fsencode(entry.name), node))
+        node = self.directory_node(children, where=str(path))
+        if on_entry is not None:
+            on_entry(relative, node, True)
+        return node
+
+    def directory_node(
+        self, children: list[tuple[bytes, ImportedNode]], where: str = "directory"
+    ) -> ImportedNode:
+        """A basic UnixFS directory over already-imported children, links sorted by name."""
+        children = sorted(children, key=lambda item: item[0])
+        estimate = sum(len(name) + len(bytes(node.cid)) for name, node in children)
+        if estimate > HAMT_SHARDING_THRESHOLD:
+            raise InvalidInput(
+                f"{where} has too many entries ({len(children)}) for a basic UnixFS directory "
+                "(Kubo would shard it as a HAMT, which this importer does not build); "
+                "spread the files over sub-folders"
+            )
+        for (name, _), (next_name, _) in itertools.pairwise(children):
+            if name == next_name:
+                raise InvalidInput(f"{where} has two entries named {name!r}")
+        links = [encode_link(node.cid, name, node.tsize) for name, node in children]
+        filesize = sum(node.filesize for _, node in children)
+        return self._emit_node(
+            links, EMPTY_DIRECTORY_DATA, sum(node.tsize for _, node in children), filesize
+        )
+
+    def add_symlink(self, target: str | bytes) -> ImportedNode:
+        """A UnixFS Symlink node (what ``ipfs add -r`` stores instead of following links)."""
+        data = encode_unixfs(UnixFSType.SYMLINK, data=os.fsencode(target))
+        return self._emit_node([], data, 0, 0)

@@ -1,0 +1,385 @@
+"""A Kubo node as content store, over its RPC API (``/api/v0``, POST only) with httpx.
+
+Kubo is trusted for availability, never for bytes:
+
+* reads fetch each block with ``block/get`` and hash it against the CID we asked for, then
+  check the UnixFS structure ourselves (:mod:`jobmarket.content.reader`); a lying or
+  corrupted node yields :class:`~jobmarket.errors.IntegrityError`, never wrong content;
+* adds compute the CID locally with our importer first and pass ``cid-version``,
+  ``raw-leaves`` and ``chunker=size-N`` explicitly (Kubo's config profiles change defaults);
+  if Kubo reports a different root, the add fails instead of recording a CID we cannot
+  reproduce;
+* CAR imports are parsed and every block verified locally before Kubo sees them.
+
+Transport failures get bounded retries with exponential backoff (connection refused or reset,
+HTTP 502/503/504 and 500s that are not Kubo's own error answers); a call that hits its timeout
+fails at once. Every failure is one :class:`~jobmarket.errors.UserError` line naming the API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jobmarket.content.blockstore import MAX_BLOCK_SIZE
+from jobmarket.content.car import CarReader
+from jobmarket.content.cid import Cid
+from jobmarket.content.importer import EntryCallback, Importer, ImportParams
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
+
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF_S = 0.5
+_RETRY_STATUS = {500, 502, 503, 504}
+_MULTIADDR = re.compile(
+    r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>\d+)(?P<scheme>/https?)?/?$"
+)
+
+
+class KuboError(UserError):
+    """Kubo understood the request and refused it (its own error message is passed on)."""
+
+
+def api_base_url(api: str) -> str:
+    """``http://host:port`` from a URL or Kubo's multiaddr form (``/ip4/…/tcp/5001``)."""
+    text = api.strip().rstrip("/")
+    match = _MULTIADDR.match(text)
+    if match:
+        host = match["host"]
+        if match["proto"] == "ip6":
+            host = f"[{host}]"
+        scheme = (match["scheme"] or "/http").lstrip("/")
+        return f"{scheme}://{host}:{match['port']}"
+    if "://" not in text:
+        text = "http://" + text
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput(
+            f"IPFS_API={api!r} is not an address",
+            "use e.g. http://127.0.0.1:5001 or /ip4/127.0.0.1/tcp/5001",
+        )
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.removesuffix('/api/v0')}"
+
+
+class KuboStore(ContentStore):
+    """Content on a Kubo node, read trustlessly."""
+
+    def __init__(
+        self,
+        api: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF_S,
+    ) -> None:
+        self.base_url = api_base_url(api)
+        self.location = self.base_url
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._client = httpx.Client(
+            base_url=f"{self.base_url}/api/v0/",
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _unreachable(self, problem: str) -> Unreachable:
+        return Unreachable(
+            f"IPFS API at {self.base_url} {problem}", "check that Kubo is running or unset IPFS_API"
+        )
+
+    def _request(
+        self,
+        command: str,
+        params: dict[str, Any] | list[tuple[str, str]] | None = None,
+        *,
+        upload: list[Part] | None = None,
+        limit: int | None = None,
+    ) -> bytes:
+        """POST ``command`` and return the body (at most ``limit`` bytes), retrying transients.
+
+        ``upload`` parts are streamed as multipart/form-data, one file open at a time, and
+        replayed from the start on a retry.
+        """
+        attempts = 1 + self.retries
+        last_problem = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            headers = {}
+            content = None
+            if upload is not None:
+                boundary = secrets.token_hex(16)
+                headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+                content = _multipart(upload, boundary)
+            try:
+                with self._client.stream(
+                    "POST", command, params=params, content=content, headers=headers
+                ) as resp:
+                    if resp.status_code == 200:
+                        return self._read_body(resp, command, limit)
+                    body = resp.read()[:4096]
+            except httpx.TimeoutException:
+                raise self._unreachable(f"did not answer within {self.timeout:g} s") from None
+            except httpx.TransportError as err:
+                detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                last_problem = f"is unreachable ({detail})"
+                continue
+            message = _kubo_message(body)
+            if resp.status_code == 500 and message is not None:
+                raise KuboError(f"IPFS node at {self.base_url} refused {command}: {message}")
+            if resp.status_code in _RETRY_STATUS:
+                last_problem = f"answered HTTP {resp.status_code} to {command}"
+                continue
+            if resp.status_code in (404, 405):
+                raise InvalidInput(
+                    f"{self.base_url} answered HTTP {resp.status_code} to /api/v0/{command}",
+                    "IPFS_API must point at Kubo's RPC API (port 5001), not a gateway",
+                )
+            detail = f": {message}" if message else ""
+            raise KuboError(
+                f"IPFS node at {self.base_url} answered HTTP {resp.status_code} "
+                f"to {command}{detail}"
+            )
+        raise self._unreachable(f"{last_problem} after {attempts} attempts")
+
+    def _read_body(self, resp: httpx.Response, command: str, limit: int | None) -> bytes:
+        body = bytearray()
+        for piece in resp.iter_bytes():
+            body += piece
+            if limit is not None and len(body) > limit:
+                raise IntegrityError(
+                    f"IPFS node at {self.base_url} sent more than {limit} bytes for {command}",
+                    "the node is misbehaving; do not use it",
+                )
+        return bytes(body)
+
+    def _json_lines(self, body: bytes, command: str) -> list[dict[str, Any]]:
+        try:
+            return [json.loads(line) for line in body.splitlines() if line.strip()]
+        except ValueError:
+            raise KuboError(
+                f"IPFS node at {self.base_url} sent an unreadable answer to {command}"
+            ) from None
+
+    # -- node --------------------------------------------------------------------------------
+
+    def version(self) -> str:
+        answer = self._json_lines(self._request("version"), "version")
+        return str(answer[-1].get("Version", "unknown")) if answer else "unknown"
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _add_params(self, params: ImportParams, pin: bool) -> dict[str, str]:
+        query = {
+            "cid-version": str(params.cid_version),
+            "raw-leaves": "true" if params.leaves_are_raw else "false",
+            "chunker": f"size-{params.chunk_size}",
+            "hash": "sha2-256",
+            "pin": "true" if pin else "false",
+            "inline": "false",
+            "wrap-with-directory": "false",
+            "progress": "false",
+        }
+        if params.max_links != 174:
+            query["max-file-links"] = str(params.max_links)
+        return query
+
+    def _add(self, upload: list[Part], expected: Cid, params: ImportParams, pin: bool) -> Cid:
+        body = self._request("add", self._add_params(params, pin), upload=upload)
+        lines = [line for line in self._json_lines(body, "add") if "Hash" in line]
+        if not lines:
+            raise KuboError(f"IPFS node at {self.base_url} returned no CID for add")
+        reported = Cid.parse(lines[-1]["Hash"])
+        if reported.to_v1() != expected.to_v1():
+            raise IntegrityError(
+                f"Kubo stored the content as {reported} but its CID with chunker "
+                f"size-{params.chunk_size}, {params.max_links} links per node and "
+                f"cid-version {params.cid_version} is {expected}",
+                "check the node's Import settings (config profiles such as unixfs-v1-2025 "
+                "change CIDs); the content was not recorded",
+            )
+        return expected
+
+    def add_bytes(
+        self, data: bytes, *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        params = params or ImportParams()
+        expected = Importer(params).add_bytes(data).cid
+        return self._add([Part("data", _OCTETS, data=data)], expected, params, pin)
+
+    def add_file(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        params = params or ImportParams()
+        source = Path(path)
+        expected = Importer(params).add_file(source).cid
+        return self._add([Part(source.name, _OCTETS, path=source)], expected, params, pin)
+
+    def add_dir(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pin: bool = False,
+        params: ImportParams | None = None,
+        on_entry: EntryCallback | None = None,
+    ) -> Cid:
+        params = params or ImportParams()
+        source = Path(path)
+        if not source.is_dir():
+            raise InvalidInput(f"{path} is not a folder")
+        expected = Importer(params).add_directory(source, on_entry).cid
+        parts = list(_directory_parts(source, params.hidden))
+        return self._add(parts, expected, params, pin)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_block(self, cid: Cid) -> bytes:
+        # Kubo searches the network for missing blocks; its own deadline (shorter than ours)
+        # turns "nobody has it" into an answer instead of a silent client timeout.
+        search = {"arg": str(cid), "timeout": f"{max(1.0, self.timeout * 0.8):g}s"}
+        try:
+            block = self._request("block/get", search, limit=MAX_BLOCK_SIZE)
+        except KuboError as err:
+            if "not found" in err.problem or "deadline exceeded" in err.problem:
+                raise NotFound(
+                    f"block {cid} is not available from the IPFS node at {self.base_url}",
+                    "check the CID, or make sure a peer that has the content is online",
+                ) from None
+            raise
+        if not cid.verify(block):
+            raise IntegrityError(
+                f"IPFS node at {self.base_url} sent bytes for block {cid} that do not match it",
+                "the node is corrupted or malicious; do not use its content",
+            )
+        return block
+
+    def has(self, cid: Cid) -> bool:
+        try:
+            self._request("block/stat", {"arg": str(cid), "offline": "true"})
+        except KuboError:
+            return False
+        return True
+
+    # -- pins and archives -------------------------------------------------------------------
+
+    def pin(self, cid: Cid) -> None:
+        self._request("pin/add", {"arg": str(cid), "recursive": "true"})
+
+    def unpin(self, cid: Cid) -> None:
+        try:
+            self._request("pin/rm", {"arg": str(cid), "recursive": "true"})
+        except KuboError as err:
+            if "not pinned" in err.problem:
+                raise NotFound(f"{cid} is not pinned on {self.base_url}") from None
+            raise
+
+    def pins(self) -> list[Cid]:
+        body = self._request("pin/ls", {"type": "recursive"})
+        pins: list[Cid] = []
+        for line in self._json_lines(body, "pin/ls"):
+            keys = line.get("Keys")
+            if isinstance(keys, dict):
+                pins.extend(Cid.parse(text) for text in keys)
+            elif "Cid" in line:
+                pins.append(Cid.parse(line["Cid"]))
+        return pins
+
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+        source = Path(path)
+        try:
+            with open(source, "rb") as stream:
+                car = CarReader(stream, name=str(source))
+                for _ in car.blocks():
+                    pass  # every block hashed against its CID before Kubo sees the file
+        except FileNotFoundError:
+            raise InvalidInput(f"{source} does not exist; check the path") from None
+        body = self._request(
+            "dag/import",
+            {"pin-roots": "true" if pin_roots else "false"},
+            upload=[Part(source.name, "application/vnd.ipld.car", path=source)],
+        )
+        for line in self._json_lines(body, "dag/import"):
+            error = (line.get("Root") or {}).get("PinErrorMsg")
+            if error:
+                raise KuboError(f"IPFS node at {self.base_url} could not pin a root: {error}")
+        return car.roots
+
+
+def _kubo_message(body: bytes) -> str | None:
+    """Kubo's error document is ``{"Message": …, "Code": …, "Type": "error"}``."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(document, dict) and document.get("Type") == "error":
+        return str(document.get("Message", "")).strip() or "unknown error"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One multipart field named ``file``: a folder, a symlink, bytes or a file on disk."""
+
+    name: str
+    content_type: str
+    data: bytes = b""
+    path: Path | None = None
+
+
+_OCTETS = "application/octet-stream"
+_STREAM_CHUNK = 256 * 1024
+
+
+def _multipart(parts: list[Part], boundary: str) -> Iterator[bytes]:
+    """A multipart/form-data body, streamed; file names URL-escaped as Kubo's client does."""
+    for part in parts:
+        name = urllib.parse.quote_plus(part.name, safe="")
+        yield (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: {part.content_type}\r\n\r\n"
+        ).encode()
+        if part.path is not None:
+            with open(part.path, "rb") as stream:
+                while piece := stream.read(_STREAM_CHUNK):
+                    yield piece
+        else:
+            yield part.data
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def _directory_parts(root: Path, hidden: bool) -> Iterator[Part]:
+    """Multipart fields for ``ipfs add -r``: each folder before its entries, names in order."""
+
+    def walk(folder: Path, relative: str) -> Iterator[Part]:
+        yield Part(relative, "application/x-directory")
+        for entry in sorted(os.scandir(folder), key=lambda item: os.fsencode(item.name)):
+            if not hidden and entry.name.startswith("."):
+                continue
+            child = f"{relative}/{entry.name}"
+            if entry.is_symlink():
+                target = os.fsencode(os.readlink(entry.path))
+                yield Part(child, "application/symlink", data=target)
+            elif entry.is_dir(follow_symlinks=False):
+                yield from walk(Path(entry.path), child)
+            else:
+                yield Part(child, _OCTETS, path=Path(entry.path))
+
+    yield from walk(root, root.name or "root")

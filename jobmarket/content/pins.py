@@ -1,0 +1,88 @@
+"""The embedded store's pin set: a small JSON file changed under an exclusive lock.
+
+A provider node and a person's CLI may share one store, so every change is a locked
+read-modify-write followed by an atomic rename: concurrent pins are never lost and a crash
+never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from jobmarket.content.cid import Cid
+from jobmarket.errors import IntegrityError
+
+_FORMAT_VERSION = 1
+
+
+class PinSet:
+    """Recursively pinned roots, persisted as ``{"version": 1, "pins": ["bafy…", …]}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _load(self) -> list[Cid]:
+        try:
+            document = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as err:
+            raise IntegrityError(
+                f"pin file {self.path} is unreadable: {err}",
+                "restore it from a backup or delete it",
+            ) from None
+        if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
+            raise IntegrityError(
+                f"pin file {self.path} has an unknown format", "restore it or delete it"
+            )
+        return [Cid.parse(text) for text in document.get("pins", [])]
+
+    def _save(self, pins: list[Cid]) -> None:
+        document = {"version": _FORMAT_VERSION, "pins": sorted({str(pin) for pin in pins})}
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".pins-")
+        with os.fdopen(fd, "w") as out:
+            json.dump(document, out, indent=1)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.path)
+
+    def _update(self, change: Callable[[list[Cid]], list[Cid]]) -> None:
+        with self._locked():
+            self._save(change(self._load()))
+
+    def add(self, cid: Cid) -> None:
+        self._update(lambda pins: pins if cid in pins else [*pins, cid])
+
+    def remove(self, cid: Cid) -> bool:
+        """Remove ``cid`` (matched by its bytes, v0 and v1 alike); False if it was not pinned."""
+        removed = False
+
+        def drop(pins: list[Cid]) -> list[Cid]:
+            nonlocal removed
+            kept = [pin for pin in pins if pin.to_v1() != cid.to_v1()]
+            removed = len(kept) != len(pins)
+            return kept
+
+        self._update(drop)
+        return removed
+
+    def list(self) -> list[Cid]:
+        with self._locked():
+            return self._load()

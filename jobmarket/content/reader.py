@@ -1,0 +1,241 @@
+"""Reading UnixFS DAGs back: file bytes, directory listings and safe materialisation on disk.
+
+Every function takes a ``get_block(cid) -> bytes`` that has already verified the block against
+its CID (the embedded blockstore re-hashes on read; the Kubo client hashes what the daemon
+sent). On top of that, this module checks the *structure*: the sizes a node claims must match
+what its children deliver, directory entry names must be plain names, and the DAG may not be
+deeper than any real file needs. A forged but well-hashed DAG is therefore refused too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobmarket.content.cid import DAG_PB, RAW, Cid
+from jobmarket.content.dagpb import (
+    MalformedNode,
+    PBNode,
+    UnixFSData,
+    UnixFSType,
+    decode_node,
+    decode_unixfs,
+)
+from jobmarket.errors import IntegrityError, InvalidInput
+
+GetBlock = Callable[[Cid], bytes]
+
+MAX_FILE_DEPTH = 32  # a balanced tree of 174-link nodes holds 174**32 chunks
+MAX_TREE_DEPTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One directory entry: its name, CID and the cumulative size the link claims."""
+
+    name: str
+    cid: Cid
+    tsize: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A block decoded as UnixFS (``unixfs`` is None for a raw block)."""
+
+    node: PBNode | None
+    unixfs: UnixFSData | None
+    raw: bytes | None
+
+    @property
+    def kind(self) -> UnixFSType:
+        return UnixFSType.RAW if self.unixfs is None else self.unixfs.type
+
+
+def decode(cid: Cid, block: bytes) -> Decoded:
+    if cid.codec == RAW:
+        return Decoded(None, None, block)
+    try:
+        node = decode_node(block)
+        return Decoded(node, decode_unixfs(node.data), None)
+    except MalformedNode as err:
+        raise IntegrityError(
+            f"block {cid} is not a valid UnixFS node: {err}",
+            "the content was not produced by an IPFS importer; do not use it",
+        ) from None
+
+
+def links_of(cid: Cid, block: bytes) -> list[Cid]:
+    """CIDs a block links to (none for raw blocks), for walking whole DAGs."""
+    if cid.codec != DAG_PB:
+        return []
+    try:
+        return [link.cid for link in decode_node(block).links]
+    except MalformedNode as err:
+        raise IntegrityError(
+            f"block {cid} is not valid dag-pb: {err}", "do not use this content"
+        ) from None
+
+
+def walk(get_block: GetBlock, root: Cid, *, read_raw: bool = True) -> Iterator[tuple[Cid, bytes]]:
+    """Every block of a DAG once, depth-first in link order (the order of ``ipfs dag export``).
+
+    With ``read_raw=False`` raw leaves are not read (they link to nothing) and are yielded
+    with empty bytes: enough to mark what a pin protects without reading every byte.
+    """
+    seen: set[bytes] = set()
+    stack = [root]
+    while stack:
+        cid = stack.pop()
+        if cid.multihash in seen:
+            continue
+        seen.add(cid.multihash)
+        if cid.codec == RAW and not read_raw:
+            yield cid, b""
+            continue
+        block = get_block(cid)
+        yield cid, block
+        stack.extend(reversed(links_of(cid, block)))
+
+
+def iter_file(get_block: GetBlock, cid: Cid) -> Iterator[bytes | memoryview]:
+    """The bytes of a UnixFS file, in order, checking every size the DAG claims."""
+    decoded = decode(cid, get_block(cid))
+    if decoded.kind == UnixFSType.DIRECTORY or decoded.kind == UnixFSType.HAMT_SHARD:
+        raise InvalidInput(f"{cid} is a directory, not a file; use `store get` to fetch it")
+    if decoded.kind == UnixFSType.SYMLINK:
+        raise InvalidInput(f"{cid} is a symbolic link, not a file")
+    yield from _file_pieces(get_block, cid, decoded, 0)
+
+
+def _file_pieces(
+    get_block: GetBlock, cid: Cid, decoded: Decoded, depth: int
+) -> Iterator[bytes | memoryview]:
+    if decoded.raw is not None:
+        yield decoded.raw
+        return
+    if depth > MAX_FILE_DEPTH:
+        raise IntegrityError(f"file DAG under {cid} is deeper than {MAX_FILE_DEPTH} levels")
+    unixfs = decoded.unixfs
+    node = decoded.node
+    assert unixfs is not None and node is not None
+    if unixfs.type not in (UnixFSType.FILE, UnixFSType.RAW):
+        raise IntegrityError(f"block {cid} is a UnixFS {unixfs.type.name}, inside a file")
+    own = len(unixfs.data) if unixfs.data is not None else 0
+    if node.links and len(unixfs.blocksizes) != len(node.links):
+        raise IntegrityError(
+            f"block {cid} lists {len(unixfs.blocksizes)} block sizes for {len(node.links)} links"
+        )
+    expected_total = own + sum(unixfs.blocksizes)
+    if unixfs.filesize is not None and unixfs.filesize != expected_total:
+        raise IntegrityError(
+            f"block {cid} claims {unixfs.filesize} bytes but its parts add up to {expected_total}"
+        )
+    if own:
+        yield unixfs.data  # type: ignore[misc]
+    for link, expected in zip(node.links, unixfs.blocksizes, strict=False):
+        child = decode(link.cid, get_block(link.cid))
+        delivered = 0
+        for piece in _file_pieces(get_block, link.cid, child, depth + 1):
+            delivered += len(piece)
+            if delivered > expected:
+                raise IntegrityError(f"block {link.cid} holds more bytes than {cid} says")
+            yield piece
+        if delivered != expected:
+            raise IntegrityError(
+                f"block {link.cid} holds {delivered} bytes but {cid} says {expected}"
+            )
+
+
+def safe_name(raw: bytes, parent: Cid) -> str:
+    """A directory entry name that cannot escape the folder it is written into."""
+    name = os.fsdecode(raw)
+    if (
+        not raw
+        or raw in (b".", b"..")
+        or b"/" in raw
+        or b"\0" in raw
+        or (os.sep != "/" and os.sep in name)
+    ):
+        raise IntegrityError(
+            f"directory {parent} has an unsafe entry name {raw!r}",
+            "refusing to write it; the content may be an attempt to escape the destination",
+        )
+    return name
+
+
+def list_directory(get_block: GetBlock, cid: Cid, decoded: Decoded | None = None) -> list[Entry]:
+    """Entries of a basic UnixFS directory, names checked; ``decoded`` saves a re-read."""
+    decoded = decoded or decode(cid, get_block(cid))
+    if decoded.kind == UnixFSType.HAMT_SHARD:
+        raise InvalidInput(
+            f"{cid} is a sharded (HAMT) directory", "this store reads basic directories only"
+        )
+    if decoded.kind != UnixFSType.DIRECTORY:
+        raise InvalidInput(f"{cid} is not a directory")
+    assert decoded.node is not None
+    entries = [
+        Entry(safe_name(link.name, cid), link.cid, link.tsize) for link in decoded.node.links
+    ]
+    names = [entry.name for entry in entries]
+    if len(set(names)) != len(names):
+        raise IntegrityError(f"directory {cid} lists the same name twice")
+    return entries
+
+
+def write_tree(get_block: GetBlock, cid: Cid, destination: Path) -> None:
+    """Write a file or directory to ``destination`` (which must not exist), all or nothing.
+
+    Content is first written under a temporary sibling and renamed into place only after every
+    block verified, so a failure never leaves a half-written or unverified tree behind.
+    """
+    destination = Path(destination)
+    if destination.exists() or destination.is_symlink():
+        raise InvalidInput(f"{destination} already exists; choose a path that does not exist")
+    parent = destination.parent
+    if not parent.is_dir():
+        raise InvalidInput(f"folder {parent} does not exist; create it first")
+    staging = parent / f".{destination.name}.partial-{os.getpid()}"
+    if staging.exists():
+        _remove(staging)
+    try:
+        _write_entry(get_block, cid, staging, 0)
+        os.replace(staging, destination)
+    except BaseException:
+        _remove(staging)
+        raise
+
+
+def _write_entry(get_block: GetBlock, cid: Cid, target: Path, depth: int) -> None:
+    if depth > MAX_TREE_DEPTH:
+        raise IntegrityError(f"directory tree under {cid} is deeper than {MAX_TREE_DEPTH} levels")
+    decoded = decode(cid, get_block(cid))
+    kind = decoded.kind
+    if kind == UnixFSType.DIRECTORY:
+        target.mkdir()
+        for entry in list_directory(get_block, cid, decoded):
+            _write_entry(get_block, entry.cid, target / entry.name, depth + 1)
+    elif kind == UnixFSType.SYMLINK:
+        raise IntegrityError(
+            f"{target.name} ({cid}) is a symbolic link",
+            "refusing to write links; they could point outside the destination",
+        )
+    elif kind == UnixFSType.HAMT_SHARD:
+        raise InvalidInput(
+            f"{cid} is a sharded (HAMT) directory", "this store reads basic directories only"
+        )
+    else:
+        with open(target, "xb") as out:
+            for piece in _file_pieces(get_block, cid, decoded, 0):
+                out.write(piece)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,0 +1,170 @@
+"""The content store interface both sides use, and the choice of backend.
+
+Two backends implement :class:`ContentStore`:
+
+* :class:`~jobmarket.content.embedded.EmbeddedStore` (default): blocks in a folder under
+  ``jobmarket.paths.home()/ipfs`` (``JOBMARKET_IPFS_DIR`` overrides it). No daemon needed.
+* :class:`~jobmarket.content.kubo.KuboStore`: a Kubo node's RPC API, used when ``IPFS_API``
+  is set (``http://127.0.0.1:5001`` or Kubo's multiaddr form ``/ip4/127.0.0.1/tcp/5001``).
+
+Reads are *trustless* in both: every block is hashed against the CID it was requested by,
+and file and directory structure is checked (see :mod:`jobmarket.content.reader`), so what
+``cat`` and ``get`` deliver is exactly the content the CID names or an error.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+from jobmarket.content import reader
+from jobmarket.content.car import write_car
+from jobmarket.content.cid import Cid
+from jobmarket.content.importer import EntryCallback, ImportParams
+from jobmarket.errors import InvalidInput
+
+IPFS_API_ENV = "IPFS_API"
+IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
+
+
+class ContentStore(ABC):
+    """Add, read, pin and move UnixFS content; CIDs are identical to Kubo's ``ipfs add``."""
+
+    #: Where the content lives, for messages ("/home/u/.local/share/jobmarket/ipfs", a URL).
+    location: str
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_bytes(
+        self, data: bytes, *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        """Store ``data`` as one UnixFS file (a single raw block when it fits one chunk)."""
+
+    @abstractmethod
+    def add_file(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        """Store a file, streaming it in constant memory."""
+
+    @abstractmethod
+    def add_dir(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pin: bool = False,
+        params: ImportParams | None = None,
+        on_entry: EntryCallback | None = None,
+    ) -> Cid:
+        """Store a folder as ``ipfs add -r`` would (hidden entries only with ``hidden=True``)."""
+
+    def add_path(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pin: bool = False,
+        params: ImportParams | None = None,
+        on_entry: EntryCallback | None = None,
+    ) -> Cid:
+        """``add_dir`` for a folder, ``add_file`` for anything else."""
+        if Path(path).is_dir():
+            return self.add_dir(path, pin=pin, params=params, on_entry=on_entry)
+        return self.add_file(path, pin=pin, params=params)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_block(self, cid: Cid) -> bytes:
+        """One block, verified against ``cid``."""
+
+    @abstractmethod
+    def has(self, cid: Cid) -> bool:
+        """Whether the block ``cid`` is available without fetching it from the network."""
+
+    def cat(self, cid: Cid) -> Iterator[bytes | memoryview]:
+        """The bytes of a file, streamed in order; every block verified before it is yielded."""
+        return reader.iter_file(self.get_block, cid)
+
+    def read_bytes(self, cid: Cid, limit: int) -> bytes:
+        """A whole (small) file in memory; refuses files larger than ``limit`` bytes."""
+        out = bytearray()
+        for piece in self.cat(cid):
+            out += piece
+            if len(out) > limit:
+                raise InvalidInput(f"{cid} is larger than {limit} bytes")
+        return bytes(out)
+
+    def ls(self, cid: Cid) -> list[reader.Entry]:
+        """Entries of a directory (names already checked to be safe)."""
+        return reader.list_directory(self.get_block, cid)
+
+    def get(self, cid: Cid, destination: str | os.PathLike[str]) -> Path:
+        """Write a file or directory tree to ``destination`` (which must not exist yet).
+
+        All or nothing: the tree is verified while written to a temporary sibling and only
+        then renamed into place. Entry names like ``..`` or containing ``/`` are refused.
+        """
+        target = Path(destination)
+        reader.write_tree(self.get_block, cid, target)
+        return target
+
+    # -- pins and archives -------------------------------------------------------------------
+
+    @abstractmethod
+    def pin(self, cid: Cid) -> None:
+        """Keep the whole DAG under ``cid`` (fails if any block is missing)."""
+
+    @abstractmethod
+    def unpin(self, cid: Cid) -> None:
+        """Stop keeping ``cid``; its blocks may be removed by the next garbage collection."""
+
+    @abstractmethod
+    def pins(self) -> list[Cid]:
+        """Recursively pinned roots."""
+
+    def export_car(self, root: Cid, path: str | os.PathLike[str]) -> int:
+        """Write the DAG under ``root`` as a CARv1 (same block order as ``ipfs dag export``).
+
+        Returns the number of blocks written. The file is written to a temporary name and
+        renamed, so a failed export never leaves a truncated CAR behind.
+        """
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        try:
+            with open(temporary, "wb") as out:
+                count = write_car(out, [root], reader.walk(self.get_block, root))
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return count
+
+    @abstractmethod
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+        """Load every block of a CAR (each verified) and pin its roots; returns the roots."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing open
+        """Release network connections or file handles, if any."""
+
+    def __enter__(self) -> ContentStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_store(
+    *, ipfs_api: str | None = None, ipfs_dir: str | os.PathLike[str] | None = None
+) -> ContentStore:
+    """The configured store: Kubo when ``IPFS_API`` (or ``ipfs_api``) is set, else embedded."""
+    api = ipfs_api if ipfs_api is not None else os.environ.get(IPFS_API_ENV, "").strip()
+    if api:
+        from jobmarket.content.kubo import KuboStore
+
+        return KuboStore(api)
+    from jobmarket.content.embedded import EmbeddedStore
+
+    folder = ipfs_dir if ipfs_dir is not None else os.environ.get(IPFS_DIR_ENV, "").strip()
+    return EmbeddedStore(Path(folder).expanduser() if folder else None)

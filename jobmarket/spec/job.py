@@ -1,0 +1,200 @@
+"""The job spec: what a requester asks a provider to run.
+
+A spec is stored as one raw IPFS block of canonical JSON (``bafkrei…``); the chain keeps its
+sha2-256 digest, so the same spec always yields the same CID and a provider can fetch and
+verify exactly what was paid for. Inputs are UnixFS content mounted read-only under ``/in``;
+the job writes results under ``/out``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from jobmarket.content.cid import RAW, Cid
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import InvalidInput
+from jobmarket.spec.validation import (
+    check_cid,
+    check_relative_path,
+    document_block,
+    fetch_document,
+    parse_document,
+    publish_document,
+)
+
+SPEC_VERSION = 1
+INPUT_ROOT = "/in"
+OUTPUT_ROOT = "/out"
+
+# Docker's reference grammar (distribution/reference), restricted to sha256 digests.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?)"
+_PATH_PART = r"(?:[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)"
+_IMAGE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_image(value: str) -> str:
+    # Like Docker, a first component is a registry only if it has a dot or port, or is
+    # localhost; otherwise it is part of the (lower-case) repository name.
+    first = re.split(r"[/:@]", value, maxsplit=1)[0]
+    has_registry = "/" in value and (
+        "." in value.split("/")[0] or ":" in value.split("/")[0] or first == "localhost"
+    )
+    if (
+        len(value) > 512
+        or not _IMAGE.match(value)
+        or (not has_registry and not re.fullmatch(_PATH_PART, first))
+    ):
+        raise ValueError(
+            "must be a Docker image reference such as alpine:3.20 or name@sha256:<64 hex digits>"
+        )
+    return value
+
+
+def _check_argument(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+RelativePath = Annotated[str, AfterValidator(check_relative_path)]
+CidText = Annotated[str, AfterValidator(check_cid)]
+Argument = Annotated[str, Field(max_length=4096), AfterValidator(_check_argument)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(_Strict):
+    """What a job may use; a provider enforces these as hard container limits."""
+
+    cpu: float = Field(1.0, ge=0.1, le=64, description="CPU cores (fractions allowed)")
+    memory_mb: int = Field(512, ge=16, le=65536, description="memory limit in MiB")
+    gpu: int = Field(0, ge=0, le=8, description="number of GPUs")
+    disk_mb: int = Field(1024, ge=1, le=102400, description="scratch and output space in MiB")
+
+
+class InputMount(_Strict):
+    """UnixFS content (file or folder) mounted read-only at ``/in/<path>``."""
+
+    cid: CidText
+    path: RelativePath
+
+
+class JobSpec(_Strict):
+    """A job: image, command, inputs, limits and how the result is verified."""
+
+    version: Literal[1] = SPEC_VERSION
+    name: str | None = Field(None, max_length=100)
+    description: str | None = Field(None, max_length=2000)
+    image: ImageRef = Field(description="Docker image, ideally pinned: name@sha256:<digest>")
+    command: list[Argument] = Field(min_length=1, max_length=256, description="argv, no shell")
+    env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
+    inputs: list[InputMount] = Field(default_factory=list, max_length=64)
+    outputs: list[RelativePath] = Field(
+        default_factory=list,
+        max_length=64,
+        description="paths under /out to collect; empty means everything in /out",
+    )
+    resources: Resources = Field(default_factory=Resources)
+    timeout_s: int = Field(600, ge=1, le=86400, description="wall-clock limit in seconds")
+    network: Literal["none", "bridge"] = "none"
+    verifier: Literal["manual", "exit_code", "reexecute"] = "manual"
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        if len(env) > 128:
+            raise ValueError("must have at most 128 variables")
+        for name, value in env.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
+            if "\0" in value:
+                raise ValueError(f"value of {name} must not contain NUL characters")
+        return env
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_paths(cls, inputs: list[InputMount]) -> list[InputMount]:
+        _check_disjoint([mount.path for mount in inputs])
+        return inputs
+
+    @field_validator("outputs")
+    @classmethod
+    def _output_paths(cls, outputs: list[str]) -> list[str]:
+        _check_disjoint(outputs)
+        return outputs
+
+    # -- content addressing ------------------------------------------------------------------
+
+    @property
+    def image_is_pinned(self) -> bool:
+        """True when the image names an exact digest (a tag can move between runs)."""
+        return "@sha256:" in self.image
+
+    def to_block(self) -> tuple[bytes, Cid]:
+        """Canonical JSON bytes and their ``bafkrei…`` CID (≤ 256 KiB, one raw block)."""
+        return document_block(self, "job spec")
+
+    @property
+    def cid(self) -> Cid:
+        return self.to_block()[1]
+
+    @property
+    def digest(self) -> bytes:
+        """The 32 bytes ``post_job`` records on-chain."""
+        return self.cid.digest
+
+    def publish(self, store: ContentStore) -> Cid:
+        """Store the canonical bytes (pinned); the returned CID's digest goes on-chain."""
+        return publish_document(store, self, "job spec")
+
+    @classmethod
+    def fetch(cls, store: ContentStore, digest: bytes) -> JobSpec:
+        """The document the chain references by ``digest``, fetched and verified."""
+        return fetch_document(store, cls, digest, "job spec")
+
+    @classmethod
+    def parse(cls, data: object, source: str = "job spec") -> JobSpec:
+        return parse_document(cls, data, source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> JobSpec:
+        source = Path(path)
+        try:
+            data = source.read_bytes()
+        except FileNotFoundError:
+            raise InvalidInput(f"{source} does not exist; check the path") from None
+        return parse_document(cls, data, str(source))
+
+    @classmethod
+    def from_block(cls, cid: Cid, block: bytes) -> JobSpec:
+        """Parse a spec fetched by its on-chain digest (the store already verified the bytes)."""
+        if cid.codec != RAW:
+            raise InvalidInput(f"job spec {cid} must be a raw block (bafkrei…)")
+        return parse_document(cls, block, f"job spec {cid}")
+
+
+def _check_disjoint(paths: list[str]) -> None:
+    """No duplicates, and no path inside another (a mount cannot sit inside a file mount)."""
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise ValueError(f"path {path!r} appears twice")
+        seen.add(path)
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            if parent in seen:
+                raise ValueError(f"path {path!r} lies inside {parent!r}")

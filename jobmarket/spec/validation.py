@@ -1,0 +1,153 @@
+"""Shared rules for protocol documents: one-line error messages and canonical JSON.
+
+Documents cross the network as content-addressed JSON, so two rules matter everywhere:
+a document must serialize to exactly the same bytes every time (sorted keys, no spaces,
+UTF-8), and a person must be told precisely which field broke which rule
+(``resources.memory_mb: must be ≤ 65536``), one line per problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from jobmarket.content.cid import RAW, Cid
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import IntegrityError, InvalidInput
+
+MAX_DOCUMENT_BYTES = 262144
+"""A document must fit one raw block (one default chunk), so its CID is ``bafkrei…``."""
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class DocumentInvalid(InvalidInput):
+    """A document broke one or more rules; ``lines`` holds one ``field: rule`` per problem."""
+
+    def __init__(self, lines: list[str], source: str) -> None:
+        self.lines = lines
+        self.source = source
+        summary = f"{source} is invalid: " + "; ".join(lines)
+        super().__init__(summary, "fix the fields named above and try again")
+
+
+def _rule(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "less_than_equal":
+        return f"must be ≤ {ctx['le']}"
+    if kind == "greater_than_equal":
+        return f"must be ≥ {ctx['ge']}"
+    if kind == "less_than":
+        return f"must be < {ctx['lt']}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field (check the spelling)"
+    if kind in ("string_too_long", "too_long"):
+        limit = ctx.get("max_length")
+        unit = "characters" if kind == "string_too_long" else "items"
+        return f"must have at most {limit} {unit}"
+    if kind in ("string_too_short", "too_short"):
+        limit = ctx.get("min_length")
+        unit = "character" if kind == "string_too_short" else "item"
+        return f"must have at least {limit} {unit}{'s' if limit != 1 else ''}"
+    if kind == "literal_error":
+        return "must be " + str(ctx.get("expected", "")).replace("'", "")
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')}"
+    message = str(error.get("msg", "is invalid"))
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return message[:1].lower() + message[1:]
+
+
+def error_lines(err: ValidationError) -> list[str]:
+    """``field.path: rule`` for each problem pydantic found, in document order."""
+    lines = []
+    for error in err.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "document"
+        lines.append(f"{location}: {_rule(error)}")
+    return lines
+
+
+def parse_document(
+    model: type[Model], data: Any, source: str, limit: int = MAX_DOCUMENT_BYTES
+) -> Model:
+    """Validate ``data`` (a dict, JSON text or bytes) as ``model``; errors as one-liners."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        if len(data) > limit:
+            raise DocumentInvalid([f"document: must be ≤ {limit} bytes"], source)
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DocumentInvalid(["document: must be UTF-8 text"], source) from None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError as err:
+            raise DocumentInvalid([f"document: is not valid JSON ({err})"], source) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise DocumentInvalid(error_lines(err), source) from None
+
+
+def canonical_json(model: BaseModel) -> bytes:
+    """The one byte representation of a document: sorted keys, compact, UTF-8, no nulls."""
+    document = model.model_dump(mode="json", exclude_none=True, by_alias=True)
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def document_block(model: BaseModel, source: str) -> tuple[bytes, Cid]:
+    """Canonical bytes and their CIDv1 raw CID; refuses documents larger than one block."""
+    data = canonical_json(model)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentInvalid(
+            [f"document: is {len(data)} bytes; must be ≤ {MAX_DOCUMENT_BYTES} bytes"], source
+        )
+    return data, Cid.for_block(data, RAW)
+
+
+def publish_document(store: ContentStore, model: BaseModel, source: str) -> Cid:
+    """Add a document's canonical bytes to ``store`` (pinned); returns its ``bafkrei…`` CID."""
+    data, cid = document_block(model, source)
+    stored = store.add_bytes(data, pin=True)
+    if stored != cid:  # cannot happen for ≤ one chunk with CIDv1 defaults; guard regardless
+        raise IntegrityError(f"{source} was stored as {stored}, expected {cid}")
+    return cid
+
+
+def fetch_document(store: ContentStore, model: type[Model], digest: bytes, source: str) -> Model:
+    """Fetch the document whose sha2-256 the chain recorded, verified, and validate it."""
+    cid = Cid.from_digest(bytes(digest), RAW)
+    return parse_document(model, store.get_block(cid), f"{source} {cid}")
+
+
+def check_relative_path(value: str) -> str:
+    """A relative POSIX path that stays inside the folder it is resolved against."""
+    if not value:
+        raise ValueError("must not be empty")
+    if "\0" in value or "\\" in value:
+        raise ValueError("must not contain NUL or backslash characters")
+    if value.startswith("/"):
+        raise ValueError("must be relative (no leading /)")
+    if len(value) > 1024:
+        raise ValueError("must have at most 1024 characters")
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError("must not contain empty, '.' or '..' components")
+    return str(PurePosixPath(value))
+
+
+def check_cid(value: str) -> str:
+    """A CID we can fetch and verify (Qm… or b…), returned in its canonical text form."""
+    try:
+        return str(Cid.parse(value))
+    except InvalidInput as err:
+        raise ValueError(err.problem) from None

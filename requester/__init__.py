@@ -1,0 +1,1 @@
+"""The requester's command line: post jobs, move content, verify results."""

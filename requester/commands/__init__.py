@@ -1,0 +1,1 @@
+"""Command modules of the ``requester`` CLI; each exposes ``COMMANDS``."""

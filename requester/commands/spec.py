@@ -1,0 +1,71 @@
+"""``requester spec …``: check documents before they are paid for, and print their schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from jobmarket.errors import InvalidInput
+from jobmarket.spec.capabilities import ProviderCapabilities
+from jobmarket.spec.job import JobSpec
+from jobmarket.spec.result import ResultManifest
+from jobmarket.spec.schema_files import DOCUMENTS, schema_text
+from jobmarket.spec.validation import DocumentInvalid
+
+_PARSERS = {
+    "job-spec": JobSpec.parse,
+    "provider-capabilities": ProviderCapabilities.parse,
+    "result-manifest": ResultManifest.parse,
+}
+
+
+@click.group("spec")
+def spec_group() -> None:
+    """Validate job specs and other protocol documents; print their JSON Schemas."""
+
+
+@spec_group.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--kind",
+    type=click.Choice(sorted(_PARSERS)),
+    default="job-spec",
+    show_default=True,
+    help="Which document FILE holds.",
+)
+def validate(file: Path, kind: str) -> None:
+    """Check FILE; print its CID (the spec's on-chain identity) or one line per problem."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(f"{file} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{file} is a folder; give a JSON file") from None
+    try:
+        document = _PARSERS[kind](data, str(file))
+    except DocumentInvalid as err:
+        for line in err.lines:
+            click.echo(f"error: {file}: {line}", err=True)
+        raise click.exceptions.Exit(err.exit_code) from None
+    if isinstance(document, JobSpec | ProviderCapabilities):
+        _, cid = document.to_block()
+        click.echo(f"ok {cid}")
+        if isinstance(document, JobSpec) and not document.image_is_pinned:
+            click.echo(
+                f"warning: image {document.image} is not pinned by digest; "
+                "its content can change between runs (use name@sha256:…)",
+                err=True,
+            )
+    else:
+        click.echo("ok")
+
+
+@spec_group.command("schema")
+@click.argument("name", type=click.Choice(sorted(DOCUMENTS)), default="job-spec")
+def schema(name: str) -> None:
+    """Print the JSON Schema of a document (default: the job spec)."""
+    click.echo(schema_text(name), nl=False)
+
+
+COMMANDS = [spec_group]

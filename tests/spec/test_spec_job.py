@@ -1,0 +1,139 @@
+"""Job specs: canonical bytes (same spec, same CID), sensible defaults, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jobmarket.content.importer import Importer
+from jobmarket.spec import DocumentInvalid, JobSpec
+
+PINNED = "docker.io/library/python@sha256:" + "ab" * 32
+
+
+def _spec(**overrides) -> dict:
+    document = {"image": PINNED, "command": ["python", "-c", "print(1)"]}
+    document.update(overrides)
+    return document
+
+
+def test_defaults_are_safe():
+    spec = JobSpec.parse(_spec())
+    assert spec.network == "none"
+    assert spec.verifier == "manual"
+    assert spec.resources.memory_mb == 512 and spec.resources.gpu == 0
+    assert spec.outputs == []  # everything in /out
+    assert spec.version == 1
+    assert spec.image_is_pinned
+
+
+def test_same_spec_in_any_key_order_has_the_same_cid():
+    first = JobSpec.parse(json.dumps(_spec(env={"B": "2", "A": "1"})))
+    reordered = dict(reversed(list(_spec(env={"A": "1", "B": "2"}).items())))
+    second = JobSpec.parse(json.dumps(reordered, indent=4))
+    assert first.to_block() == second.to_block()
+    data, _ = first.to_block()
+    assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_spec_cid_is_what_ipfs_add_cid_version_1_gives_for_its_bytes():
+    data, cid = JobSpec.parse(_spec()).to_block()
+    assert str(cid).startswith("bafkrei")
+    assert cid == Importer().add_bytes(data).cid
+    assert JobSpec.parse(_spec()).digest == cid.digest
+
+
+def test_a_fetched_spec_parses_back_to_the_same_spec():
+    spec = JobSpec.parse(
+        _spec(
+            inputs=[
+                {"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": "data/hello.txt"}
+            ]
+        )
+    )
+    data, cid = spec.to_block()
+    assert JobSpec.from_block(cid, data) == spec
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ({"resources": {"memory_mb": 70000}}, "resources.memory_mb: must be ≤ 65536"),
+        ({"resources": {"cpu": 0}}, "resources.cpu: must be ≥ 0.1"),
+        ({"resources": {"gpu": 9}}, "resources.gpu: must be ≤ 8"),
+        ({"timeout_s": 0}, "timeout_s: must be ≥ 1"),
+        ({"network": "host"}, "network: must be none or bridge"),
+        ({"verifier": "trust-me"}, "verifier: must be manual, exit_code or reexecute"),
+        ({"command": []}, "command: must have at least 1 item"),
+        ({"image": "UPPER/case"}, "image: must be a Docker image reference"),
+        ({"image": "alpine@sha256:abc"}, "image: must be a Docker image reference"),
+        ({"env": {"1BAD": "x"}}, "env: '1BAD' is not a valid variable name"),
+        ({"inputs": [{"cid": "nope", "path": "a"}]}, "inputs.0.cid: 'nope' is not a CID"),
+        (
+            {"inputs": [{"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": "../x"}]},
+            "inputs.0.path: must not contain empty, '.' or '..' components",
+        ),
+        ({"outputs": ["/etc/passwd"]}, "outputs.0: must be relative (no leading /)"),
+        ({"outputs": ["a", "a/b"]}, "outputs: path 'a/b' lies inside 'a'"),
+        ({"outputs": ["a", "a"]}, "outputs: path 'a' appears twice"),
+        ({"colour": "blue"}, "colour: is not a known field (check the spelling)"),
+        ({"version": 2}, "version: must be 1"),
+    ],
+)
+def test_each_broken_rule_is_one_line_naming_field_and_rule(overrides, line):
+    with pytest.raises(DocumentInvalid) as caught:
+        JobSpec.parse(_spec(**overrides), "spec.json")
+    assert caught.value.lines == [line] or caught.value.lines[0].startswith(line)
+    assert len(caught.value.lines) == 1
+
+
+def test_several_problems_give_several_lines():
+    with pytest.raises(DocumentInvalid) as caught:
+        JobSpec.parse({"command": "not a list", "resources": {"memory_mb": -1}})
+    assert caught.value.lines == [
+        "image: is required",
+        "command: input should be a valid list",
+        "resources.memory_mb: must be ≥ 16",
+    ]
+
+
+def test_spec_larger_than_one_block_is_refused():
+    spec = JobSpec.parse(_spec(command=["x" * 4000] * 70))
+    with pytest.raises(DocumentInvalid, match="must be ≤ 262144 bytes"):
+        spec.to_block()
+
+
+def test_docker_references_that_are_valid():
+    for image in (
+        "alpine",
+        "alpine:3.20",
+        "localhost:5000/team/app:v1.2",
+        PINNED,
+        "ghcr.io/owner/repo/app:latest@sha256:" + "0" * 64,
+    ):
+        assert JobSpec.parse(_spec(image=image)).image == image
+    assert not JobSpec.parse(_spec(image="alpine:3.20")).image_is_pinned
+
+
+def test_not_json_is_one_line():
+    with pytest.raises(DocumentInvalid) as caught:
+        JobSpec.parse(b"{not json", "spec.json")
+    assert caught.value.lines[0].startswith("document: is not valid JSON")
+
+
+def test_requester_publishes_and_provider_fetches_by_the_on_chain_digest(tmp_path):
+    from jobmarket.content.embedded import EmbeddedStore
+    from jobmarket.errors import IntegrityError
+
+    store = EmbeddedStore(tmp_path / "ipfs", fsync=False)
+    spec = JobSpec.parse(_spec(name="hello"))
+    cid = spec.publish(store)
+    assert cid == spec.cid and cid in store.pins()
+    assert JobSpec.fetch(store, cid.digest) == spec  # the provider only knows the 32 bytes
+
+    path = store.blocks.path_for(cid)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes().replace(b"hello", b"HELLO"))
+    with pytest.raises(IntegrityError, match="corrupted on disk"):
+        JobSpec.fetch(store, cid.digest)
