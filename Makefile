@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench demo clean
+.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench-executor bench demo clean
 
 install: $(STAMP)
 
@@ -28,6 +28,7 @@ $(STAMP): requirements.lock pyproject.toml package.json package-lock.json
 # dockerd when none is reachable and we are root, or says clearly what to do.
 docker-engine: install
 	$(VENV)/bin/python -m jobmarket.docker_engine ensure
+	$(VENV)/bin/python -m jobmarket.docker_engine build-image
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -42,6 +43,10 @@ bench-gas: install
 # Importer throughput on a 100 MB file: prints importer_mb_per_s=N (goal >= 300).
 bench-content: install
 	$(VENV)/bin/python bench/content_throughput.py
+
+# A trivial job through the hardened executor vs. a bare `docker run` (median of 5).
+bench-executor: docker-engine
+	$(VENV)/bin/python bench/executor_overhead.py
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache .hypothesis

@@ -23,19 +23,20 @@ from jobmarket.docker_engine import DEFAULT_IMAGE, docker_client, ensure_engine,
 from provider_node.executor import DockerExecutor, ExecutionRequest, Limits
 from provider_node.executor.volume import OutputVolume
 
-LIMITS = Limits(cpus=1.0, memory_mb=256, pids=64, timeout_s=60.0, tmp_mb=64)
+LIMITS = Limits(cpu=1.0, memory_mb=256, pids=64, timeout_s=60.0, tmpfs_mb=64)
 
 
 def bare_docker_run(docker: str) -> list[str]:
     """The same profile as the executor's, spelled as docker CLI flags."""
-    fsize = max(OutputVolume.capacity_for(LIMITS.output_max_bytes), LIMITS.tmp_mb << 20)
+    fsize = max(OutputVolume.capacity_for(LIMITS.max_output_bytes), LIMITS.tmpfs_mb << 20)
     memory = f"{LIMITS.memory_mb}m"
     return [
         docker, "run", "--rm", "--network", "none", "--read-only", "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges:true", "--user", "65534:65534",
         "--pids-limit", str(LIMITS.pids), "--memory", memory, "--memory-swap", memory,
-        "--cpus", str(LIMITS.cpus), "--tmpfs", f"/tmp:rw,noexec,nosuid,nodev,size={LIMITS.tmp_mb}m",
-        "--log-driver", "json-file", "--log-opt", f"max-size={LIMITS.log_max_bytes}",
+        "--cpus", str(LIMITS.cpu),
+        "--tmpfs", f"/tmp:rw,noexec,nosuid,nodev,size={LIMITS.tmpfs_mb}m",
+        "--log-driver", "json-file", "--log-opt", f"max-size={LIMITS.max_log_bytes}",
         "--log-opt", "max-file=2", "--init", "--ulimit", "nofile=1024:1024",
         "--ulimit", f"fsize={fsize}:{fsize}", "--ulimit", "core=0:0", "--oom-score-adj", "1000",
         DEFAULT_IMAGE, "true",

@@ -1,0 +1,1 @@
+"""The provider node: claims jobs, runs them in hardened containers, publishes results."""

@@ -1,0 +1,111 @@
+"""The hardened container profile every job runs under.
+
+Each setting closes one way an untrusted job could hurt the host or other jobs:
+
+===================  ==========================================================================
+no network           ``network_mode=none`` unless the policy allows ``bridge``
+read-only root       the image cannot be modified; only /out, /tmp (and /dev/shm) are writable
+no capabilities      ``cap_drop=ALL``: no mknod, chown, raw sockets, mounts
+no-new-privileges    setuid binaries in the image or in /in cannot raise privileges
+non-root user        ``65534:65534`` (nobody), also in the image's own files' eyes
+pids limit           a fork bomb stops at the cgroup's pids.max ("can't fork")
+memory, no swap      ``memswap_limit == mem_limit``; the OOM killer ends the job (status oom)
+CPU                  ``nano_cpus``: a CFS quota, so a busy loop cannot starve the node
+/tmp                 a size-limited tmpfs (counted in the job's memory), noexec, nosuid
+/out                 a size- and inode-limited ext4 filesystem (see ``volume``)
+logs                 json-file with ``max-size`` and two files: bounded on the host disk
+init                 ``init=True``: zombies are reaped, signals reach the job
+ulimits              nofile; fsize (a single file cannot outgrow /out); no core dumps
+OOM score            1000: under host memory pressure the kernel picks jobs before the node
+===================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from docker.types import LogConfig, Mount, Ulimit
+
+from provider_node.executor.spec import ExecutionRequest, Limits, MiB, NodePolicy
+
+LABEL_JOB = "jobmarket.job"
+LABEL_NODE = "jobmarket.node"
+LABEL_LIMITS = "jobmarket.limits"
+LABEL_WORKDIR = "jobmarket.workdir"
+LABEL_IMAGE = "jobmarket.image"
+CONTAINER_PREFIX = "jobmarket-"
+
+
+def container_name(key: str) -> str:
+    """Deterministic, so a restarted node finds the job's container instead of running it again."""
+    return f"{CONTAINER_PREFIX}{key}"
+
+
+def labels(
+    node_id: str, request: ExecutionRequest, limits: Limits, workdir: Path
+) -> dict[str, str]:
+    """Everything a restarted node needs to wait for and collect the job without its memory."""
+    return {
+        LABEL_JOB: request.key,
+        LABEL_NODE: node_id,
+        LABEL_LIMITS: json.dumps(limits.to_dict(), sort_keys=True),
+        LABEL_WORKDIR: str(workdir),
+        LABEL_IMAGE: request.image,
+    }
+
+
+def hardened_config(
+    *,
+    request: ExecutionRequest,
+    limits: Limits,
+    policy: NodePolicy,
+    image_id: str,
+    job_labels: dict[str, str],
+    out_source: Path,
+    out_capacity: int,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` (docker-py) for one job."""
+    environment = {"HOME": "/tmp", **request.env}
+    mounts = [Mount(target="/out", source=str(out_source), type="bind", read_only=False)]
+    if request.inputs is not None:
+        mounts.append(Mount(target="/in", source=str(request.inputs), type="bind", read_only=True))
+    memory = f"{limits.memory_mb}m"
+    largest_file = max(out_capacity, limits.tmpfs_mb * MiB)
+    return {
+        "image": image_id,
+        "command": list(request.argv),
+        "name": container_name(request.key),
+        "labels": job_labels,
+        "environment": environment,
+        "user": policy.user,
+        "hostname": "job",
+        "network_mode": limits.network.value,
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "privileged": False,
+        "ipc_mode": "private",
+        "pids_limit": limits.pids,
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "shm_size": f"{min(64, limits.memory_mb)}m",
+        "nano_cpus": int(limits.cpu * 1e9),
+        "oom_score_adj": 1000,
+        "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+        "mounts": mounts,
+        "log_config": LogConfig(
+            type=LogConfig.types.JSON,
+            config={"max-size": str(limits.max_log_bytes), "max-file": "2"},
+        ),
+        "init": True,
+        "ulimits": [
+            Ulimit(name="nofile", soft=policy.nofile, hard=policy.nofile),
+            Ulimit(name="fsize", soft=largest_file, hard=largest_file),
+            Ulimit(name="core", soft=0, hard=0),
+        ],
+        "restart_policy": {"Name": "no"},
+        "auto_remove": False,
+        "detach": True,
+    }
