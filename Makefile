@@ -35,10 +35,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: install docker-engine lint
-	$(VENV)/bin/ape test tests --network ethereum:local:foundry
+	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape test tests --network ethereum:local:foundry
 
+# A fresh anvil of its own (random port); -v WARNING keeps `lifecycle_gas=N` the last line.
 bench-gas: install
-	$(VENV)/bin/ape run bench_gas --network ethereum:local:foundry
+	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape run bench_gas --network ethereum:local:foundry -v WARNING
 
 # Importer throughput on a 100 MB file: prints importer_mb_per_s=N (goal >= 300).
 bench-content: install

@@ -1,0 +1,87 @@
+"""Signing accounts, resolved the way ape resolves them, without importing ape.
+
+Importing ape costs about five seconds (it loads a whole Python EVM); the requester CLI and the
+provider node only need a key. So we read ape's account management directly:
+
+* ``TEST::N`` — ape's N-th test account (the mnemonic and HD path that ape and anvil share).
+  Refused on chains that are not local: test keys are public.
+* ``ALIAS`` — an ape keyfile account (``ape accounts generate ALIAS`` / ``ape accounts import
+  ALIAS``), stored in ``$APE_DATA_FOLDER/accounts`` (default ``~/.ape/accounts``). Its passphrase
+  comes from ``APE_ACCOUNTS_<ALIAS>_PASSPHRASE`` (ape's own variable) or an interactive prompt.
+"""
+
+import getpass
+import json
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from jobmarket.errors import InvalidInput, NotFound, UserError
+
+TEST_MNEMONIC = "test test test test test test test test test test test junk"
+TEST_HD_PATH = "m/44'/60'/0'/0"
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+TEST_PREFIX = "TEST::"
+
+
+@lru_cache(maxsize=32)
+def test_account(index: int) -> LocalAccount:
+    """The N-th account of the shared development mnemonic (anvil's funded accounts)."""
+    Account.enable_unaudited_hdwallet_features()
+    mnemonic = os.environ.get("JOBMARKET_TEST_MNEMONIC", TEST_MNEMONIC)
+    return Account.from_mnemonic(mnemonic, account_path=f"{TEST_HD_PATH}/{index}")
+
+
+def ape_accounts_folder() -> Path:
+    data = os.environ.get("APE_DATA_FOLDER")
+    return (Path(data) if data else Path.home() / ".ape") / "accounts"
+
+
+def _keyfile_account(alias: str) -> LocalAccount:
+    path = ape_accounts_folder() / f"{alias}.json"
+    if not path.is_file():
+        raise NotFound(
+            f"no ape account named '{alias}' (looked for {path})",
+            "create one with `ape accounts generate " + alias + "` or use TEST::N on a local chain",
+        )
+    keyfile = json.loads(path.read_text())
+    passphrase = os.environ.get(f"APE_ACCOUNTS_{alias}_PASSPHRASE")
+    if passphrase is None:
+        if not sys.stdin.isatty():
+            raise UserError(
+                f"account '{alias}' is locked and no passphrase was given",
+                f"set APE_ACCOUNTS_{alias}_PASSPHRASE",
+            )
+        passphrase = getpass.getpass(f"Passphrase for account '{alias}': ")
+    try:
+        key = Account.decrypt(keyfile, passphrase)
+    except ValueError:
+        raise UserError(
+            f"wrong passphrase for account '{alias}'",
+            f"check APE_ACCOUNTS_{alias}_PASSPHRASE",
+        ) from None
+    return Account.from_key(key)
+
+
+def load_account(name: str, chain_id: int) -> LocalAccount:
+    """Resolve an account name (``TEST::N`` or an ape alias) into a signing account."""
+    name = name.strip()
+    if name.upper().startswith(TEST_PREFIX):
+        raw_index = name[len(TEST_PREFIX) :]
+        if not raw_index.isdigit():
+            raise InvalidInput(f"malformed test account '{name}'", "use TEST::0, TEST::1, ...")
+        if chain_id not in LOCAL_CHAIN_IDS:
+            raise UserError(
+                f"test account {name} refused on chain {chain_id}: its key is public",
+                "use an ape keyfile account (`ape accounts generate NAME`) on public networks",
+            )
+        return test_account(int(raw_index))
+    if not name or "/" in name or name.startswith("."):
+        raise InvalidInput(
+            f"malformed account name '{name}'", "use TEST::N or an ape account alias"
+        )
+    return _keyfile_account(name)

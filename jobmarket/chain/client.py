@@ -1,0 +1,347 @@
+"""Typed access to the deployed JobMarket through web3.py: reads, events and transactions.
+
+The requester tools and the provider node both go through :class:`MarketClient`. It checks a
+transaction by estimating its gas before signing anything, so a call the contract would refuse
+becomes a :class:`TransactionRefused` (with the contract's own reason) and nothing is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.types import LogReceipt, TxParams, TxReceipt
+
+from jobmarket.chain import artifact, deployments, rpc
+from jobmarket.chain.deployments import Deployment
+from jobmarket.chain.states import JobState
+from jobmarket.errors import NotFound, Unreachable, UserError
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+RECEIPT_TIMEOUT_S = 120.0
+# Gas estimates are exact on an unchanged state; a margin covers state that moves meanwhile.
+GAS_MARGIN_PERCENT = 20
+
+
+class TransactionRefused(UserError):
+    """The contract would revert this call (found before sending) or did revert it (mined)."""
+
+    def __init__(self, function: str, reason: str, mined_tx: str | None = None) -> None:
+        self.function = function
+        self.reason = reason
+        self.mined_tx = mined_tx
+        where = f" in transaction {mined_tx}" if mined_tx else "; nothing was sent"
+        super().__init__(f"{function} was refused by the contract: {reason}{where}")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as ``get_job`` returns it, with typed fields (amounts in wei, times in unix s)."""
+
+    job_id: int
+    requester: str
+    price: int
+    state: JobState
+    provider: str | None
+    designated: str | None
+    claim_deadline: int
+    deadline: int
+    work_timeout: int
+    review_window: int
+    collateral: int
+    fee_bps: int
+    params_version: int
+
+    @classmethod
+    def from_raw(cls, job_id: int, raw: Any) -> JobView:
+        """Build from a ``get_job`` result (web3 tuple, or ape struct with named fields)."""
+        fields = raw if isinstance(raw, Sequence) else tuple(raw)
+        (requester, price, state, provider, designated, claim_deadline, deadline) = fields[:7]
+        (work_timeout, review_window, collateral, fee_bps, params_version) = fields[7:12]
+        return cls(
+            job_id=job_id,
+            requester=to_checksum_address(requester),
+            price=int(price),
+            state=JobState(int(state)),
+            provider=_optional_address(provider),
+            designated=_optional_address(designated),
+            claim_deadline=int(claim_deadline),
+            deadline=int(deadline),
+            work_timeout=int(work_timeout),
+            review_window=int(review_window),
+            collateral=int(collateral),
+            fee_bps=int(fee_bps),
+            params_version=int(params_version),
+        )
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """A provider's stake (wei), the part locked as collateral, and its track record."""
+
+    stake: int
+    locked: int
+    completed: int
+    slashed: int
+    registered: bool
+
+    @property
+    def free(self) -> int:
+        return self.stake - self.locked
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """One decoded JobMarket log, with where it sits in the chain (for cursors and reorgs)."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+    @property
+    def job_id(self) -> int | None:
+        value = self.args.get("job_id")
+        return None if value is None else int(value)
+
+
+def _address_topic(account: str) -> HexBytes:
+    return HexBytes(bytes(12) + bytes.fromhex(to_checksum_address(account)[2:]))
+
+
+def _optional_address(value: str) -> str | None:
+    return None if int(value, 16) == 0 else to_checksum_address(value)
+
+
+def _abi() -> list[dict[str, Any]]:
+    return artifact.bundle_json()["abi"]
+
+
+def revert_reason(err: ContractLogicError) -> str:
+    """The contract's reason string from a web3 revert error (``execution reverted: X`` → X)."""
+    message = str(err.message if getattr(err, "message", None) else err)
+    for prefix in ("execution reverted: ", "execution reverted"):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+            break
+    return message.strip() or "reverted without a reason"
+
+
+class MarketClient:
+    """The JobMarket of one chain, read and driven through a web3 connection."""
+
+    def __init__(self, w3: Web3, address: str, deployment: Deployment | None = None) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.deployment = deployment
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=_abi())
+        self._events_by_topic = {
+            HexBytes(event_abi_to_log_topic(entry)): getattr(self.contract.events, entry["name"])
+            for entry in _abi()
+            if entry["type"] == "event"
+        }
+
+    @classmethod
+    def connect(cls, rpc_url: str | None = None) -> MarketClient:
+        """Connect to ``rpc_url`` and load the deployment recorded for that chain."""
+        w3 = rpc.connect(rpc_url)
+        deployment = deployments.verified_web3(w3)
+        return cls(w3, deployment.address, deployment)
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    @property
+    def start_block(self) -> int:
+        """The first block that can hold JobMarket events."""
+        return self.deployment.block_number if self.deployment else 0
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def job_count(self) -> int:
+        return int(self.contract.functions.job_count().call())
+
+    def job(self, job_id: int, block: int | str = "latest") -> JobView:
+        """Job ``job_id``; NotFound if it was never posted."""
+        try:
+            raw = self.contract.functions.get_job(job_id).call(block_identifier=block)
+        except ContractLogicError:
+            count = self.job_count()
+            raise NotFound(
+                f"job {job_id} does not exist on this market ({count} jobs posted so far)",
+                "check the job id (`requester jobs` lists yours)",
+            ) from None
+        return JobView.from_raw(job_id, raw)
+
+    def provider_info(self, account: str) -> ProviderInfo:
+        stake, locked, completed, slashed, registered = self.contract.functions.provider_info(
+            to_checksum_address(account)
+        ).call()
+        return ProviderInfo(int(stake), int(locked), int(completed), int(slashed), bool(registered))
+
+    def credits(self, account: str) -> int:
+        return int(self.contract.functions.credits(to_checksum_address(account)).call())
+
+    def paused(self) -> bool:
+        return bool(self.contract.functions.paused().call())
+
+    def balance(self, account: str) -> int:
+        return int(self.w3.eth.get_balance(to_checksum_address(account)))
+
+    # -- events ----------------------------------------------------------------------------
+
+    def topic(self, event_name: str) -> HexBytes:
+        return HexBytes(event_abi_to_log_topic(getattr(self.contract.events, event_name).abi))
+
+    def decode(self, log: LogReceipt) -> MarketEvent | None:
+        """Decode one raw log of this contract; None for logs that are not JobMarket events."""
+        if not log["topics"]:
+            return None
+        event = self._events_by_topic.get(HexBytes(log["topics"][0]))
+        if event is None:
+            return None
+        decoded = event().process_log(log)
+        return MarketEvent(
+            name=decoded["event"],
+            args=dict(decoded["args"]),
+            block_number=int(log["blockNumber"]),
+            block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
+            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+            log_index=int(log["logIndex"]),
+        )
+
+    def events(
+        self,
+        from_block: int,
+        to_block: int | str = "latest",
+        *,
+        names: Iterable[str] | None = None,
+        job_id: int | None = None,
+        account: str | None = None,
+    ) -> list[MarketEvent]:
+        """Decoded events in a block range, in chain order, in one ``eth_getLogs`` call.
+
+        ``job_id`` filters job events on their first indexed argument; ``account`` filters on
+        the indexed address that follows it (requester in JobPosted, claimer in JobClaimed).
+        Money events (Paid, Credited, Withdrawn, Stake*) index the account first: filter them
+        with :meth:`account_events`.
+        """
+        topics: list[Any] = [[self.topic(name) for name in names] if names else None]
+        topics.append(None if job_id is None else HexBytes(job_id.to_bytes(32, "big")))
+        topics.append(None if account is None else _address_topic(account))
+        return self._logs(from_block, to_block, topics)
+
+    def account_events(
+        self, account: str, from_block: int, to_block: int | str = "latest", *, names: Iterable[str]
+    ) -> list[MarketEvent]:
+        """Money and registry events of ``account`` (indexed first in those events)."""
+        topics = [[self.topic(name) for name in names], _address_topic(account)]
+        return self._logs(from_block, to_block, topics)
+
+    def _logs(self, from_block: int, to_block: int | str, topics: list[Any]) -> list[MarketEvent]:
+        while topics and topics[-1] is None:
+            topics.pop()
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "topics": topics,
+            }
+        )
+        return [event for log in logs if (event := self.decode(log)) is not None]
+
+    def job_event(self, job_id: int, name: str) -> MarketEvent | None:
+        """The latest ``name`` event of ``job_id`` (e.g. its JobPosted or ResultSubmitted)."""
+        found = self.events(self.start_block, names=[name], job_id=job_id)
+        return found[-1] if found else None
+
+    def spec_digest(self, job_id: int) -> bytes:
+        """The spec digest the requester posted (from the job's JobPosted event)."""
+        posted = self.job_event(job_id, "JobPosted")
+        if posted is None:
+            raise NotFound(f"job {job_id} has no JobPosted event on this chain", "check the job id")
+        return bytes(posted.args["spec_digest"])
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def build(
+        self,
+        function: str,
+        *args: Any,
+        sender: str,
+        value: int = 0,
+        nonce: int | None = None,
+        block: str | None = None,
+    ) -> TxParams:
+        """An unsigned transaction calling ``function``, its gas estimated (and so pre-checked).
+
+        Raises TransactionRefused with the contract's reason when the call would revert.
+        ``block="pending"`` checks against the next block's time (deadlines that passed since
+        the last block, e.g. on an idle auto-mining chain); the default is the latest block.
+        """
+        call = getattr(self.contract.functions, function)(*args)
+        params: TxParams = {"from": to_checksum_address(sender), "value": value}
+        try:
+            gas = call.estimate_gas(params, block_identifier=block)
+        except ContractLogicError as err:
+            raise TransactionRefused(function, revert_reason(err)) from None
+        params["gas"] = gas * (100 + GAS_MARGIN_PERCENT) // 100
+        params["nonce"] = (
+            nonce if nonce is not None else self.w3.eth.get_transaction_count(sender, "pending")
+        )
+        return call.build_transaction(params)
+
+    def send_signed(self, raw_transaction: bytes) -> str:
+        """Broadcast a signed transaction; returns its hash."""
+        try:
+            return HexBytes(self.w3.eth.send_raw_transaction(raw_transaction)).to_0x_hex()
+        except (ConnectionError, OSError) as err:
+            raise Unreachable(f"the RPC did not take the transaction ({err})") from err
+
+    def wait(self, tx_hash: str, function: str, timeout: float = RECEIPT_TIMEOUT_S) -> TxReceipt:
+        """Wait for a receipt; a reverted transaction raises TransactionRefused with its reason."""
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=timeout, poll_latency=0.05
+            )
+        except TimeExhausted:
+            raise UserError(
+                f"{function} transaction {tx_hash} was not mined within {timeout:.0f} s",
+                "check the chain and the gas price; the transaction may still be mined",
+            ) from None
+        if receipt["status"] != 1:
+            raise TransactionRefused(function, self.mined_revert_reason(receipt), tx_hash)
+        return receipt
+
+    def mined_revert_reason(self, receipt: TxReceipt) -> str:
+        """Why a mined transaction reverted: replayed on the state of its block."""
+        tx = self.w3.eth.get_transaction(receipt["transactionHash"])
+        replay: TxParams = {"from": tx["from"], "to": tx["to"], "data": tx["input"]}
+        replay["value"] = tx["value"]
+        try:
+            self.w3.eth.call(replay, block_identifier=receipt["blockNumber"])
+        except ContractLogicError as err:
+            return revert_reason(err)
+        except Exception:
+            pass
+        return "reverted (the state changed before it was mined)"
+
+    def transact(
+        self, account: LocalAccount, function: str, *args: Any, value: int = 0
+    ) -> TxReceipt:
+        """Check, sign, send and wait for one call; raises TransactionRefused if refused."""
+        tx = self.build(function, *args, sender=account.address, value=value)
+        signed = account.sign_transaction(tx)
+        tx_hash = self.send_signed(signed.raw_transaction)
+        return self.wait(tx_hash, function)

@@ -1,0 +1,54 @@
+"""Connecting to an Ethereum JSON-RPC endpoint, with one clear error when it does not answer.
+
+The requester CLI and the provider node use web3.py directly (ape costs ~5 s to import); the
+endpoint comes from ``--rpc-url``, else ``$JOBMARKET_RPC_URL``, else ``$APE_FOUNDRY_HOST`` (the
+variable ape-foundry reads), else the local anvil at ``http://127.0.0.1:8545``.
+"""
+
+import os
+
+import requests
+from web3 import HTTPProvider, Web3
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
+
+from jobmarket.errors import InvalidInput, Unreachable
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+RPC_ENV = "JOBMARKET_RPC_URL"
+REQUEST_TIMEOUT_S = 30.0
+
+
+def resolve_rpc_url(explicit: str | None = None) -> str:
+    """The endpoint to use: explicit, then environment, then the local default."""
+    foundry_host = os.environ.get("APE_FOUNDRY_HOST", "")
+    for candidate in (explicit, os.environ.get(RPC_ENV), foundry_host):
+        if candidate and candidate.startswith(("http://", "https://")):
+            return candidate
+        if candidate and candidate is not foundry_host:
+            raise InvalidInput(
+                f"malformed RPC URL {candidate!r}", "give an http(s) URL such as " + DEFAULT_RPC_URL
+            )
+    return DEFAULT_RPC_URL
+
+
+def connect(url: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Web3:
+    """A web3 connected to ``url`` (see :func:`resolve_rpc_url`), checked to answer."""
+    url = resolve_rpc_url(url)
+    provider = HTTPProvider(
+        url,
+        request_kwargs={"timeout": timeout},
+        exception_retry_configuration=ExceptionRetryConfiguration(
+            errors=(ConnectionError, requests.HTTPError, requests.Timeout),
+            retries=2,
+            backoff_factor=0.1,
+        ),
+    )
+    w3 = Web3(provider)
+    try:
+        w3.eth.chain_id  # noqa: B018 - the probe: any failure here means "not reachable"
+    except Exception as err:  # requests/urllib3/ValueError: all mean the same to a user
+        raise Unreachable(
+            f"the Ethereum RPC at {url} does not answer ({type(err).__name__})",
+            "start a local chain (`make chain`) or pass --rpc-url / set JOBMARKET_RPC_URL",
+        ) from None
+    return w3

@@ -1,0 +1,145 @@
+"""A local development chain: the pinned anvil binary as a child process, and a fresh JobMarket.
+
+``make demo``, the benchmarks and the integration tests all start their chain here, so they
+behave the same way: anvil on a free port (or a given one), optionally mining on an interval,
+and a JobMarket deployed from the bundled artifact and recorded for that chain.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+
+from jobmarket.chain import artifact, deployments
+from jobmarket.chain.deployments import (
+    DEFAULT_ABANDON_SLASH_BPS,
+    DEFAULT_ARBITER_WINDOW_S,
+    DEFAULT_COLLATERAL_BPS,
+    Deployment,
+)
+from jobmarket.errors import NotFound, Unreachable
+
+REPO_ANVIL = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "anvil"
+START_TIMEOUT_S = 20.0
+
+
+def anvil_binary() -> str:
+    """The anvil to run: on PATH (``make install`` links the pinned one), else the repo's."""
+    found = shutil.which("anvil") or (str(REPO_ANVIL) if REPO_ANVIL.exists() else None)
+    if found is None:
+        raise NotFound("anvil is not installed", "run `make install` (it installs anvil 1.7.1)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Anvil:
+    """An anvil child process; ``block_time`` None mines a block per transaction."""
+
+    port: int = field(default_factory=free_port)
+    block_time: float | None = None
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Anvil:
+        command = [anvil_binary(), "--port", str(self.port), "--host", "127.0.0.1"]
+        if self.block_time is not None:
+            command += ["--block-time", str(self.block_time)]
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise Unreachable(
+                    f"anvil exited at start with code {self.process.returncode}",
+                    f"is port {self.port} already in use?",
+                )
+            try:
+                w3.eth.chain_id  # noqa: B018 - readiness probe
+                return self
+            except Exception:
+                time.sleep(0.05)
+        self.stop()
+        raise Unreachable(f"anvil did not answer on {self.url} within {START_TIMEOUT_S:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> Anvil:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def deploy_market(
+    w3: Web3,
+    deployer: LocalAccount,
+    *,
+    arbiter: str,
+    arbiter_window: int = DEFAULT_ARBITER_WINDOW_S,
+    collateral_bps: int = DEFAULT_COLLATERAL_BPS,
+    abandon_slash_bps: int = DEFAULT_ABANDON_SLASH_BPS,
+    record: bool = True,
+) -> Deployment:
+    """Deploy JobMarket from the bundled artifact and (by default) record it for this chain."""
+    bundle = artifact.bundle_json()
+    factory = w3.eth.contract(abi=bundle["abi"], bytecode=bundle["deploymentBytecode"]["bytecode"])
+    tx = factory.constructor(
+        arbiter, arbiter_window, collateral_bps, abandon_slash_bps
+    ).build_transaction(
+        {
+            "from": deployer.address,
+            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+        }
+    )
+    signed = deployer.sign_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=60, poll_latency=0.05
+    )
+    block = w3.eth.get_block(receipt["blockNumber"])
+    deployment = Deployment(
+        chain_id=int(w3.eth.chain_id),
+        address=str(receipt["contractAddress"]),
+        block_number=int(receipt["blockNumber"]),
+        tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+        deployer=deployer.address,
+        arbiter=arbiter,
+        genesis_hash=HexBytes(w3.eth.get_block(0)["hash"]).to_0x_hex(),
+        timestamp=int(block["timestamp"]),
+    )
+    if record:
+        deployments.record(deployment)
+    return deployment

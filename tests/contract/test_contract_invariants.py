@@ -1,0 +1,588 @@
+"""Random sequences of market actions never break solvency, settle twice, or overdraw a stake.
+
+A Hypothesis state machine drives the real contract on anvil next to a small Python model of it.
+After every step it checks, against the chain:
+
+- solvency: ``balance == Σ escrow of non-terminal jobs + Σ stakes + Σ credits``;
+- every provider's stake, locked collateral and every credit equal the model's (so no amount is
+  ever wrong, and ``locked <= stake``: a stake never goes negative);
+- no job emits a second settlement event, and each touched job's state equals the model's.
+
+Through ape a transaction takes about 0.1 s, so single-transition rules would rarely get past
+OPEN. Instead each example starts by running every lifecycle path once (with requesters,
+providers and dispute splits Hypothesis picks), and its rules move jobs several states at once:
+post-and-drive, a whole lifecycle, a few more moves on an existing job, a paused interlude, plus
+parameter changes, withdrawals and stake moves. Moves that must fail (late, wrong state, paused)
+are tried too and must revert. A hostile requester that refuses payments makes credits appear.
+Each example runs from a chain snapshot and is rolled back afterwards; every transaction has a
+pinned timestamp, so a run does not depend on the wall clock.
+
+Profiles: ``ci`` (default: derandomised, about 90 s on 2 cores) and ``explore`` (random, longer),
+chosen with ``HYPOTHESIS_PROFILE``. The states and transitions reached are printed (``-s``),
+recorded as a test property, and asserted complete.
+"""
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import ape
+import pytest
+from ape import chain
+from contract_helpers import (
+    ABANDON_SLASH_BPS,
+    ARBITER_WINDOW,
+    COLLATERAL_BPS,
+    ZERO_ADDRESS,
+    digest,
+    next_timestamp,
+    set_next_timestamp,
+)
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+
+from jobmarket.chain.states import JobState
+
+S = JobState
+MAX_BPS = 10_000
+REFUSE, ACCEPT = 1, 0
+SETTLEMENT_EVENTS = ("JobAccepted", "JobResolved", "JobCanceled", "JobExpired")
+ACTIONS = (
+    "claim",
+    "submit",
+    "abandon",
+    "accept",
+    "finalize",
+    "dispute",
+    "resolve",
+    "close_dispute",
+    "cancel",
+    "reclaim",
+)
+# Moves that fit a job's state ("wait" first lets its deadline pass). A drawn number picks one;
+# numbers from PROBE_FROM on pick any action instead, mostly illegal ones that must revert.
+MOVES: dict[JobState, tuple[tuple[str, ...], ...]] = {
+    JobState.OPEN: (("claim",), ("claim",), ("cancel",), ("wait", "reclaim"), ("wait", "claim")),
+    JobState.CLAIMED: (
+        ("submit",),
+        ("submit",),
+        ("abandon",),
+        ("wait", "reclaim"),
+        ("wait", "submit"),
+    ),
+    JobState.SUBMITTED: (("accept",), ("dispute",), ("wait", "finalize"), ("wait", "dispute")),
+    JobState.DISPUTED: (("resolve",), ("resolve",), ("wait", "close_dispute"), ("wait", "resolve")),
+}
+PROBE_FROM = 80
+# Whole lifecycles, including late moves that must be refused on the way.
+# ("last call" claims exactly at the claim deadline, so an abandon right after expires the job.)
+PATHS: tuple[tuple[str, ...], ...] = (
+    ("claim", "submit", "dispute", "resolve"),
+    ("claim", "abandon", "claim", "submit", "accept"),
+    ("last call", "abandon", "reclaim"),
+    ("claim", "submit", "dispute", "wait", "resolve", "close_dispute"),
+    ("claim", "submit", "accept"),
+    ("claim", "submit", "wait", "dispute", "finalize"),
+    ("claim", "wait", "abandon", "submit", "reclaim"),
+    ("wait", "claim", "reclaim"),
+    ("cancel", "claim"),
+)
+
+settings.register_profile(
+    "ci",
+    max_examples=6,
+    stateful_step_count=20,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "explore",
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+
+# States reached, transitions taken and moves tried, over every example of the run.
+REACHED: Counter = Counter()
+# Every transition of the contract, as recorded in REACHED; each run must take them all.
+TRANSITIONS = {
+    "OPEN -claim-> CLAIMED",
+    "OPEN -cancel-> CANCELED",
+    "OPEN -reclaim-> EXPIRED",
+    "CLAIMED -submit-> SUBMITTED",
+    "CLAIMED -abandon-> OPEN",
+    "CLAIMED -abandon-> EXPIRED",
+    "CLAIMED -reclaim-> EXPIRED",
+    "SUBMITTED -accept-> ACCEPTED",
+    "SUBMITTED -finalize-> ACCEPTED",
+    "SUBMITTED -dispute-> DISPUTED",
+    "DISPUTED -resolve-> RESOLVED",
+    "DISPUTED -close_dispute-> RESOLVED",
+}
+
+
+@dataclass
+class ModelJob:
+    requester: str
+    price: int
+    designated: str | None
+    claim_deadline: int
+    work_timeout: int
+    review_window: int
+    fee_bps: int
+    collateral: int
+    slash_bps: int
+    state: JobState = S.OPEN
+    claimer: str | None = None
+    deadline: int = 0
+    settlements: int = 0
+
+
+@dataclass
+class Model:
+    """What the contract should hold."""
+
+    jobs: dict[int, ModelJob] = field(default_factory=dict)
+    stakes: dict[str, int] = field(default_factory=dict)
+    locked: dict[str, int] = field(default_factory=dict)
+    credits: Counter = field(default_factory=Counter)
+    params: tuple[int, int, int] = (0, COLLATERAL_BPS, ABANDON_SLASH_BPS)
+    paused: bool = False
+    hostile_refuses: bool = True
+
+    def escrow(self) -> int:
+        return sum(job.price for job in self.jobs.values() if not job.state.is_terminal)
+
+
+class MarketMachine(RuleBasedStateMachine):
+    """The contract and its model, side by side. Class attributes are set by the test."""
+
+    market = owner = arbiter = requester = stranger = hostile = None
+    providers: tuple = ()
+
+    jobs = Bundle("jobs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot = chain.snapshot()
+        self.model = Model()
+        for provider in self.providers:
+            info = self.market.provider_info(provider)
+            self.model.stakes[provider.address] = info.stake
+            self.model.locked[provider.address] = info.locked
+        self.accounts = [self.owner, self.requester, self.stranger, self.hostile, *self.providers]
+        self.touched: set[int] = set()
+
+    def teardown(self) -> None:
+        chain.restore(self.snapshot)
+
+    # ------------------------------------------------------------ plumbing
+
+    def send(self, actor, function: str, *args, value: int = 0, at: int | None = None):
+        """Send a market call as ``actor`` at block time ``at`` (default: one second on).
+
+        The hostile contract relays its own calls. Every transaction of the machine has a
+        pinned timestamp, so a run does not depend on the wall clock.
+        """
+        if at is None:
+            next_timestamp()
+        else:
+            set_next_timestamp(at)
+        if actor is self.hostile:
+            data = getattr(self.market, function).encode_input(*args)
+            return self.hostile.execute(data, value, sender=self.stranger)
+        return getattr(self.market, function)(*args, sender=actor, value=value)
+
+    def pay_requester(self, job: ModelJob, amount: int) -> None:
+        """A push to the requester; the hostile requester's refusals become credits."""
+        if amount and job.requester == self.hostile.address and self.model.hostile_refuses:
+            self.model.credits[job.requester] += amount
+
+    def configure_hostile(self, refuse: bool) -> None:
+        next_timestamp()
+        self.hostile.configure(REFUSE if refuse else ACCEPT, b"", sender=self.stranger)
+        self.model.hostile_refuses = refuse
+
+    def record(self, receipt, job_id: int) -> None:
+        for name in SETTLEMENT_EVENTS:
+            for log in receipt.events.filter(getattr(self.market, name)):
+                self.model.jobs[log.job_id].settlements += 1
+        self.touched.add(job_id)
+
+    def attempt(self, legal: bool, actor, function: str, *args, value=0, at=None):
+        if legal:
+            return self.send(actor, function, *args, value=value, at=at)
+        with ape.reverts():
+            self.send(actor, function, *args, value=value, at=at)
+        return None
+
+    # ------------------------------------------------------------ rules
+
+    @initialize(
+        target=jobs,
+        requesters=st.lists(
+            st.sampled_from(["requester", "hostile"]), min_size=len(PATHS), max_size=len(PATHS)
+        ),
+        providers=st.lists(st.sampled_from([0, 1]), min_size=len(PATHS), max_size=len(PATHS)),
+        bps=st.sampled_from([0, 2_500, 10_000]),
+    )
+    def every_lifecycle(self, requesters, providers, bps):
+        """Each example starts by running every path once, so every transition is exercised
+        (by accounts Hypothesis picks); the rules then interleave more on top."""
+        self.configure_hostile(refuse=True)
+        job_ids = []
+        for path, requester, provider in zip(PATHS, requesters, providers, strict=True):
+            job_id = self.post_job(requester, 10**7, None, 3_600)
+            for action in path:
+                self.act(job_id, action, self.providers[provider], bps)
+            job_ids.append(job_id)
+        return multiple(*job_ids)
+
+    @rule(
+        target=jobs,
+        requester=st.sampled_from(["requester", "hostile"]),
+        price_gwei=st.sampled_from([1, 10**7, 10**9, 3 * 10**9]),
+        designated=st.sampled_from([None, 0, 1]),
+        claim_window=st.sampled_from([30, 3_600]),
+        picks=st.lists(st.integers(0, 99), max_size=4),
+        provider=st.sampled_from([0, 1]),
+        bps=st.sampled_from([0, 2_500, 10_000]),
+    )
+    def post(self, requester, price_gwei, designated, claim_window, picks, provider, bps):
+        """Post a job and take it straight on for a few moves."""
+        job_id = self.post_job(requester, price_gwei, designated, claim_window)
+        if isinstance(job_id, int):
+            for pick in picks:
+                for action in self.moves(job_id, pick):
+                    self.act(job_id, action, self.providers[provider], bps)
+        return job_id
+
+    def post_job(self, requester, price_gwei, designated, claim_window):
+        sender = getattr(self, requester)
+        price = price_gwei * 10**9
+        designated_address = None if designated is None else self.providers[designated].address
+        now = next_timestamp()
+        fee_bps, collateral_bps, slash_bps = self.model.params
+        args = (
+            digest(f"spec {len(self.model.jobs)}"),
+            designated_address or ZERO_ADDRESS,
+            now + claim_window,
+            600,
+            300,
+        )
+        if self.model.paused:
+            self.attempt(False, sender, "post_job", *args, value=price, at=now)
+            return multiple()
+        self.send(sender, "post_job", *args, value=price, at=now)
+        job_id = self.market.job_count() - 1
+        self.model.jobs[job_id] = ModelJob(
+            requester=sender.address,
+            price=price,
+            designated=designated_address,
+            claim_deadline=now + claim_window,
+            work_timeout=600,
+            review_window=300,
+            fee_bps=fee_bps,
+            collateral=price * collateral_bps // MAX_BPS,
+            slash_bps=slash_bps,
+            deadline=now + claim_window,
+        )
+        self.touched.add(job_id)
+        REACHED[S.OPEN.name] += 1
+        return job_id
+
+    @rule(
+        target=jobs,
+        requester=st.sampled_from(["requester", "hostile"]),
+        price_gwei=st.sampled_from([1, 10**7, 10**9, 3 * 10**9]),
+        designated=st.sampled_from([None, 0, 1]),
+        path=st.sampled_from(PATHS),
+        provider=st.sampled_from([0, 1]),
+        bps=st.sampled_from([0, 2_500, 10_000]),
+    )
+    def lifecycle(self, requester, price_gwei, designated, path, provider, bps):
+        """Post a job and run it through a whole lifecycle in one step."""
+        job_id = self.post_job(requester, price_gwei, designated, 3_600)
+        if isinstance(job_id, int):
+            for action in path:
+                self.act(job_id, action, self.providers[provider], bps)
+        return job_id
+
+    @rule(
+        job_id=jobs,
+        picks=st.lists(st.integers(0, 99), min_size=1, max_size=4),
+        provider=st.sampled_from([0, 1]),
+        bps=st.sampled_from([0, 2_500, 10_000]),
+    )
+    def drive(self, job_id, picks, provider, bps):
+        """Take the job up to four moves further (several states at once)."""
+        for pick in picks:
+            for action in self.moves(job_id, pick):
+                self.act(job_id, action, self.providers[provider], bps)
+
+    def moves(self, job_id: int, pick: int) -> tuple[str, ...]:
+        fitting = MOVES.get(self.model.jobs[job_id].state)
+        if fitting is None or pick >= PROBE_FROM:
+            return (ACTIONS[pick % len(ACTIONS)],)
+        return fitting[pick % len(fitting)]
+
+    def act(self, job_id: int, action: str, provider, bps: int) -> None:
+        job = self.model.jobs[job_id]
+        if action == "wait":
+            set_next_timestamp(max(job.deadline, chain.blocks.head.timestamp) + 1)
+            chain.mine()
+            return
+        before = job.state
+        now = chain.blocks.head.timestamp + 1
+        if action == "last call":
+            action, now = "claim", max(now, job.claim_deadline)
+        actor, args, legal = self.plan(job, job_id, action, provider, bps, now)
+        REACHED[f"{action} {'allowed' if legal else 'refused'} in {before.name}"] += 1
+        receipt = self.attempt(legal, actor, *args, at=now)
+        if receipt is None:
+            return
+        self.apply(job, action, actor, bps, now)
+        self.record(receipt, job_id)
+        REACHED[job.state.name] += 1
+        REACHED[f"{before.name} -{action}-> {job.state.name}"] += 1
+
+    def plan(self, job: ModelJob, job_id: int, action: str, provider, bps: int, now: int):
+        """Who calls ``action``, with which arguments, and whether the contract must accept it."""
+        requester = self.hostile if job.requester == self.hostile.address else self.requester
+        claimer = next((p for p in self.providers if p.address == job.claimer), provider)
+        before_deadline = now <= job.deadline
+        state = job.state
+        if action == "claim":
+            free = self.model.stakes[provider.address] - self.model.locked[provider.address]
+            legal = (
+                not self.model.paused
+                and state is S.OPEN
+                and job.designated in (None, provider.address)
+                and before_deadline
+                and free >= job.collateral
+            )
+            return provider, ("claim", job_id), legal
+        if action == "submit":
+            return (
+                claimer,
+                ("submit_result", job_id, digest("result")),
+                (state is S.CLAIMED and before_deadline),
+            )
+        if action == "abandon":
+            return claimer, ("abandon", job_id), state is S.CLAIMED and before_deadline
+        if action == "accept":
+            return requester, ("accept", job_id), state is S.SUBMITTED
+        if action == "finalize":
+            return self.stranger, ("finalize", job_id), state is S.SUBMITTED and not before_deadline
+        if action == "dispute":
+            return requester, ("dispute", job_id), state is S.SUBMITTED and before_deadline
+        if action == "resolve":
+            return self.arbiter, ("resolve", job_id, bps), state is S.DISPUTED and before_deadline
+        if action == "close_dispute":
+            return (
+                self.stranger,
+                ("close_dispute", job_id),
+                (state is S.DISPUTED and not before_deadline),
+            )
+        if action == "cancel":
+            return requester, ("cancel", job_id), state is S.OPEN
+        if action == "reclaim":
+            return (
+                self.stranger,
+                ("reclaim", job_id),
+                (state in (S.OPEN, S.CLAIMED) and not before_deadline),
+            )
+        raise AssertionError(f"unknown action {action}")
+
+    def apply(self, job: ModelJob, action: str, actor, bps: int, now: int) -> None:
+        """The model's version of a successful ``action``."""
+        model = self.model
+        if action == "claim":
+            job.state, job.claimer, job.deadline = S.CLAIMED, actor.address, now + job.work_timeout
+            model.locked[actor.address] += job.collateral
+        elif action == "submit":
+            job.state, job.deadline = S.SUBMITTED, now + job.review_window
+        elif action == "dispute":
+            job.state, job.deadline = S.DISPUTED, now + ARBITER_WINDOW
+        elif action == "abandon":
+            slash = job.collateral * job.slash_bps // MAX_BPS
+            self.release(job, credit=0, slash=slash)
+            if now <= job.claim_deadline:
+                job.state, job.claimer, job.deadline = S.OPEN, None, job.claim_deadline
+                self.pay_requester(job, slash)
+            else:
+                job.state = S.EXPIRED
+                self.pay_requester(job, slash + job.price)
+        elif action in ("accept", "finalize"):
+            fee = job.price * job.fee_bps // MAX_BPS
+            self.release(job, credit=job.price - fee, slash=0)
+            model.credits[self.owner.address] += fee
+            job.state = S.ACCEPTED
+        elif action in ("resolve", "close_dispute"):
+            bps = bps if action == "resolve" else 5_000
+            gross = job.price * bps // MAX_BPS
+            fee = gross * job.fee_bps // MAX_BPS
+            slash = job.collateral if action == "resolve" and bps == 0 else 0
+            self.release(job, credit=gross - fee, slash=slash)
+            model.credits[self.owner.address] += fee
+            self.pay_requester(job, job.price - gross + slash)
+            job.state = S.RESOLVED
+        elif action == "cancel":
+            self.pay_requester(job, job.price)
+            job.state = S.CANCELED
+        elif action == "reclaim":
+            slash = 0
+            if job.state is S.CLAIMED:
+                slash = job.collateral
+                self.release(job, credit=0, slash=slash)
+            self.pay_requester(job, job.price + slash)
+            job.state = S.EXPIRED
+
+    def release(self, job: ModelJob, credit: int, slash: int) -> None:
+        assert job.claimer is not None
+        self.model.locked[job.claimer] -= job.collateral
+        self.model.stakes[job.claimer] += credit - slash
+
+    @rule(
+        fee=st.sampled_from([0, 100, 1_000]),
+        collateral=st.sampled_from([0, 1_000, 5_000]),
+        slash=st.sampled_from([0, 2_000, 10_000]),
+    )
+    def owner_sets_params(self, fee, collateral, slash):
+        next_timestamp()
+        self.market.set_params(fee, collateral, slash, sender=self.owner)
+        self.model.params = (fee, collateral, slash)
+
+    @rule(
+        job_id=jobs,
+        picks=st.lists(st.integers(0, 99), min_size=1, max_size=3),
+        provider=st.sampled_from([0, 1]),
+    )
+    def paused_interlude(self, job_id, picks, provider):
+        """While paused nothing new starts (posts and claims revert) but every exit works."""
+        next_timestamp()
+        self.market.pause(sender=self.owner)
+        self.model.paused = True
+        self.post_job("requester", 10**7, None, 3_600)
+        for pick in picks:
+            for action in self.moves(job_id, pick):
+                self.act(job_id, action, self.providers[provider], 10_000)
+        next_timestamp()
+        self.market.unpause(sender=self.owner)
+        self.model.paused = False
+
+    @rule(
+        move=st.sampled_from(
+            [
+                "owner withdraws",
+                "hostile withdraws",
+                "requester withdraws",
+                "hostile accepts payments",
+                "hostile refuses payments",
+            ]
+        )
+    )
+    def credits_move(self, move):
+        if move.endswith("payments"):
+            self.configure_hostile(refuse=move.startswith("hostile refuses"))
+            return
+        actor = getattr(self, move.split()[0])
+        credit = self.model.credits[actor.address]
+        refuses = actor is self.hostile and self.model.hostile_refuses
+        if self.attempt(credit > 0 and not refuses, actor, "withdraw") is not None:
+            self.model.credits[actor.address] = 0
+
+    @rule(
+        provider=st.sampled_from([0, 1]),
+        move=st.sampled_from(["withdraw all", "withdraw half", "deposit"]),
+    )
+    def stake_moves(self, provider, move):
+        account = self.providers[provider]
+        if move == "deposit":
+            next_timestamp()
+            self.market.deposit_stake(sender=account, value=10**18)
+            self.model.stakes[account.address] += 10**18
+            return
+        free = self.model.stakes[account.address] - self.model.locked[account.address]
+        amount = free if move == "withdraw all" else free // 2
+        if self.attempt(amount > 0, account, "withdraw_stake", amount) is not None:
+            self.model.stakes[account.address] -= amount
+
+    # ------------------------------------------------------------ invariants
+
+    @invariant()
+    def solvent(self):
+        stakes = {p.address: self.market.provider_info(p.address) for p in self.providers}
+        credits = {a.address: self.market.credits(a.address) for a in self.accounts}
+        for address, info in stakes.items():
+            assert info.stake == self.model.stakes[address], "stake differs from the model"
+            assert info.locked == self.model.locked[address], "locked differs from the model"
+            assert 0 <= info.locked <= info.stake, "locked collateral exceeds the stake"
+        for address, amount in credits.items():
+            assert amount == self.model.credits[address], "credit differs from the model"
+        expected = (
+            self.model.escrow()
+            + sum(info.stake for info in stakes.values())
+            + sum(credits.values())
+        )
+        assert self.market.balance == expected, "balance != escrow + stakes + credits"
+
+    @invariant()
+    def settled_at_most_once_and_states_agree(self):
+        for job_id in self.touched:
+            job = self.model.jobs[job_id]
+            assert job.settlements == (1 if job.state.is_terminal else 0), job_id
+            assert JobState(self.market.get_job(job_id).state) is job.state, job_id
+        self.touched.clear()
+
+
+def test_random_action_sequences_keep_the_market_solvent(
+    market,
+    owner,
+    arbiter,
+    requester,
+    stranger,
+    provider,
+    provider2,
+    hostile_factory,
+    record_property,
+):
+    MarketMachine.market = market
+    MarketMachine.owner = owner
+    MarketMachine.arbiter = arbiter
+    MarketMachine.requester = requester
+    MarketMachine.stranger = stranger
+    MarketMachine.hostile = hostile_factory(balance=100 * 10**18)
+    MarketMachine.providers = (provider, provider2)
+    REACHED.clear()
+
+    run_state_machine_as_test(MarketMachine, settings=settings.get_profile(PROFILE))
+
+    print(f"\nstates and transitions reached ({PROFILE} profile):")
+    for name, count in sorted(REACHED.items()):
+        print(f"  {count:5d}  {name}")
+    record_property("reached", dict(REACHED))
+    missing = (TRANSITIONS | {s.name for s in JobState if s is not S.NONEXISTENT}) - set(REACHED)
+    assert not missing, f"the run never reached {sorted(missing)}"
+
+
+@pytest.fixture(autouse=True)
+def _state_machine_isolation():
+    """The machine's class attributes point at this test's chain objects only while it runs."""
+    yield
+    for name in ("market", "owner", "arbiter", "requester", "stranger", "hostile"):
+        setattr(MarketMachine, name, None)
+    MarketMachine.providers = ()
