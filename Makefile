@@ -49,5 +49,9 @@ bench-content: install
 bench-executor: docker-engine
 	$(VENV)/bin/python bench/executor_overhead.py
 
+# The whole system on one machine: chain, contract, provider node, a job posted, verified, paid.
+demo: install docker-engine
+	$(VENV)/bin/python demo/run_demo.py
+
 clean:
-	rm -rf .build .pytest_cache .ruff_cache .hypothesis
+	rm -rf .build .pytest_cache .ruff_cache .hypothesis .run

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 
 from jobmarket.errors import InvalidInput, NotFound, UserError
 
@@ -41,14 +42,18 @@ def ape_accounts_folder() -> Path:
     return (Path(data) if data else Path.home() / ".ape") / "accounts"
 
 
-def _keyfile_account(alias: str) -> LocalAccount:
+def _keyfile(alias: str) -> dict:
     path = ape_accounts_folder() / f"{alias}.json"
     if not path.is_file():
         raise NotFound(
             f"no ape account named '{alias}' (looked for {path})",
             "create one with `ape accounts generate " + alias + "` or use TEST::N on a local chain",
         )
-    keyfile = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def _keyfile_account(alias: str) -> LocalAccount:
+    keyfile = _keyfile(alias)
     passphrase = os.environ.get(f"APE_ACCOUNTS_{alias}_PASSPHRASE")
     if passphrase is None:
         if not sys.stdin.isatty():
@@ -67,6 +72,24 @@ def _keyfile_account(alias: str) -> LocalAccount:
     return Account.from_key(key)
 
 
+def account_address(name: str, chain_id: int) -> str:
+    """The address behind an account name without unlocking it: reading needs no passphrase."""
+    if name.strip().upper().startswith(TEST_PREFIX):
+        return load_account(name, chain_id).address
+    _check_alias(name.strip())
+    address = str(_keyfile(name.strip()).get("address") or "")
+    if not address:  # a keyfile without the (optional) address field: unlock it to know
+        return load_account(name, chain_id).address
+    return to_checksum_address(address if address.startswith("0x") else "0x" + address)
+
+
+def _check_alias(name: str) -> None:
+    if not name or "/" in name or name.startswith("."):
+        raise InvalidInput(
+            f"malformed account name '{name}'", "use TEST::N or an ape account alias"
+        )
+
+
 def load_account(name: str, chain_id: int) -> LocalAccount:
     """Resolve an account name (``TEST::N`` or an ape alias) into a signing account."""
     name = name.strip()
@@ -80,8 +103,5 @@ def load_account(name: str, chain_id: int) -> LocalAccount:
                 "use an ape keyfile account (`ape accounts generate NAME`) on public networks",
             )
         return test_account(int(raw_index))
-    if not name or "/" in name or name.startswith("."):
-        raise InvalidInput(
-            f"malformed account name '{name}'", "use TEST::N or an ape account alias"
-        )
+    _check_alias(name)
     return _keyfile_account(name)

@@ -281,7 +281,11 @@ class DockerExecutor:
     def find_job_containers(self, node_id: str | None = None) -> list[JobContainer]:
         """This node's (or ``node_id``'s) job containers in any state, by their labels."""
         filters = {"label": [f"{profile.LABEL_NODE}={node_id or self.node_id}"]}
-        containers = self._call(self.client.containers.list, all=True, filters=filters)
+        # ignore_removed: a container removed between the listing and its inspection (another
+        # job of this node finishing) is simply gone, not an error.
+        containers = self._call(
+            self.client.containers.list, all=True, filters=filters, ignore_removed=True
+        )
         jobs = []
         for container in containers:
             try:
@@ -289,6 +293,11 @@ class DockerExecutor:
             except (KeyError, ValueError, InvalidRequest) as err:  # foreign or damaged labels
                 log.warning("skipping container %s: %s", container.name, err)
         return sorted(jobs, key=lambda job: job.key)
+
+    def find_job_container(self, key: str) -> JobContainer | None:
+        """The container of job ``key`` (this node's), in any state; None if there is none."""
+        container = self._container(check_name("job key", key))
+        return None if container is None else self._check_owner(self._job(container))
 
     def jobdir(self, key: str) -> JobDir:
         """The job's host folder, always below ``work_root`` (never taken from a label)."""

@@ -1,0 +1,64 @@
+"""Options every ``provider-node`` command takes, and the session they resolve to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from jobmarket.chain.units import parse_price
+from jobmarket.errors import UserError
+from provider_node.session import LOCAL_DEFAULT_ACCOUNT, Session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATE_NOTE = (
+    "The node's state (journal, job folders) lives under $JOBMARKET_HOME/nodes/; the content "
+    "store is the embedded one under $JOBMARKET_HOME unless IPFS_API names a Kubo node."
+)
+
+
+def common_options(function: F) -> F:
+    """``--rpc-url`` and ``--account``, turned into a :class:`Session` argument."""
+    function = click.option(
+        "--account",
+        "account",
+        envvar="JOBMARKET_ACCOUNT",
+        metavar="NAME",
+        help=(
+            "Signing account: an ape account alias, or TEST::N on a local chain "
+            f"[env JOBMARKET_ACCOUNT; default on a local chain: {LOCAL_DEFAULT_ACCOUNT}]."
+        ),
+    )(function)
+    function = click.option(
+        "--rpc-url",
+        "rpc_url",
+        metavar="URL",
+        help=(
+            "Ethereum JSON-RPC endpoint [default: $JOBMARKET_RPC_URL, else $APE_FOUNDRY_HOST, "
+            "else http://127.0.0.1:8545]."
+        ),
+    )(function)
+    return function
+
+
+def session_from(rpc_url: str | None, account: str | None) -> Session:
+    return Session(rpc_url=rpc_url, account_name=account)
+
+
+class Amount(click.ParamType):
+    """An amount of ether with its unit: ``0.5ether``, ``250000 gwei``."""
+
+    name = "AMOUNT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_price(str(value))
+        except UserError as err:
+            self.fail(err.message, param, ctx)
+
+
+AMOUNT = Amount()

@@ -1,0 +1,32 @@
+"""``provider-node status``: jobs in flight from the journal, stake and earnings from the chain."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from provider_node import status as node_status
+from provider_node.commands.common import STATE_NOTE, common_options, session_from
+
+
+@click.command(epilog=STATE_NOTE)
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+def status(rpc_url: str | None, account: str | None, as_json: bool) -> None:
+    """Show jobs in flight, stake (locked/free), completed/slashed counts and earnings.
+
+    Works whether or not `provider-node run` is running. Amounts in --json are wei (strings).
+    """
+    session = session_from(rpc_url, account)
+    try:
+        data = node_status.collect(session)
+    finally:
+        session.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        click.echo(node_status.render(data))
+
+
+COMMANDS = [status]

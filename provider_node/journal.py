@@ -1,0 +1,553 @@
+"""The node's journal: one SQLite database (WAL mode) holding everything a restart needs.
+
+* ``cursor`` and ``blocks``: the next block to read events from, and the hashes of recently
+  read blocks (a changed hash means a reorg: the cursor is rewound to the fork);
+* ``jobs``: every job the node has seen and the step it has reached (``provider_node.steps``);
+* ``transactions``: every transaction the node signed, with its raw bytes, nonce and hash,
+  written *before* it is broadcast, so after ``kill -9`` the node confirms or rebroadcasts it
+  instead of signing a second one;
+* ``meta``: which chain, market and account this journal belongs to.
+
+Every commit survives a crash of the process (``kill -9``). The writes that come right before
+something irreversible — a transaction about to be broadcast, a result pinned before its
+container is deleted — are also flushed to disk (:meth:`Journal.durable`), so they survive a
+power loss too; everything else can be rebuilt from the chain and Docker after one. One
+connection is shared by the node's threads behind a lock; other processes
+(``provider-node status``, ``stake``) open their own, which WAL allows while the node runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobmarket.errors import UserError
+from provider_node.steps import Step
+
+SCHEMA_VERSION = 1
+# Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.
+REMEMBERED_BLOCKS = 256
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    next_block INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY,
+    step TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    open INTEGER NOT NULL DEFAULT 1,
+    requester TEXT NOT NULL,
+    designated TEXT,
+    spec_digest TEXT NOT NULL,
+    price_gwei INTEGER NOT NULL,
+    collateral TEXT NOT NULL,
+    claim_deadline INTEGER NOT NULL,
+    work_timeout INTEGER NOT NULL,
+    review_window INTEGER NOT NULL,
+    posted_block INTEGER NOT NULL,
+    not_before REAL NOT NULL DEFAULT 0,
+    cpu REAL,
+    memory_mb INTEGER,
+    work_deadline INTEGER,
+    review_deadline INTEGER,
+    arbiter_deadline INTEGER,
+    disputed INTEGER NOT NULL DEFAULT 0,
+    result_cid TEXT,
+    status TEXT,
+    exit_code INTEGER,
+    payout TEXT,
+    seen_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_step ON jobs (step);
+CREATE INDEX IF NOT EXISTS jobs_candidates ON jobs (step, open, price_gwei DESC, job_id);
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER,
+    function TEXT NOT NULL,
+    args TEXT NOT NULL,
+    value TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    block_number INTEGER,
+    gas_used INTEGER,
+    reason TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_by_job ON transactions (job_id, function);
+CREATE INDEX IF NOT EXISTS transactions_by_status ON transactions (status);
+"""
+
+_JOB_COLUMNS = [
+    "job_id", "step", "reason", "open", "requester", "designated", "spec_digest", "price_gwei",
+    "collateral", "claim_deadline", "work_timeout", "review_window", "posted_block",
+    "not_before", "cpu", "memory_mb", "work_deadline", "review_deadline", "arbiter_deadline",
+    "disputed", "result_cid", "status", "exit_code", "payout", "seen_at", "updated_at",
+]  # fmt: skip
+_TX_COLUMNS = [
+    "id", "job_id", "function", "args", "value", "nonce", "raw", "hash", "status",
+    "block_number", "gas_used", "reason", "created_at", "updated_at",
+]  # fmt: skip
+
+
+class TxStatus:
+    """Where a journaled transaction stands."""
+
+    SIGNED = "signed"  # journaled, maybe not broadcast yet
+    SENT = "sent"  # the RPC accepted it
+    MINED = "mined"  # included, status 1
+    REVERTED = "reverted"  # included, status 0
+    REJECTED = "rejected"  # the RPC refused it: its nonce was never used
+    DROPPED = "dropped"  # never mined, and its nonce went to another transaction
+
+    UNFINISHED = (SIGNED, SENT)
+    NONCE_USED = (SIGNED, SENT, MINED, REVERTED)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as the journal knows it (amounts in wei, times in unix seconds)."""
+
+    job_id: int
+    step: Step
+    reason: str
+    open: bool
+    requester: str
+    designated: str | None
+    spec_digest: bytes
+    price_gwei: int
+    collateral: int
+    claim_deadline: int
+    work_timeout: int
+    review_window: int
+    posted_block: int
+    not_before: float
+    cpu: float | None
+    memory_mb: int | None
+    work_deadline: int | None
+    review_deadline: int | None
+    arbiter_deadline: int | None
+    disputed: bool
+    result_cid: str | None
+    status: str | None
+    exit_code: int | None
+    payout: int | None
+    seen_at: float
+    updated_at: float
+
+    @property
+    def price(self) -> int:
+        return self.price_gwei * 10**9
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        values = dict(zip(_JOB_COLUMNS, row, strict=True))
+        values["step"] = Step(values["step"])
+        values["open"] = bool(values["open"])
+        values["disputed"] = bool(values["disputed"])
+        values["spec_digest"] = bytes.fromhex(values["spec_digest"])
+        values["collateral"] = int(values["collateral"])
+        values["payout"] = None if values["payout"] is None else int(values["payout"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """One transaction the node signed."""
+
+    id: int
+    job_id: int | None
+    function: str
+    args: list[Any]
+    value: int
+    nonce: int
+    raw: bytes
+    hash: str
+    status: str
+    block_number: int | None
+    gas_used: int | None
+    reason: str | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> TxRecord:
+        values = dict(zip(_TX_COLUMNS, row, strict=True))
+        values["args"] = json.loads(values["args"])
+        values["value"] = int(values["value"])
+        values["raw"] = bytes(values["raw"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class PostedJob:
+    """The terms of a job as its JobPosted event announced them."""
+
+    job_id: int
+    requester: str
+    designated: str | None
+    spec_digest: bytes
+    price: int
+    collateral: int
+    claim_deadline: int
+    work_timeout: int
+    review_window: int
+    posted_block: int
+
+
+class JournalMismatch(UserError):
+    """The journal on disk belongs to another chain, market or account."""
+
+
+class Journal:
+    """The node's durable memory; every method is safe to call from any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self._lock = threading.RLock()
+        self._depth = 0
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+            found = self.get_meta("schema_version")
+            if found is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(found) != SCHEMA_VERSION:
+                raise JournalMismatch(
+                    f"the journal {self.path} has schema version {found}, "
+                    f"this node understands {SCHEMA_VERSION}",
+                    "use the provider-node version that wrote it, or move it away",
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextmanager
+    def durable(self) -> Iterator[None]:
+        """Writes inside are fsynced when they commit (``synchronous=FULL``)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                yield
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together (nested uses join the outer transaction)."""
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, tuple(params))
+
+    def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchone()
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def bind(self, identity: dict[str, str]) -> None:
+        """Record which chain/market/account this journal serves, or check it matches."""
+        with self.transaction():
+            for key, value in identity.items():
+                found = self.get_meta(key)
+                if found is None:
+                    self.set_meta(key, value)
+                elif found.lower() != value.lower():
+                    raise JournalMismatch(
+                        f"the journal {self.path} belongs to {key} {found}, not {value}",
+                        "point JOBMARKET_HOME at this node's own folder",
+                    )
+
+    # -- cursor and block hashes -------------------------------------------------------------
+
+    def next_block(self, default: int) -> int:
+        row = self._one("SELECT next_block FROM cursor WHERE id = 1")
+        return default if row is None else int(row[0])
+
+    def set_next_block(self, number: int) -> None:
+        self._execute(
+            "INSERT INTO cursor (id, next_block) VALUES (1, ?) "
+            "ON CONFLICT (id) DO UPDATE SET next_block = excluded.next_block",
+            (number,),
+        )
+
+    def remember_block(self, number: int, block_hash: str) -> None:
+        self._execute(
+            "INSERT INTO blocks (number, hash) VALUES (?, ?) "
+            "ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
+            (number, block_hash.lower()),
+        )
+
+    def trim_blocks(self, keep: int = REMEMBERED_BLOCKS) -> None:
+        self._execute(
+            "DELETE FROM blocks WHERE number NOT IN "
+            "(SELECT number FROM blocks ORDER BY number DESC LIMIT ?)",
+            (keep,),
+        )
+
+    def remembered_blocks(self) -> list[tuple[int, str]]:
+        """Remembered (number, hash) pairs, newest first."""
+        return [
+            (int(n), str(h))
+            for n, h in self._all("SELECT number, hash FROM blocks ORDER BY number DESC")
+        ]
+
+    def forget_blocks_from(self, number: int) -> None:
+        self._execute("DELETE FROM blocks WHERE number >= ?", (number,))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def job(self, job_id: int) -> JobRecord | None:
+        row = self._one(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
+        return None if row is None else JobRecord.from_row(row)
+
+    def jobs(self, steps: Iterable[Step] | None = None) -> list[JobRecord]:
+        sql = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+        params: list[Any] = []
+        if steps is not None:
+            wanted = [str(step) for step in steps]
+            sql += f" WHERE step IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        return [JobRecord.from_row(row) for row in self._all(sql + " ORDER BY job_id", params)]
+
+    def record_posted(self, posted: PostedJob, step: Step, reason: str = "") -> bool:
+        """Journal a JobPosted; True if the job is new (a replayed event changes nothing).
+
+        After a reorg the same id can come back with other terms; a job we have not claimed
+        is then taken as newly seen.
+        """
+        now = time.time()
+        existing = self.job(posted.job_id)
+        fields = {
+            "requester": posted.requester,
+            "designated": posted.designated,
+            "spec_digest": posted.spec_digest.hex(),
+            "price_gwei": posted.price // 10**9,
+            "collateral": str(posted.collateral),
+            "claim_deadline": posted.claim_deadline,
+            "work_timeout": posted.work_timeout,
+            "review_window": posted.review_window,
+            "posted_block": posted.posted_block,
+        }
+        if existing is None:
+            columns = ["job_id", "step", "reason", "open", *fields, "seen_at", "updated_at"]
+            values = [posted.job_id, str(step), reason, 1, *fields.values(), now, now]
+            self._execute(
+                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+            return True
+        if existing.spec_digest != posted.spec_digest and existing.step in (
+            Step.SEEN,
+            Step.DECLINED,
+        ):
+            self.update_job(posted.job_id, step=step, reason=reason, open=1, **fields)
+            return True
+        return False
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        unknown = set(fields) - set(_JOB_COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown job columns {sorted(unknown)}")
+        values = {key: _sql_value(value) for key, value in fields.items()}
+        values["updated_at"] = time.time()
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        self._execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", [*values.values(), job_id])
+
+    def candidates(
+        self, wall_now: float, limit: int, exclude: Iterable[int] = ()
+    ) -> list[JobRecord]:
+        """Open jobs not decided yet, best paid first, skipping those deferred until later
+        and those in ``exclude`` (being decided)."""
+        skipped = list(exclude)
+        rows = self._all(
+            f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs "
+            "WHERE step = ? AND open = 1 AND not_before <= ? "
+            f"AND job_id NOT IN ({', '.join('?' * len(skipped))}) "
+            "ORDER BY price_gwei DESC, job_id LIMIT ?",
+            (str(Step.SEEN), wall_now, *skipped, limit),
+        )
+        return [JobRecord.from_row(row) for row in rows]
+
+    def seen_with_claim_in_progress(self) -> list[JobRecord]:
+        """Jobs still at ``seen`` whose claim transaction was signed, sent or even mined:
+        a crash came between the claim and its journal entry. They resume, never re-claim."""
+        statuses = (*TxStatus.UNFINISHED, TxStatus.MINED)
+        rows = self._all(
+            f"SELECT DISTINCT {', '.join('j.' + c for c in _JOB_COLUMNS)} FROM transactions t "
+            "JOIN jobs j ON j.job_id = t.job_id WHERE t.function = 'claim' "
+            f"AND t.status IN ({', '.join('?' * len(statuses))}) AND j.step = ?",
+            (*statuses, str(Step.SEEN)),
+        )
+        return [JobRecord.from_row(row) for row in rows]
+
+    def clear_deferrals(self, reason_prefixes: Iterable[str]) -> None:
+        """Jobs deferred for one of these reasons get another look now (room was freed)."""
+        for prefix in reason_prefixes:
+            self._execute(
+                "UPDATE jobs SET not_before = 0 WHERE step = ? AND not_before > 0 "
+                "AND substr(reason, 1, ?) = ?",
+                (str(Step.SEEN), len(prefix), prefix),
+            )
+
+    def step_counts(self) -> dict[str, int]:
+        return {
+            str(s): int(n) for s, n in self._all("SELECT step, COUNT(*) FROM jobs GROUP BY step")
+        }
+
+    def earnings(self) -> int:
+        """Wei credited to our stake for settled jobs (payouts net of the protocol fee)."""
+        rows = self._all("SELECT payout FROM jobs WHERE payout IS NOT NULL")
+        return sum(int(payout) for (payout,) in rows)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def add_tx(
+        self,
+        *,
+        job_id: int | None,
+        function: str,
+        args: list[Any],
+        value: int,
+        nonce: int,
+        raw: bytes,
+        tx_hash: str,
+    ) -> TxRecord:
+        now = time.time()
+        values = (
+            job_id,
+            function,
+            json.dumps(args),
+            str(value),
+            nonce,
+            raw,
+            tx_hash.lower(),
+            TxStatus.SIGNED,
+            now,
+            now,
+        )
+        with self.durable():  # it is about to be broadcast: this record must outlive anything
+            cursor = self._execute(
+                "INSERT INTO transactions (job_id, function, args, value, nonce, raw, hash, "
+                "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        record = self.tx(int(cursor.lastrowid or 0))
+        assert record is not None
+        return record
+
+    def update_tx(self, tx_id: int, **fields: Any) -> TxRecord:
+        values = {key: _sql_value(value) for key, value in fields.items()}
+        values["updated_at"] = time.time()
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        self._execute(
+            f"UPDATE transactions SET {assignments} WHERE id = ?", [*values.values(), tx_id]
+        )
+        record = self.tx(tx_id)
+        assert record is not None
+        return record
+
+    def tx(self, tx_id: int) -> TxRecord | None:
+        row = self._one(f"SELECT {', '.join(_TX_COLUMNS)} FROM transactions WHERE id = ?", (tx_id,))
+        return None if row is None else TxRecord.from_row(row)
+
+    def txs(
+        self, statuses: Iterable[str] | None = None, since_block: int | None = None
+    ) -> list[TxRecord]:
+        sql = f"SELECT {', '.join(_TX_COLUMNS)} FROM transactions WHERE 1 = 1"
+        params: list[Any] = []
+        if statuses is not None:
+            wanted = list(statuses)
+            sql += f" AND status IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        if since_block is not None:
+            sql += " AND block_number >= ?"
+            params.append(since_block)
+        return [TxRecord.from_row(row) for row in self._all(sql + " ORDER BY nonce, id", params)]
+
+    def latest_tx(self, job_id: int, function: str) -> TxRecord | None:
+        row = self._one(
+            f"SELECT {', '.join(_TX_COLUMNS)} FROM transactions "
+            "WHERE job_id = ? AND function = ? ORDER BY id DESC LIMIT 1",
+            (job_id, function),
+        )
+        return None if row is None else TxRecord.from_row(row)
+
+    def highest_used_nonce(self) -> int | None:
+        row = self._one(
+            f"SELECT MAX(nonce) FROM transactions WHERE status IN "
+            f"({', '.join('?' * len(TxStatus.NONCE_USED))})",
+            TxStatus.NONCE_USED,
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    def gas_spent(self) -> int:
+        row = self._one("SELECT COALESCE(SUM(gas_used), 0) FROM transactions")
+        return int(row[0]) if row else 0
+
+
+def _sql_value(value: Any) -> Any:
+    if isinstance(value, Step):
+        return str(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, int) and abs(value) >= 2**63:
+        return str(value)
+    return value

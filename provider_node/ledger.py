@@ -1,0 +1,210 @@
+"""What the market's events mean for this node's journal.
+
+The follower hands every JobMarket event here, in chain order, inside the journal
+transaction that moves the cursor. Each handler is idempotent (an event read twice after a
+crash or a reorg changes nothing the second time) and touches only the journal: decisions and
+transactions belong to the pipeline and the settler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from jobmarket.chain.client import ZERO_ADDRESS, MarketEvent
+from jobmarket.chain.units import format_price
+from provider_node.journal import JobRecord, Journal, PostedJob
+from provider_node.logs import emit
+from provider_node.progress import advance, log_seen
+from provider_node.steps import ABANDONING, REOPENABLE_STEPS, RIVAL_CLAIM_PENDING, Step
+
+log = logging.getLogger("provider_node")
+
+_OURS_BEFORE_SUBMIT = (Step.CLAIMED, Step.RUNNING, Step.PINNED)
+# Delivered by us (PINNED too: its submit may be mined before the pipeline journals it).
+_OURS_DELIVERED = (Step.PINNED, Step.SUBMITTED)
+
+
+class Ledger:
+    """Applies market events to the journal, from the point of view of account ``me``."""
+
+    def __init__(self, journal: Journal, me: str) -> None:
+        self.journal = journal
+        self.me = to_checksum_address(me)
+        self.new_jobs = 0
+        self._handlers: dict[str, Callable[[MarketEvent, JobRecord | None], None]] = {
+            "JobClaimed": self._claimed,
+            "JobAbandoned": self._abandoned,
+            "ResultSubmitted": self._submitted,
+            "JobAccepted": self._accepted,
+            "JobDisputed": self._disputed,
+            "JobResolved": self._resolved,
+            "JobCanceled": self._canceled,
+            "JobExpired": self._expired,
+        }
+
+    def apply(self, events: list[MarketEvent]) -> None:
+        for event in events:
+            if event.name == "JobPosted":
+                self._posted(event)
+            elif event.name == "ProviderRegistered":
+                if _address(event.args["account"]) == self.me:
+                    self.journal.set_meta("capabilities", bytes(event.args["capabilities"]).hex())
+            elif (handler := self._handlers.get(event.name)) is not None:
+                job_id = event.job_id
+                handler(event, self.journal.job(job_id) if job_id is not None else None)
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _posted(self, event: MarketEvent) -> None:
+        args = event.args
+        posted = PostedJob(
+            job_id=int(args["job_id"]),
+            requester=_address(args["requester"]),
+            designated=_optional(args["designated"]),
+            spec_digest=bytes(args["spec_digest"]),
+            price=int(args["price"]),
+            collateral=int(args["collateral"]),
+            claim_deadline=int(args["claim_deadline"]),
+            work_timeout=int(args["work_timeout"]),
+            review_window=int(args["review_window"]),
+            posted_block=event.block_number,
+        )
+        step, reason = Step.SEEN, ""
+        if posted.designated is not None and posted.designated != self.me:
+            step, reason = Step.DECLINED, f"designated to {posted.designated}"
+        elif posted.requester == self.me:
+            step, reason = Step.DECLINED, "posted by this node's own account"
+        if self.journal.record_posted(posted, step, reason):
+            self.new_jobs += 1
+            log_seen(
+                posted.job_id,
+                step,
+                reason,
+                price=format_price(posted.price),
+                block=event.block_number,
+            )
+
+    def _claimed(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None:
+            return
+        claimer = _address(event.args["claimer"])
+        if claimer == self.me:
+            self.journal.update_job(
+                job.job_id, open=0, work_deadline=int(event.args["work_deadline"])
+            )
+            return
+        self.journal.update_job(job.job_id, open=0)
+        if job.step == Step.SEEN:
+            # Our claim was refused against the pending block: this is the rival that won.
+            lost = job.reason == RIVAL_CLAIM_PENDING
+            advance(
+                self.journal,
+                job.job_id,
+                Step.LOST if lost else Step.DECLINED,
+                reason=f"claimed first by {claimer}",
+            )
+
+    def _abandoned(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None:
+            return
+        claimer = _address(event.args["claimer"])
+        if claimer == self.me:  # ours: the pipeline journals it too, with the same reason
+            advance(
+                self.journal,
+                job.job_id,
+                Step.ABANDONED,
+                only_from=_OURS_BEFORE_SUBMIT,
+                reason=job.reason.removeprefix(ABANDONING),
+                level=logging.WARNING,
+            )
+        if not event.args["reopened"]:
+            return
+        self.journal.update_job(job.job_id, open=1)
+        if claimer != self.me and job.step in REOPENABLE_STEPS:
+            advance(
+                self.journal, job.job_id, Step.SEEN, reason=f"reopened by {claimer}", not_before=0
+            )
+
+    def _submitted(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is not None and _address(event.args["claimer"]) == self.me:
+            self.journal.update_job(job.job_id, review_deadline=int(event.args["review_deadline"]))
+
+    def _accepted(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None or _address(event.args["claimer"]) != self.me or job.step == Step.SETTLED:
+            return
+        by = _address(event.args["by"])
+        how = "accepted by the requester" if by == job.requester else f"finalized by {by}"
+        payout = int(event.args["payout"])
+        advance(
+            self.journal,
+            job.job_id,
+            Step.SETTLED,
+            reason=how,
+            payout=payout,
+            log_fields={"payout": format_price(payout)},
+        )
+
+    def _disputed(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None or job.step not in _OURS_DELIVERED or job.disputed:
+            return
+        deadline = int(event.args["arbiter_deadline"])
+        self.journal.update_job(job.job_id, disputed=True, arbiter_deadline=deadline)
+        _note(job.job_id, "disputed", arbiter_deadline=deadline)
+
+    def _resolved(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None or job.step not in _OURS_DELIVERED:
+            return
+        share = int(event.args["provider_bps"]) / 100
+        payout = int(event.args["to_provider"])
+        reason = f"dispute resolved: {share:g}% of the price to us"
+        if int(event.args["slashed"]):
+            reason += ", collateral slashed"
+        advance(
+            self.journal,
+            job.job_id,
+            Step.SETTLED,
+            reason=reason,
+            payout=payout,
+            log_fields={"payout": format_price(payout)},
+        )
+
+    def _canceled(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None:
+            return
+        self.journal.update_job(job.job_id, open=0)
+        if job.step == Step.SEEN:
+            advance(self.journal, job.job_id, Step.DECLINED, reason="canceled by the requester")
+
+    def _expired(self, event: MarketEvent, job: JobRecord | None) -> None:
+        if job is None:
+            return
+        self.journal.update_job(job.job_id, open=0)
+        if job.step == Step.SEEN:
+            advance(self.journal, job.job_id, Step.DECLINED, reason="expired unclaimed")
+        elif job.step in _OURS_BEFORE_SUBMIT:
+            slashed = int(event.args["slashed"])
+            advance(
+                self.journal,
+                job.job_id,
+                Step.FAILED,
+                level=logging.WARNING,
+                reason=f"reclaimed after the work deadline; {format_price(slashed)} "
+                "of collateral slashed",
+            )
+
+
+def _address(value: Any) -> str:
+    return to_checksum_address(value)
+
+
+def _optional(value: Any) -> str | None:
+    address = to_checksum_address(value)
+    return None if address == to_checksum_address(ZERO_ADDRESS) else address
+
+
+def _note(job_id: int, event: str, **fields: Any) -> None:
+    emit(log, event, job=job_id, **fields)

@@ -1,0 +1,89 @@
+"""Structured log lines on stderr: one line per job step, readable by people and machines.
+
+Text (default) is logfmt::
+
+    ts=2025-11-21T12:00:01.532Z level=info event=step job=7 step=claimed elapsed=0.41 tx=0x…
+
+``--log-format json`` prints the same fields as one JSON object per line. Fields are passed
+as ``extra={"fields": {...}}``; :func:`emit` is the short form used across the node.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+ROOT_LOGGER = "provider_node"
+_RESERVED = ("ts", "level", "event")
+
+
+class LogfmtFormatter(logging.Formatter):
+    """``key=value`` pairs; values with spaces, quotes or ``=`` are quoted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _fields(record)
+        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(_fields(record), default=str, separators=(",", ":"))
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    fields: dict[str, Any] = {
+        "ts": f"{stamp}.{int(record.msecs):03d}Z",
+        "level": record.levelname.lower(),
+        "event": record.getMessage() if hasattr(record, "fields") else "log",
+    }
+    extra = getattr(record, "fields", None)
+    if extra is None:
+        if record.name != ROOT_LOGGER:
+            fields["logger"] = record.name
+        fields["msg"] = record.getMessage()
+    else:
+        fields.update({k: v for k, v in extra.items() if k not in _RESERVED and v is not None})
+    if record.exc_info:
+        fields["error"] = logging.Formatter().formatException(record.exc_info).splitlines()[-1]
+    return fields
+
+
+def _logfmt_value(value: Any) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    if text == "" or any(ch in text for ch in ' "=\n\t'):
+        return json.dumps(text)
+    return text
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def configure(log_format: str = "text", level: int = logging.INFO) -> None:
+    """Send the node's (and the executor's) log records to stderr in the chosen format."""
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else LogfmtFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if isinstance(existing, _StderrHandler):  # configured before (tests run it in-process)
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger(ROOT_LOGGER).setLevel(level)
+
+
+def emit(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured event, e.g. ``emit(log, "step", job=3, step="claimed")``."""
+    logger.log(level, event, extra={"fields": fields})

@@ -1,0 +1,304 @@
+"""``provider-node run``: start-up checks, recovery, the event loop and a clean shutdown.
+
+The loop, every ``--poll-interval`` (0.2 s) or at once when a job frees its slot:
+read new events into the journal (:mod:`follower`, :mod:`ledger`), then start pipelines for
+what can run (:mod:`scheduler`). Pipelines (one thread per job) and the settler (one thread)
+do everything that waits on the chain or on Docker, so a new job is seen within one poll
+whatever else is going on.
+
+On SIGTERM or SIGINT the node stops taking jobs and gives pipelines ``--shutdown-grace``
+seconds to reach their next journaled step. Containers still running are left running: they
+are labelled with the node's id and their jobs journaled as ``running``, so the next start
+waits for them (enforcing their original deadline) and delivers their results.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from jobmarket.content.store import ContentStore, open_store
+from jobmarket.errors import Unreachable, UserError
+from jobmarket.spec.capabilities import ProviderCapabilities
+from provider_node.capacity import Capacity
+from provider_node.executor import DockerExecutor
+from provider_node.follower import ChainFollower
+from provider_node.identity import RUN_LOCK_NAME
+from provider_node.ledger import Ledger
+from provider_node.logs import emit
+from provider_node.policy import JobPolicy
+from provider_node.recovery import recover
+from provider_node.registration import CAPABILITIES_META, load_capabilities, registered_digest
+from provider_node.retry import backoff, is_transient
+from provider_node.runtime import Runtime
+from provider_node.scheduler import Scheduler
+from provider_node.session import Session
+from provider_node.settings import NodeSettings
+from provider_node.settler import Settler
+from provider_node.steps import WAITING_FOR_SLOT, WAITING_FOR_STAKE
+
+log = logging.getLogger("provider_node")
+
+
+class Node:
+    def __init__(self, session: Session, settings: NodeSettings) -> None:
+        self.session = session
+        self.settings = settings
+        self._lock_file: IO[str] | None = None
+        self._capabilities_digest = ""
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT. Raises UserError (one line) if the node cannot start."""
+        started = time.monotonic()
+        rt: Runtime | None = None
+        try:
+            rt = self._start_up()
+            counts = recover(rt)
+        except BaseException:
+            if rt is not None:
+                rt.executor.close()
+                rt.store.close()
+            self._release_run_lock()
+            self.session.close()
+            raise
+        ledger = Ledger(rt.journal, rt.me)
+        follower = ChainFollower(
+            rt.client,
+            rt.journal,
+            start_block=self.settings.start_block
+            if self.settings.start_block is not None
+            else rt.client.start_block,
+            on_events=ledger.apply,
+            on_reorg=rt.txs.recheck_after_reorg,
+            confirmations=self.settings.confirmations,
+            max_span=self.settings.max_log_span,
+        )
+        scheduler = Scheduler(rt)
+        settler = Settler(rt)
+        self._install_signal_handlers(rt)
+        emit(
+            log,
+            "ready",
+            node=rt.identity.node_id,
+            account=rt.me,
+            market=rt.client.address,
+            chain=rt.client.chain_id,
+            from_block=follower.next_block,
+            max_jobs=self.settings.max_jobs,
+            confirmations=self.settings.confirmations,
+            store=rt.store.location,
+            startup_s=round(time.monotonic() - started, 3),
+            **counts,
+        )
+        settler.start()
+        try:
+            self._loop(rt, follower, ledger, scheduler, started)
+        finally:
+            self._shut_down(rt, scheduler, settler)
+
+    def _start_up(self) -> Runtime:
+        session = self.session
+        client = session.client  # RPC reachable, deployment recorded and live
+        account = session.account
+        identity = session.identity
+        self._take_run_lock(identity.folder / RUN_LOCK_NAME, account.address)
+        journal = session.journal
+        store = open_store()
+        _probe_store(store)
+        info = client.provider_info(account.address)
+        if not info.registered:
+            raise UserError(
+                f"account {account.address} is not registered as a provider on this market",
+                "run `provider-node register` first",
+            )
+        digest = registered_digest(client, account.address, journal)
+        if digest is None:
+            raise UserError(
+                f"no capability document found for {account.address}",
+                "run `provider-node register` again",
+            )
+        capabilities = load_capabilities(store, digest)
+        self._capabilities_digest = digest.hex()
+        _, _, collateral_bps, _ = client.contract.functions.params().call()
+        if info.stake == 0 and collateral_bps > 0:
+            raise UserError(
+                f"account {account.address} has no stake, and every claim on this market locks "
+                f"{collateral_bps / 100:g}% of the price as collateral",
+                "run `provider-node stake AMOUNT` (e.g. 0.1ether)",
+            )
+        policy = JobPolicy(capabilities, self.settings)
+        stop = threading.Event()
+        executor = DockerExecutor(
+            identity.node_id, policy=policy.executor_policy(), work_root=identity.jobs_folder
+        )
+        txs = session.tx_manager(stop=stop, poll_s=min(0.1, self.settings.poll_interval_s))
+        return Runtime(
+            identity=identity,
+            client=client,
+            account=account,
+            journal=journal,
+            txs=txs,
+            executor=executor,
+            store=store,
+            policy=policy,
+            capacity=Capacity(
+                capabilities.hardware.cpus, capabilities.hardware.memory_mb, self.settings.max_jobs
+            ),
+            settings=self.settings,
+            stop=stop,
+        )
+
+    def _take_run_lock(self, path: Path, account: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path, "a+")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            lock.close()
+            raise UserError(
+                f"another provider-node run (pid {holder}) is already serving {account} here",
+                "stop it first; one node per account and market",
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock_file = lock
+
+    def _install_signal_handlers(self, rt: Runtime) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if rt.stop.is_set():
+                raise KeyboardInterrupt  # a second signal: stop waiting
+            emit(log, "stopping", signal=signal.Signals(signum).name)
+            rt.stop.set()
+            rt.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _loop(
+        self,
+        rt: Runtime,
+        follower: ChainFollower,
+        ledger: Ledger,
+        scheduler: Scheduler,
+        started: float,
+    ) -> None:
+        caught_up = caught_up_logged = False
+        next_poll = 0.0
+        pauses = backoff(first=0.5, longest=5.0)
+        while not rt.stop.is_set():
+            try:
+                # The chain is read every poll interval (at once while catching up); the
+                # scheduler also runs whenever a pipeline ends, without another RPC round trip.
+                if not caught_up or time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.settings.poll_interval_s
+                    result = follower.poll()
+                    rt.head_timestamp = result.head.timestamp
+                    caught_up = result.caught_up
+                    if caught_up and not caught_up_logged:
+                        caught_up_logged = True
+                        emit(
+                            log,
+                            "caught-up",
+                            block=result.scanned_to,
+                            jobs_seen=ledger.new_jobs,
+                            elapsed=round(time.monotonic() - started, 3),
+                        )
+                    self._reload_capabilities(rt)
+                if rt.capacity.freed.is_set():
+                    rt.capacity.freed.clear()
+                    rt.journal.clear_deferrals((WAITING_FOR_SLOT, WAITING_FOR_STAKE))
+                busy = scheduler.tick() or not caught_up
+                pauses = backoff(first=0.5, longest=5.0)
+            except Exception as err:
+                pause = next(pauses)
+                level = logging.WARNING if is_transient(err) else logging.ERROR
+                emit(
+                    log,
+                    "loop-error",
+                    level,
+                    error=f"{type(err).__name__}: {_line(err)}",
+                    retry_in=pause,
+                )
+                log.debug("loop error", exc_info=True)
+                rt.stop.wait(pause)
+                continue
+            rt.wake.wait(0 if busy else max(0.0, next_poll - time.monotonic()))
+            rt.wake.clear()
+
+    def _reload_capabilities(self, rt: Runtime) -> None:
+        """A new ``register`` while running: apply the new terms without a restart."""
+        current = rt.journal.get_meta(CAPABILITIES_META)
+        if current is None or current == self._capabilities_digest:
+            return
+        try:
+            capabilities: ProviderCapabilities = load_capabilities(rt.store, bytes.fromhex(current))
+        except UserError as err:
+            emit(log, "capabilities-unreadable", logging.WARNING, error=err.message)
+            return
+        rt.policy = JobPolicy(capabilities, self.settings)
+        self._capabilities_digest = current
+        emit(log, "capabilities-updated", digest="0x" + current)
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def _shut_down(self, rt: Runtime, scheduler: Scheduler, settler: Settler) -> None:
+        rt.stop.set()
+        rt.wake.set()
+        deadline = time.monotonic() + self.settings.shutdown_grace_s
+        busy = scheduler.join(deadline)
+        settler.join(max(0.0, deadline - time.monotonic()))
+        left = {job_id: str(job.step) for job_id in busy if (job := rt.journal.job(job_id))}
+        emit(
+            log,
+            "stopped",
+            jobs_left_in_progress=",".join(f"{k}:{v}" for k, v in left.items()) or None,
+        )
+        rt.executor.close()
+        rt.store.close()
+        if not busy:
+            self.session.close()
+        self._release_run_lock()
+
+    def _release_run_lock(self) -> None:
+        if self._lock_file is not None:
+            with suppress(OSError):
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _probe_store(store: ContentStore) -> None:
+    """A Kubo store must answer now, not at the first job."""
+    version = getattr(store, "version", None)
+    if version is None:
+        return
+    try:
+        version()
+    except UserError:
+        raise
+    except Exception as err:
+        raise Unreachable(
+            f"the IPFS API at {store.location} does not answer ({type(err).__name__})",
+            "start the IPFS daemon, or unset IPFS_API to use the embedded store",
+        ) from None
+
+
+def _line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else "")[:300]

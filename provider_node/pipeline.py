@@ -1,0 +1,527 @@
+"""One job's way through the node: decide, claim, run, pin, submit — resumable at every step.
+
+:class:`JobPipeline` reads the job's step from the journal and performs the next one, until
+the job is submitted (the settler takes it from there) or leaves the node (declined, lost,
+abandoned, failed). Every step is idempotent against what the previous process may have
+left behind, which is what makes ``kill -9`` at any moment safe:
+
+* ``seen``: a claim transaction already journaled for the job is followed, never re-signed;
+* ``claimed``: the container is created under a deterministic name, so starting again finds
+  the container a crashed process created and never runs the job twice;
+* ``running``: the executor waits for the container and collects its outputs (idempotent);
+  the result directory is pinned and its CID journaled *before* the container is removed;
+* ``pinned``: the submit transaction is journaled before it is sent, and followed if found.
+
+Money is never at stake before the spec has been fetched, verified and accepted, the image
+found and the inputs seen. A job the node cannot run after claiming it (image gone, inputs
+unavailable, no time left) is abandoned before its work deadline, which costs a fraction of
+the collateral instead of all of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+import docker.errors
+
+from jobmarket.chain.client import TransactionRefused
+from jobmarket.chain.reasons import Revert
+from jobmarket.chain.states import JobState
+from jobmarket.chain.units import format_price
+from jobmarket.content.cid import RAW, Cid
+from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
+from jobmarket.spec.job import JobSpec
+from jobmarket.spec.validation import DocumentInvalid
+from provider_node.crashpoints import crash_point
+from provider_node.executor import (
+    ExecutionRequest,
+    ExecutionResult,
+    ExecutorError,
+    ImageNotAvailable,
+    InvalidRequest,
+    JobContainer,
+    Phase,
+)
+from provider_node.journal import JobRecord, TxStatus
+from provider_node.logs import emit
+from provider_node.policy import MIN_RUN_S
+from provider_node.progress import advance
+from provider_node.publisher import publish_execution
+from provider_node.retry import Interrupted, backoff, is_transient
+from provider_node.runtime import Runtime
+from provider_node.staging import InputsUnavailable, missing_inputs, remove_staged, stage_inputs
+from provider_node.steps import (
+    ABANDONING,
+    RIVAL_CLAIM_PENDING,
+    WAITING_FOR_SLOT,
+    WAITING_FOR_STAKE,
+    Step,
+)
+from provider_node.transactions import Mined, TxDropped
+
+log = logging.getLogger("provider_node")
+
+# How long a job waits before another look when the node cannot take it *now*.
+DEFER_CAPACITY_S = 5.0
+DEFER_STAKE_S = 30.0
+DEFER_TROUBLE_S = 15.0
+DEFER_RETRY_S = 2.0
+DEFER_RIVAL_S = 3.0
+
+# Claim refusals that mean "not now" rather than "never".
+_CLAIM_LATER = {Revert.STAKE_TOO_LOW, Revert.PAUSED, Revert.NOT_REGISTERED}
+
+
+class JobPipeline:
+    """Drives one job from its journaled step to ``submitted`` or a final step."""
+
+    def __init__(self, runtime: Runtime, job_id: int) -> None:
+        self.rt = runtime
+        self.job_id = job_id
+        self.key = runtime.identity.job_key(job_id)
+        self.staging = runtime.identity.staging_folder / str(job_id)
+        self._spec: JobSpec | None = None
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        pauses = backoff(first=1.0, longest=15.0)
+        try:
+            while not self.rt.stop.is_set():
+                job = self._job()
+                try:
+                    if job.step == Step.SEEN:
+                        if not self._decide_and_claim(job):
+                            return
+                    elif job.step in (Step.CLAIMED, Step.RUNNING) and job.reason.startswith(
+                        ABANDONING
+                    ):
+                        self._abandon(job, job.reason.removeprefix(ABANDONING))
+                    elif job.step == Step.CLAIMED:
+                        self._start(job)
+                    elif job.step == Step.RUNNING:
+                        self._finish_run(job)
+                    elif job.step == Step.PINNED:
+                        self._submit(job)
+                    else:
+                        self._clean_up()
+                        return
+                except Interrupted:
+                    raise
+                except Exception as err:
+                    if not self._survive(job, err, next(pauses)):
+                        return
+        except Interrupted:
+            emit(log, "interrupted", job=self.job_id, step=str(self._step()))
+        finally:
+            self.rt.capacity.release(self.job_id)
+            self.rt.wake.set()
+
+    def _survive(self, job: JobRecord, err: Exception, pause: float) -> bool:
+        """A step failed unexpectedly: retry it (True) or give the job up (False)."""
+        transient = is_transient(err)
+        emit(
+            log,
+            "step-error",
+            logging.WARNING if transient else logging.ERROR,
+            job=self.job_id,
+            step=str(job.step),
+            error=f"{type(err).__name__}: {_first_line(err)}",
+            retry_in=pause if transient else None,
+        )
+        if not transient:
+            log.debug("%s", traceback.format_exc())
+        if job.step == Step.SEEN:
+            pause = DEFER_RETRY_S if transient else DEFER_TROUBLE_S
+            self._defer(job, f"could not decide: {_first_line(err)}", pause)
+            return False
+        if job.step in (Step.CLAIMED, Step.RUNNING) and (
+            not transient or self._seconds_left(job) < self.rt.settings.delivery_margin_s
+        ):
+            self._abandon(job, f"internal error: {_first_line(err)}")
+            return True
+        if self.rt.stop.wait(pause):
+            raise Interrupted(f"job {self.job_id}")
+        return True
+
+    # -- seen: decide and claim --------------------------------------------------------------
+
+    def _decide_and_claim(self, job: JobRecord) -> bool:
+        """True once the job is ours (claimed), False if it left the pipeline for now."""
+        pending = self.rt.journal.latest_tx(self.job_id, "claim")
+        resuming = pending is not None and pending.status in (*TxStatus.UNFINISHED, TxStatus.MINED)
+        if not resuming:
+            if self.rt.stop.is_set():
+                return False
+            reasons = self.rt.policy.precheck(job, self.rt.chain_now())
+            if reasons:
+                return self._decline(reasons)
+            spec = self._fetch_spec_for_decision(job)
+            if spec is None:
+                return False
+            reasons = self.rt.policy.check_spec(spec, job) or self._local_problems(spec)
+            if reasons:
+                return self._decline(reasons)
+        else:
+            spec = self._spec_or_none(job)
+        cpu = spec.resources.cpu if spec else 0.0
+        memory = spec.resources.memory_mb if spec else 0
+        if not self.rt.capacity.try_reserve(
+            self.job_id, cpu, memory, job.collateral, force=resuming
+        ):
+            return self._defer(job, WAITING_FOR_SLOT, DEFER_CAPACITY_S)
+        if not resuming and not self._enough_stake(job):
+            return False
+        self.rt.journal.update_job(self.job_id, cpu=cpu, memory_mb=memory)
+        try:
+            record = self.rt.txs.ensure("claim", self.job_id, job_id=self.job_id)
+            mined = self.rt.txs.wait(record)
+        except TransactionRefused as err:
+            return self._claim_refused(job, err)
+        except TxDropped as err:
+            return self._decline([f"claim transaction dropped: {err.problem}"])
+        self._claimed(job, mined)
+        return True
+
+    def _fetch_spec_for_decision(self, job: JobRecord) -> JobSpec | None:
+        try:
+            return self._spec_of(job)
+        except DocumentInvalid as err:
+            self._decline([f"spec invalid: {'; '.join(err.lines)[:300]}"])
+        except (NotFound, IntegrityError) as err:
+            self._decline([f"spec unavailable: {err.problem}"])
+        except Unreachable as err:
+            self._defer(job, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S)
+        return None
+
+    def _local_problems(self, spec: JobSpec) -> list[str]:
+        """What this machine lacks to run the spec: the image, the inputs."""
+        problems = []
+        if not self.rt.settings.allow_pull:
+            try:
+                self.rt.executor.client.images.get(spec.image)
+            except docker.errors.ImageNotFound:
+                problems.append(f"image {spec.image} is not on this node and pulling is disabled")
+            except docker.errors.APIError as err:
+                problems.append(f"image {spec.image} is unusable ({err.explanation})")
+        problems += missing_inputs(self.rt.store, spec)
+        return problems
+
+    def _enough_stake(self, job: JobRecord) -> bool:
+        info = self.rt.client.provider_info(self.rt.me)
+        free = info.free - self.rt.capacity.pending_collateral(excluding=self.job_id)
+        if free >= job.collateral:
+            return True
+        self.rt.capacity.release(self.job_id, notify=False)  # nothing was freed for others
+        return self._defer(
+            job,
+            f"{WAITING_FOR_STAKE}: the claim locks {format_price(job.collateral)}, "
+            f"{format_price(max(free, 0))} is free",
+            DEFER_STAKE_S,
+        )
+
+    def _claim_refused(self, job: JobRecord, err: TransactionRefused) -> bool:
+        self.rt.capacity.release(self.job_id)
+        where = {"tx": err.mined_tx} if err.mined_tx else {}
+        if err.reason == Revert.JOB_NOT_OPEN:
+            current = self.rt.client.job(self.job_id)
+            if current.state == JobState.OPEN and not err.mined_tx:
+                # Refused against the pending block: a rival claim waits to be mined. Its
+                # JobClaimed event settles the race (ledger: lost); if it fails, we try again.
+                return self._defer(job, RIVAL_CLAIM_PENDING, DEFER_RIVAL_S)
+            winner = f" by {current.provider}" if current.provider else ""
+            advance(
+                self.rt.journal,
+                self.job_id,
+                Step.LOST,
+                only_from=(Step.SEEN, Step.DECLINED),
+                open=0,
+                log_fields=where,
+                reason=f"claimed first{winner} (job is {current.state.name.lower()})",
+            )
+            return False
+        if err.reason in _CLAIM_LATER:
+            return self._defer(job, f"claim refused for now: {err.reason}", DEFER_STAKE_S)
+        return self._decline([f"claim refused: {err.reason}"], **where)
+
+    def _claimed(self, job: JobRecord, mined: Mined) -> None:
+        self.rt.capacity.claimed(self.job_id)
+        event = mined.event("JobClaimed")
+        work_deadline = int(event.args["work_deadline"]) if event else self._read_work_deadline()
+        record = mined.record
+        advance(
+            self.rt.journal,
+            self.job_id,
+            Step.CLAIMED,
+            only_from=(Step.SEEN,),
+            open=0,
+            work_deadline=work_deadline,
+            log_fields={
+                "tx": record.hash,
+                "gas": record.gas_used,
+                "block": record.block_number,
+                "blocks_after_post": (record.block_number or 0) - job.posted_block,
+                "work_deadline": work_deadline,
+            },
+        )
+        crash_point("claimed", self.job_id)
+
+    def _read_work_deadline(self) -> int:
+        return self.rt.client.job(self.job_id).deadline
+
+    # -- claimed: stage inputs and start the container ---------------------------------------
+
+    def _start(self, job: JobRecord) -> None:
+        existing = self._container()
+        if existing is not None and existing.phase != Phase.CREATED:
+            # A previous process started it: it is waited for, never run again.
+            self._running(job, existing, resumed=True)
+            return
+        try:
+            spec = self._spec_of(job)
+        except UserError as err:
+            self._abandon(job, f"spec no longer available: {err.problem}")
+            return
+        seconds_left = self._seconds_left(job)
+        if seconds_left < self.rt.settings.delivery_margin_s + MIN_RUN_S:
+            self._abandon(job, "too little time left before the work deadline to run it")
+            return
+        try:
+            inputs = stage_inputs(self.rt.store, spec, self.staging)
+        except InputsUnavailable as err:
+            self._abandon(job, err.problem)
+            return
+        limits = self.rt.policy.limits(spec, seconds_left)
+        try:
+            request = ExecutionRequest(
+                key=self.key,
+                image=spec.image,
+                argv=tuple(spec.command),
+                env=spec.env,
+                inputs=inputs,
+                limits=limits,
+            )
+            container = self.rt.executor.start(request)
+        except (ImageNotAvailable, InvalidRequest) as err:
+            self._abandon(job, err.problem)
+            return
+        except ExecutorError as err:
+            self._abandon(job, f"the executor could not start it: {err.problem}")
+            return
+        self._running(job, container, resumed=False, timeout=limits.timeout_s)
+
+    def _running(
+        self,
+        job: JobRecord,
+        container: JobContainer,
+        *,
+        resumed: bool,
+        timeout: float | None = None,
+    ) -> None:
+        fields = {"container": container.container_id[:12], "timeout_s": timeout}
+        if resumed:
+            fields["resumed"] = True
+        advance(
+            self.rt.journal, self.job_id, Step.RUNNING, only_from=(Step.CLAIMED,), log_fields=fields
+        )
+        crash_point("running", self.job_id)
+
+    # -- running: wait, collect, publish -----------------------------------------------------
+
+    def _finish_run(self, job: JobRecord) -> None:
+        result = self._collected_result()
+        if result is None:
+            self._abandon(job, "the job's container disappeared before its outputs were collected")
+            return
+        emit(
+            log,
+            "ran",
+            job=self.job_id,
+            status=result.status.value,
+            exit_code=result.exit_code,
+            runtime_s=round(max(0.0, result.runtime_s or 0.0), 3),
+            outputs=len(result.outputs),
+            output_bytes=result.output_bytes,
+            refused=len(result.refused) or None,
+            output_limit=result.output_limit,
+        )
+        spec = self._spec_of(job)
+        cid, manifest = publish_execution(
+            self.rt.store,
+            result,
+            job_id=self.job_id,
+            spec=spec,
+            spec_cid=Cid.from_digest(job.spec_digest, RAW),
+            folder=self.rt.identity.results_folder / str(self.job_id),
+        )
+        with self.rt.journal.durable():  # the container and its outputs go next
+            advance(
+                self.rt.journal,
+                self.job_id,
+                Step.PINNED,
+                only_from=(Step.RUNNING,),
+                result_cid=str(cid),
+                status=manifest.status,
+                exit_code=manifest.exit_code,
+                log_fields={"cid": str(cid), "status": manifest.status},
+            )
+        crash_point("pinned", self.job_id)
+        self._remove_container()
+        self.rt.capacity.release(self.job_id)
+        self.rt.wake.set()
+
+    def _collected_result(self) -> ExecutionResult | None:
+        jobdir = self.rt.executor.jobdir(self.key)
+        container = self._container()
+        if container is None:
+            if jobdir.result_path.exists():
+                return ExecutionResult.load(jobdir.result_path)
+            return None
+        self.rt.executor.wait(container)
+        return self.rt.executor.collect(container)
+
+    # -- pinned: submit ----------------------------------------------------------------------
+
+    def _submit(self, job: JobRecord) -> None:
+        assert job.result_cid is not None
+        digest = Cid.parse(job.result_cid).digest
+        try:
+            record = self.rt.txs.ensure("submit_result", self.job_id, digest, job_id=self.job_id)
+            mined = self.rt.txs.wait(record)
+        except TransactionRefused as err:
+            self._submit_refused(job, err)
+            return
+        except TxDropped as err:
+            emit(log, "step-error", logging.WARNING, job=self.job_id, error=err.problem)
+            return  # the next loop sends a new submit
+        event = mined.event("ResultSubmitted")
+        review_deadline = int(event.args["review_deadline"]) if event else None
+        record = mined.record
+        advance(
+            self.rt.journal,
+            self.job_id,
+            Step.SUBMITTED,
+            only_from=(Step.PINNED,),
+            review_deadline=review_deadline,
+            log_fields={
+                "tx": record.hash,
+                "gas": record.gas_used,
+                "block": record.block_number,
+                "cid": job.result_cid,
+            },
+        )
+        crash_point("submitted", self.job_id)
+        self._clean_up()
+
+    def _submit_refused(self, job: JobRecord, err: TransactionRefused) -> None:
+        current = self.rt.client.job(self.job_id)
+        where = {"tx": err.mined_tx} if err.mined_tx else {}
+        if err.reason == Revert.WORK_DEADLINE_PASSED:
+            reason = "the work deadline passed before the result was submitted"
+        else:
+            reason = f"submit refused ({err.reason}); the job is {current.state.name.lower()}"
+        advance(
+            self.rt.journal,
+            self.job_id,
+            Step.FAILED,
+            reason=reason,
+            level=logging.WARNING,
+            log_fields=where,
+        )
+        self._clean_up()
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    def _abandon(self, job: JobRecord, why: str) -> None:
+        """Give a claimed job back before its work deadline (a partial slash, not a full one)."""
+        self.rt.journal.update_job(self.job_id, reason=ABANDONING + why)  # no way back now
+        self._remove_container()
+        try:
+            mined = self.rt.txs.wait(self.rt.txs.ensure("abandon", self.job_id, job_id=self.job_id))
+        except TransactionRefused as err:
+            advance(
+                self.rt.journal,
+                self.job_id,
+                Step.FAILED,
+                level=logging.WARNING,
+                reason=f"{why}; abandoning was refused ({err.reason})",
+            )
+        else:
+            event = mined.event("JobAbandoned")
+            slashed = int(event.args["slashed"]) if event else 0
+            advance(
+                self.rt.journal,
+                self.job_id,
+                Step.ABANDONED,
+                only_from=(Step.CLAIMED, Step.RUNNING),
+                reason=why,
+                level=logging.WARNING,
+                log_fields={
+                    "tx": mined.record.hash,
+                    "gas": mined.record.gas_used,
+                    "slashed": format_price(slashed),
+                },
+            )
+        self._clean_up()
+
+    def _decline(self, reasons: list[str], **fields: object) -> bool:
+        advance(
+            self.rt.journal,
+            self.job_id,
+            Step.DECLINED,
+            only_from=(Step.SEEN,),
+            reason="; ".join(reasons)[:1000],
+            log_fields=fields,
+        )
+        return False
+
+    def _defer(self, job: JobRecord, reason: str, seconds: float) -> bool:
+        """Not now: look at the job again after ``seconds`` (or when a slot frees up)."""
+        self.rt.journal.update_job(self.job_id, not_before=time.time() + seconds, reason=reason)
+        if reason != job.reason:  # one line per new reason, not one per retry
+            emit(log, "deferred", job=self.job_id, reason=reason, retry_in=seconds)
+        return False
+
+    def _clean_up(self) -> None:
+        self._remove_container()
+        remove_staged(self.staging)
+
+    def _remove_container(self) -> None:
+        self.rt.executor.remove(self.key, purge=True)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _job(self) -> JobRecord:
+        job = self.rt.journal.job(self.job_id)
+        if job is None:
+            raise KeyError(f"job {self.job_id} is not in the journal")
+        return job
+
+    def _step(self) -> Step:
+        job = self.rt.journal.job(self.job_id)
+        return job.step if job else Step.DECLINED
+
+    def _spec_of(self, job: JobRecord) -> JobSpec:
+        if self._spec is None:
+            self._spec = JobSpec.fetch(self.rt.store, job.spec_digest)
+        return self._spec
+
+    def _spec_or_none(self, job: JobRecord) -> JobSpec | None:
+        try:
+            return self._spec_of(job)
+        except UserError:
+            return None
+
+    def _container(self) -> JobContainer | None:
+        return self.rt.executor.find_job_container(self.key)
+
+    def _seconds_left(self, job: JobRecord) -> float:
+        deadline = job.work_deadline or self._read_work_deadline()
+        return deadline - self.rt.chain_now()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:200]

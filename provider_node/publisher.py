@@ -1,0 +1,86 @@
+"""Turning a finished run into one pinned result directory whose digest goes on-chain.
+
+The directory holds the collected outputs (only the paths the spec lists, if it lists any),
+the full logs and ``manifest.json`` (status, exit code, applied limits, per-file sha256 and
+CID, refused entries); see :mod:`jobmarket.spec.result`. A run that failed, timed out or was
+OOM-killed is published the same way: the requester gets the logs and the status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobmarket.content.cid import Cid
+from jobmarket.content.store import ContentStore
+from jobmarket.spec.job import JobSpec
+from jobmarket.spec.result import RefusedFile, ResultManifest
+from jobmarket.spec.result_dir import build_result_dir, publish_result
+from provider_node.executor import ExecutionResult
+
+
+def publish_execution(
+    store: ContentStore,
+    result: ExecutionResult,
+    *,
+    job_id: int,
+    spec: JobSpec,
+    spec_cid: Cid,
+    folder: Path,
+) -> tuple[Cid, ResultManifest]:
+    """Build the result directory in ``folder``, add and pin it; returns its root CID."""
+    for leftover in (folder, _selection_folder(folder)):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    outputs = result.output_dir
+    if spec.outputs:
+        outputs = _select(result.output_dir, spec.outputs, _selection_folder(folder))
+    started = result.started_at or result.finished_at or datetime.now(UTC)
+    finished = result.finished_at or started
+    try:
+        manifest = build_result_dir(
+            folder,
+            job_id=job_id,
+            outputs_dir=outputs,
+            stdout_log=result.stdout_path,
+            stderr_log=result.stderr_path,
+            status=result.status.value,
+            exit_code=result.exit_code,
+            started_at=started,
+            finished_at=finished,
+            image_id=result.image_id,
+            limits=result.applied_limits(),
+            refused=[
+                RefusedFile(path=entry.path[:4096], reason=entry.reason[:300])
+                for entry in result.refused
+            ],
+            spec_cid=spec_cid,
+        )
+        cid = publish_result(store, folder)
+    finally:
+        shutil.rmtree(_selection_folder(folder), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # the store keeps the pinned copy
+    return cid, manifest
+
+
+def _selection_folder(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".selected")
+
+
+def _select(outputs: Path, wanted: list[str], target: Path) -> Path:
+    """A tree of only the requested paths (hard links: no copy); missing ones are skipped."""
+    target.mkdir(parents=True)
+    for relative in wanted:
+        source = outputs / relative
+        if source.is_symlink() or not source.exists():
+            continue
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination, symlinks=True, copy_function=os.link)
+        else:
+            os.link(source, destination)
+    return target

@@ -1,0 +1,114 @@
+"""The node's published terms: the capability document it registered on-chain.
+
+``register`` publishes the document to the content store and emits its digest
+(``ProviderRegistered``); the journal remembers the digest, and the event stream updates it if
+the account registers again. A node whose journal is new (another machine, a wiped folder)
+finds its latest registration in the chain's logs instead.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+from hexbytes import HexBytes
+
+from jobmarket.chain.client import MarketClient
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import NotFound, UserError
+from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
+from jobmarket.spec.job import Resources
+from provider_node.journal import Journal
+
+CAPABILITIES_META = "capabilities"
+LOG_CHUNK = 50_000
+
+
+def machine_hardware() -> Hardware:
+    """This machine's CPUs and memory (what ``register`` offers by default)."""
+    return Hardware(cpus=float(os.cpu_count() or 1), memory_mb=_memory_mb(), gpus=0)
+
+
+def _memory_mb() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return max(16, int(line.split()[1]) // 1024)
+    except (OSError, ValueError):
+        pass
+    return 1024
+
+
+def node_version() -> str:
+    try:
+        version = metadata.version("jobmarket")
+    except metadata.PackageNotFoundError:
+        version = "dev"
+    return f"provider-node/{version} ({platform.system().lower()})"
+
+
+def build_capabilities(
+    *,
+    hardware: Hardware,
+    max_cpu: float,
+    max_memory_mb: int,
+    max_disk_mb: int,
+    max_timeout_s: int,
+    price_floor_wei: int,
+    accepted_images: list[str],
+    networks: list[str],
+) -> ProviderCapabilities:
+    return ProviderCapabilities(
+        node_version=node_version(),
+        hardware=hardware,
+        max_resources=Resources(
+            cpu=max_cpu, memory_mb=max_memory_mb, gpu=min(hardware.gpus, 8), disk_mb=max_disk_mb
+        ),
+        max_timeout_s=max_timeout_s,
+        price_floor_wei=price_floor_wei,
+        accepted_images=accepted_images,
+        networks=networks,  # type: ignore[arg-type]
+    )
+
+
+def registered_digest(client: MarketClient, account: str, journal: Journal) -> bytes | None:
+    """The digest of the account's latest capability document, or None if never registered."""
+    known = journal.get_meta(CAPABILITIES_META)
+    if known:
+        return bytes.fromhex(known)
+    topic = client.topic("ProviderRegistered")
+    account_topic = HexBytes(bytes(12) + bytes.fromhex(account[2:]))
+    head = client.w3.eth.block_number
+    latest: bytes | None = None
+    start = client.start_block
+    while start <= head:
+        end = min(head, start + LOG_CHUNK - 1)
+        logs = client.w3.eth.get_logs(
+            {
+                "address": client.address,
+                "fromBlock": start,
+                "toBlock": end,
+                "topics": [topic, account_topic],
+            }
+        )
+        for entry in logs:
+            event = client.decode(entry)
+            if event is not None:
+                latest = bytes(event.args["capabilities"])
+        start = end + 1
+    if latest is not None:
+        journal.set_meta(CAPABILITIES_META, latest.hex())
+    return latest
+
+
+def load_capabilities(store: ContentStore, digest: bytes) -> ProviderCapabilities:
+    try:
+        return ProviderCapabilities.fetch(store, digest)
+    except (NotFound, UserError) as err:
+        raise UserError(
+            f"this node's capability document (digest 0x{digest.hex()}) cannot be read from "
+            f"the content store at {store.location} ({err.problem})",
+            "run `provider-node register` again to publish it",
+        ) from None

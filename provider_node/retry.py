@@ -1,0 +1,95 @@
+"""Telling a passing fault (RPC down, Docker busy) from an answer, and waiting it out.
+
+A node runs for weeks: a dropped HTTP connection or a rate-limited RPC must cost a retry, not
+the process. Reverts and refusals are answers, never retried here (see ``transactions``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import requests.exceptions
+from web3.exceptions import Web3RPCError
+
+from jobmarket.errors import Unreachable
+from provider_node.logs import emit
+
+T = TypeVar("T")
+
+# JSON-RPC error codes that mean "try again later" (rate limits, node busy or behind).
+_TRANSIENT_RPC_CODES = frozenset({-32000, -32002, -32005, -32603, 429})
+_TRANSIENT_WORDS = ("timeout", "timed out", "rate limit", "too many requests", "busy", "try again")
+
+
+class Interrupted(Exception):
+    """The node is shutting down; the step in progress stays journaled for the next start."""
+
+
+def is_transient(err: BaseException) -> bool:
+    """True for failures that say nothing about the request itself, only the moment."""
+    if isinstance(err, Unreachable | requests.exceptions.ConnectionError | TimeoutError):
+        return True
+    if isinstance(err, requests.exceptions.Timeout | ConnectionError):
+        return True
+    if isinstance(err, requests.exceptions.HTTPError):
+        status = err.response.status_code if err.response is not None else 0
+        return status == 429 or status >= 500
+    if isinstance(err, Web3RPCError):
+        code = (err.rpc_response or {}).get("error", {}).get("code") if err.rpc_response else None
+        message = str(err).lower()
+        return code in _TRANSIENT_RPC_CODES and any(w in message for w in _TRANSIENT_WORDS)
+    return False
+
+
+def backoff(first: float = 0.2, longest: float = 10.0) -> Iterator[float]:
+    """Pauses that double from ``first`` up to ``longest``."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(pause * 2, longest)
+
+
+def retry_transient(
+    call: Callable[[], T],
+    *,
+    what: str,
+    stop: threading.Event | None = None,
+    log: logging.Logger | None = None,
+    give_up_after: float | None = None,
+) -> T:
+    """``call()``, retried with backoff while it fails transiently.
+
+    Raises :class:`Interrupted` when ``stop`` is set while waiting, and the last error once
+    ``give_up_after`` seconds of retrying have passed.
+    """
+    waited = 0.0
+    pauses = backoff()
+    while True:
+        try:
+            return call()
+        except Exception as err:
+            if not is_transient(err) or (give_up_after is not None and waited >= give_up_after):
+                raise
+            pause = next(pauses)
+            if log is not None:
+                emit(
+                    log,
+                    "retry",
+                    logging.WARNING,
+                    what=what,
+                    error=f"{type(err).__name__}: {_short(err)}",
+                    retry_in=pause,
+                )
+            if stop is not None and stop.wait(pause):
+                raise Interrupted(what) from err
+            if stop is None:
+                threading.Event().wait(pause)
+            waited += pause
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return text[:200]

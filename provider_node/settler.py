@@ -1,0 +1,151 @@
+"""Getting paid: finalizing our submitted jobs once their review window has passed.
+
+A requester who neither accepts nor disputes would otherwise leave the payout (and the
+collateral) locked forever; ``finalize`` is open to anyone after the review window, and the
+node calls it for its own jobs. A dispute the arbiter leaves past its deadline is closed with
+the neutral outcome (``close_dispute``). With ``--withdraw-credits`` the account's credits
+(payments the contract could not push) are withdrawn as they appear.
+
+Runs in its own thread so a slow transaction never delays the event loop or a claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from jobmarket.chain.client import TransactionRefused
+from jobmarket.chain.reasons import Revert
+from jobmarket.chain.states import JobState
+from jobmarket.chain.units import format_price
+from provider_node.logs import emit
+from provider_node.progress import advance
+from provider_node.retry import Interrupted, is_transient
+from provider_node.runtime import Runtime
+from provider_node.steps import Step
+from provider_node.transactions import TxDropped
+
+log = logging.getLogger("provider_node")
+
+RETRY_S = 5.0
+
+
+class Settler:
+    def __init__(self, runtime: Runtime, interval_s: float = 1.0) -> None:
+        self.rt = runtime
+        self.interval_s = interval_s
+        self._next_try: dict[tuple[str, int], float] = {}
+        self._thread = threading.Thread(target=self._loop, name="settler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self.rt.stop.wait(self.interval_s):
+            try:
+                self.tick()
+            except Interrupted:
+                return
+            except Exception as err:
+                level = logging.WARNING if is_transient(err) else logging.ERROR
+                emit(log, "settler-error", level, error=f"{type(err).__name__}: {err}"[:300])
+
+    def tick(self) -> None:
+        """One round: finalize, close disputes, withdraw credits (each when due)."""
+        self.rt.txs.confirm_sent()
+        now = self.rt.chain_now()
+        for job in self.rt.journal.jobs([Step.SUBMITTED]):
+            if self.rt.stop.is_set():
+                return
+            if not job.disputed and self.rt.settings.finalize:
+                deadline = job.review_deadline
+                if deadline is None:
+                    deadline = self.rt.client.job(job.job_id).deadline
+                    self.rt.journal.update_job(job.job_id, review_deadline=deadline)
+                due = now > deadline + self.rt.settings.finalize_delay_s
+                if due and self._due("finalize", job.job_id):
+                    self._settle(job.job_id, "finalize")
+            elif (
+                job.disputed
+                and job.arbiter_deadline is not None
+                and now > job.arbiter_deadline
+                and self._due("close_dispute", job.job_id)
+            ):
+                self._settle(job.job_id, "close_dispute")
+        if self.rt.settings.withdraw_credits and self._due("withdraw", 0):
+            self._withdraw_credits()
+
+    def _due(self, action: str, job_id: int) -> bool:
+        key = (action, job_id)
+        if time.monotonic() < self._next_try.get(key, 0.0):
+            return False
+        self._next_try[key] = time.monotonic() + RETRY_S
+        return True
+
+    def _settle(self, job_id: int, function: str) -> None:
+        try:
+            mined = self.rt.txs.wait(self.rt.txs.ensure(function, job_id, job_id=job_id))
+        except TransactionRefused as err:
+            if err.reason in (Revert.REVIEW_WINDOW_OPEN, Revert.ARBITER_DEADLINE_NOT_PASSED):
+                return  # the chain's clock is behind ours; try again shortly
+            self._after_refusal(job_id, function, err)
+            return
+        except TxDropped:
+            return
+        record = mined.record
+        accepted = mined.event("JobAccepted")
+        resolved = mined.event("JobResolved")
+        if accepted is not None:
+            payout = int(accepted.args["payout"])
+            reason = "finalized after the review window"
+        elif resolved is not None:
+            payout = int(resolved.args["to_provider"])
+            reason = "dispute closed with the neutral outcome after the arbiter's deadline"
+        else:
+            return
+        job = self.rt.journal.job(job_id)
+        if job is not None and job.step == Step.SUBMITTED:
+            advance(
+                self.rt.journal,
+                job_id,
+                Step.SETTLED,
+                reason=reason,
+                payout=payout,
+                log_fields={
+                    "tx": record.hash,
+                    "gas": record.gas_used,
+                    "payout": format_price(payout),
+                },
+            )
+
+    def _after_refusal(self, job_id: int, function: str, err: TransactionRefused) -> None:
+        """Someone else moved the job first (accepted, disputed): the events will tell the
+        ledger; mark what the chain says already, so we stop trying."""
+        current = self.rt.client.job(job_id)
+        if current.state == JobState.DISPUTED:
+            self.rt.journal.update_job(job_id, disputed=True, arbiter_deadline=current.deadline)
+        elif current.state.is_terminal:
+            emit(log, f"{function}-unneeded", job=job_id, state=current.state.name.lower())
+        else:
+            emit(log, f"{function}-refused", logging.WARNING, job=job_id, reason=err.reason)
+
+    def _withdraw_credits(self) -> None:
+        credits = self.rt.client.credits(self.rt.me)
+        if credits == 0:
+            return
+        try:
+            mined = self.rt.txs.transact("withdraw")
+        except TransactionRefused as err:
+            emit(log, "withdraw-refused", logging.WARNING, reason=err.reason)
+            return
+        emit(
+            log,
+            "withdrawn",
+            amount=format_price(credits),
+            tx=mined.record.hash,
+            gas=mined.record.gas_used,
+        )

@@ -1,0 +1,120 @@
+"""``provider-node status``: what the node is doing, and what the chain says it has earned."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from pathlib import Path
+from typing import Any
+
+from jobmarket.chain.units import format_price
+from provider_node.identity import RUN_LOCK_NAME
+from provider_node.session import Session
+from provider_node.steps import IN_FLIGHT_STEPS, Step
+
+
+def collect(session: Session) -> dict[str, Any]:
+    """Everything ``status`` shows, as JSON-ready data (amounts in wei, as strings)."""
+    client, identity, journal = session.client, session.identity, session.journal
+    me = session.account.address
+    info = client.provider_info(me)
+    credits = client.credits(me)
+    head = client.w3.eth.block_number
+    now = time.time()
+    in_flight = []
+    for job in journal.jobs(IN_FLIGHT_STEPS):
+        deadline = job.review_deadline if job.step == Step.SUBMITTED else job.work_deadline
+        if job.disputed:
+            deadline = job.arbiter_deadline
+        in_flight.append(
+            {
+                "job_id": job.job_id,
+                "step": str(job.step),
+                "since_s": round(now - job.updated_at, 1),
+                "price": str(job.price),
+                "deadline": deadline,
+                "disputed": job.disputed,
+                "result_cid": job.result_cid,
+                "status": job.status,
+            }
+        )
+    pid = _running_pid(identity.folder / RUN_LOCK_NAME)
+    counts = journal.step_counts()
+    return {
+        "node_id": identity.node_id,
+        "running": pid is not None,
+        "pid": pid,
+        "account": me,
+        "chain_id": identity.chain_id,
+        "market": identity.market,
+        "registered": info.registered,
+        "stake": str(info.stake),
+        "locked": str(info.locked),
+        "free": str(info.free),
+        "completed": info.completed,
+        "slashed": info.slashed,
+        "earnings": str(journal.earnings()),
+        "credits": str(credits),
+        "gas_used": journal.gas_spent(),
+        "head_block": head,
+        "scanned_to_block": journal.next_block(client.start_block) - 1,
+        "jobs": {str(step): counts.get(str(step), 0) for step in Step},
+        "in_flight": in_flight,
+        "state_folder": str(identity.folder),
+    }
+
+
+def render(data: dict[str, Any]) -> str:
+    """The human view of :func:`collect`'s data."""
+    state = f"running, pid {data['pid']}" if data["running"] else "not running"
+    price = format_price
+    lines = [
+        f"node        {data['node_id']} ({state})",
+        f"account     {data['account']}",
+        f"market      {data['market']} on chain {data['chain_id']}",
+        f"registered  {'yes' if data['registered'] else 'no (run provider-node register)'}",
+        f"stake       {price(int(data['stake']))} (locked {price(int(data['locked']))}, "
+        f"free {price(int(data['free']))})",
+        f"record      {data['completed']} completed, {data['slashed']} slashed",
+        f"earnings    {price(int(data['earnings']))} credited to the stake by settled jobs",
+        f"credits     {price(int(data['credits']))} (provider-node withdraw)",
+        f"events      read up to block {data['scanned_to_block']} of {data['head_block']}",
+    ]
+    counted = ", ".join(f"{n} {step}" for step, n in data["jobs"].items() if n)
+    lines.append(f"jobs        {counted or 'none seen yet'}")
+    if data["in_flight"]:
+        lines.append("in flight   JOB     STEP       SINCE    DEADLINE    RESULT")
+        for job in data["in_flight"]:
+            deadline = _relative(job["deadline"])
+            result = job["status"] or ""
+            if job["disputed"]:
+                result = (result + " disputed").strip()
+            lines.append(
+                f"            {job['job_id']:<7} {job['step']:<10} {job['since_s']:>6.0f}s  "
+                f"{deadline:<11} {result}"
+            )
+    else:
+        lines.append("in flight   none")
+    return "\n".join(lines)
+
+
+def _relative(deadline: int | None) -> str:
+    if deadline is None:
+        return "-"
+    left = int(deadline - time.time())
+    return f"in {left}s" if left >= 0 else f"{-left}s ago"
+
+
+def _running_pid(lock_path: Path) -> int | None:
+    """The pid of the ``run`` process holding the node's lock, if one does."""
+    try:
+        with open(lock_path) as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = lock.read().strip()
+                return int(text) if text.isdigit() else 0
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    except FileNotFoundError:
+        pass
+    return None

@@ -1,0 +1,107 @@
+"""The requester API inside ape: ape's provider for the chain, ape's accounts for signing.
+
+The scripts in ``scripts/`` (``ape run post_job --network … --account …``) follow ape's
+conventions and are thin: :func:`script_requester` builds a :class:`~requester.api.Requester`
+from the connected ape provider (its web3 and the recorded deployment) and an ape account,
+signing through :class:`ApeSigner`, so keyfile prompts, ``APE_ACCOUNTS_<alias>_PASSPHRASE``,
+hardware wallets and ape's test accounts all work. :func:`reporting_errors` prints a
+:class:`~jobmarket.errors.UserError` as the ``requester`` CLI does: one ``error:`` line and the
+error's exit code, no traceback.
+
+ape is imported inside the functions: this module is importable (and its signer testable)
+without paying ape's start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+from eth_utils import to_checksum_address
+from web3.types import TxParams
+
+from jobmarket.chain import deployments
+from jobmarket.chain.client import MarketClient
+from jobmarket.errors import UserError
+from requester.api import Requester
+from requester.signer import signable
+
+if TYPE_CHECKING:
+    from ape.api import AccountAPI, NetworkAPI, ProviderAPI
+
+
+class ApeSigner:
+    """Signs with an ape account (``ape.api.AccountAPI``), whatever kind it is."""
+
+    def __init__(self, account: AccountAPI, provider: ProviderAPI) -> None:
+        self.account = account
+        self.provider = provider
+
+    @property
+    def address(self) -> str:
+        return to_checksum_address(str(self.account.address))
+
+    def sign(self, tx: TxParams) -> bytes:
+        fields = signable(tx)
+        if isinstance(fields.get("data"), str):
+            fields["data"] = bytes.fromhex(fields["data"].removeprefix("0x"))
+        transaction = self.provider.network.ecosystem.create_transaction(**fields)
+        signed = self.account.sign_transaction(transaction)
+        if signed is None or not signed.signature:
+            raise UserError(
+                f"account {self.address} did not sign the transaction", "nothing was sent"
+            )
+        return bytes(signed.serialize_transaction())
+
+    def __repr__(self) -> str:
+        return f"ApeSigner({self.address})"
+
+
+def ape_logs_to_stderr() -> None:
+    """Send ape's log lines to stderr, keeping stdout for the script's result (``--json``).
+
+    ape 0.8 echoes every level to stdout (its per-level ``err`` table is keyed by enum members
+    but looked up by level name), so a stray INFO line would corrupt a JSON document.
+    """
+    import logging
+
+    from ape.logging import ClickHandler
+
+    for handler in logging.getLogger("ape").handlers:
+        if isinstance(handler, ClickHandler):
+            handler.echo_kwargs = {
+                level: {"err": True} for level in ("error", "warning", "success", "info", "debug")
+            }
+
+
+def script_requester(
+    network: NetworkAPI, provider: ProviderAPI, account: AccountAPI | None
+) -> Requester:
+    """A requester on ape's connected chain; test account 0 by default on a local network."""
+    ape_logs_to_stderr()
+    if account is None:
+        if not network.is_local:
+            raise UserError(
+                f"no account given for network {network.name}",
+                "pass --account ALIAS (see `ape accounts list`)",
+            )
+        from ape import accounts
+
+        account = accounts.test_accounts[0]
+    deployment = deployments.verified(provider)
+    client = MarketClient(provider.web3, deployment.address, deployment)  # type: ignore[attr-defined]
+    return Requester(client, ApeSigner(account, provider))
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn a UserError into one ``error:`` line on stderr and its exit code."""
+    try:
+        yield
+    except UserError as err:
+        click.echo(f"error: {err.message}", err=True)
+        sys.stdout.flush()
+        raise SystemExit(err.exit_code) from None

@@ -1,0 +1,416 @@
+"""The requester's Python API: post jobs, follow them, fetch verified results, settle them.
+
+    from requester import Requester
+
+    with Requester.connect(account="TEST::0") as me:          # --rpc-url, $JOBMARKET_RPC_URL …
+        job = me.post(image="alpine:3.20", command="sh -c 'wc -l /in/data.csv > /out/n'",
+                      inputs=["data.csv"], price="0.01 ether", claim_within="10m")
+        job.wait(on_step=lambda step, status: print(step.summary))
+        manifest = job.results("result/")                     # every file verified
+        job.accept()
+
+A :class:`Requester` binds a market (web3, through :class:`MarketClient`), a signer (an
+eth_account key or, in ape scripts, an ape account) and a content store. It never imports
+ape. Every transaction is checked before it is signed; every failure a user can fix is a
+:class:`~jobmarket.errors.UserError` with one line of advice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from jobmarket.chain.accounts import LOCAL_CHAIN_IDS
+from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
+from jobmarket.chain.states import JobState
+from jobmarket.content.store import ContentStore, open_store
+from jobmarket.errors import IntegrityError, InvalidInput, UserError
+from jobmarket.spec.job import JobSpec
+from requester.clock import chain_now
+from requester.errors import ActionNotAllowed
+from requester.estimate import CostEstimate, estimate_costs
+from requester.history import AccountFeed, JobStep, scan
+from requester.inputs import (
+    NamedCid,
+    NamedPath,
+    parse_input_cid,
+    parse_input_path,
+    parse_job_id,
+)
+from requester.job import POLL_INTERVAL_S, Job
+from requester.posting import JobTerms, spec_from_parts, with_inputs
+from requester.providers import ProviderListing, list_providers
+from requester.signer import KeySigner, NamedAccountSigner, Signer
+from requester.status import JobSummary
+from requester.transactions import send, shortfall
+
+ACCOUNT_ENV = "JOBMARKET_ACCOUNT"
+DEFAULT_LOCAL_ACCOUNT = "TEST::0"
+
+AccountLike = str | Signer | LocalAccount
+
+
+def resolve_signer(account: AccountLike | None, chain_id: int) -> Signer:
+    """A signer from a name (``TEST::N``, an ape alias), a key or a signer.
+
+    Without one: ``$JOBMARKET_ACCOUNT``, else test account 0 on a local chain only.
+    """
+    if account is None:
+        account = os.environ.get(ACCOUNT_ENV) or None
+    if account is None:
+        if chain_id not in LOCAL_CHAIN_IDS:
+            raise UserError(
+                f"no account given for chain {chain_id}",
+                f"pass --account ALIAS (an ape account) or set {ACCOUNT_ENV}",
+            )
+        account = DEFAULT_LOCAL_ACCOUNT
+    if isinstance(account, str):
+        return NamedAccountSigner(account, chain_id)
+    if isinstance(account, LocalAccount):
+        return KeySigner(account)
+    if isinstance(account, Signer):
+        return account
+    raise TypeError(f"cannot sign with {type(account).__name__}")
+
+
+class Requester:
+    """One account's view of, and hand on, the market."""
+
+    def __init__(
+        self,
+        client: MarketClient,
+        signer: Signer | None = None,
+        store: ContentStore | None = None,
+        *,
+        account: AccountLike | None = None,
+    ) -> None:
+        self.client = client
+        self._signer = signer
+        self._account = account
+        self._store = store
+        self._owns_store = store is None
+
+    @classmethod
+    def connect(
+        cls,
+        rpc_url: str | None = None,
+        account: AccountLike | None = None,
+        *,
+        store: ContentStore | None = None,
+    ) -> Requester:
+        """Connect to the market recorded for the chain at ``rpc_url`` (see ``rpc.connect``).
+
+        The account is resolved when first needed, so reading needs no passphrase.
+        """
+        return cls(MarketClient.connect(rpc_url), store=store, account=account)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def signer(self) -> Signer:
+        if self._signer is None:
+            self._signer = resolve_signer(self._account, self.client.chain_id)
+        return self._signer
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+    @property
+    def address_or_none(self) -> str | None:
+        """The account's address, or None when no account is configured (reads still work)."""
+        try:
+            return self.address
+        except UserError:
+            return None
+
+    @property
+    def store(self) -> ContentStore:
+        """The content store (opened on first use: embedded, or Kubo when IPFS_API is set)."""
+        if self._store is None:
+            self._store = open_store()
+        return self._store
+
+    def close(self) -> None:
+        if self._owns_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Requester:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def now(self) -> int:
+        """The chain's time: the clock every deadline is measured by (see requester.clock)."""
+        return chain_now(self.client.w3)[1]
+
+    def collateral_bps(self) -> int:
+        _, _, collateral_bps, _ = self.client.contract.functions.params().call()
+        return int(collateral_bps)
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def job(self, job_id: int | str) -> Job:
+        """A handle on an existing job (NotFound for an id never posted)."""
+        number = parse_job_id(job_id)
+        self.client.job(number)
+        return Job(self, number)
+
+    def prepare_spec(
+        self,
+        spec: JobSpec | str | Path | dict[str, Any] | None = None,
+        *,
+        image: str | None = None,
+        command: str | Sequence[str] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: str | int | None = None,
+        cpu: float | None = None,
+        memory_mb: int | None = None,
+        outputs: Sequence[str] = (),
+        name: str | None = None,
+    ) -> JobSpec | dict[str, Any]:
+        """The spec a post starts from: a spec (file, document or model) or image + command."""
+        parts_given = image is not None or command is not None
+        if spec is not None and parts_given:
+            raise InvalidInput(
+                "give either a spec file or an image and command, not both",
+                "drop --spec, or drop --image/--cmd",
+            )
+        if spec is None:
+            if image is None or command is None:
+                raise InvalidInput(
+                    "nothing to run", "give --image and --cmd, or --spec FILE (a job spec)"
+                )
+            return spec_from_parts(
+                image=image,
+                command=command,
+                env=env,
+                timeout=timeout,
+                cpu=cpu,
+                memory_mb=memory_mb,
+                outputs=outputs,
+                name=name,
+            )
+        if isinstance(spec, str | Path):
+            return JobSpec.from_file(spec)
+        if isinstance(spec, dict):
+            return JobSpec.parse(spec)
+        return spec
+
+    def post(
+        self,
+        spec: JobSpec | str | Path | dict[str, Any] | None = None,
+        *,
+        price: str | int,
+        image: str | None = None,
+        command: str | Sequence[str] | None = None,
+        inputs: Sequence[str | NamedPath] = (),
+        input_cids: Sequence[str | NamedCid] = (),
+        env: dict[str, str] | None = None,
+        timeout: str | int | None = None,
+        cpu: float | None = None,
+        memory_mb: int | None = None,
+        outputs: Sequence[str] = (),
+        name: str | None = None,
+        claim_within: str | int | None = None,
+        work_timeout: str | int | None = None,
+        review_window: str | int | None = None,
+        provider: str | None = None,
+    ) -> Job:
+        """Post a job and escrow its price; returns the job once the post is mined.
+
+        ``inputs`` are local files or folders (``PATH`` or ``NAME=PATH``) added to the store and
+        mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store.
+        Durations are human (``10m``); the price is ``0.01`` (ether) or ``"250000 gwei"``.
+        Everything is checked before anything is sent: spec, terms, inputs, provider, funds.
+        """
+        base = self.prepare_spec(
+            spec,
+            image=image,
+            command=command,
+            env=env,
+            timeout=timeout,
+            cpu=cpu,
+            memory_mb=memory_mb,
+            outputs=outputs,
+            name=name,
+        )
+        paths = [i if isinstance(i, NamedPath) else parse_input_path(i) for i in inputs]
+        cids = [i if isinstance(i, NamedCid) else parse_input_cid(i) for i in input_cids]
+        checked = base if isinstance(base, JobSpec) else JobSpec.parse(base, "job spec")
+        terms = JobTerms.parse(
+            price=price,
+            spec=checked,
+            claim_within=claim_within,
+            work_timeout=work_timeout,
+            review_window=review_window,
+            designated=provider,
+        )
+        me = self.address
+        self._check_designated(terms, checked, me)
+        balance = self.client.balance(me)
+        if balance < terms.price:
+            # Checked again with the gas by transactions.prepare; here to fail before uploading.
+            raise shortfall("post_job", me, balance, terms.price, 0)
+        full = with_inputs(base, self.store, paths, cids)
+        full.publish(self.store)
+        receipt, record = send(
+            self.client,
+            self.signer,
+            "post_job",
+            full.digest,
+            terms.designated or ZERO_ADDRESS,
+            terms.claim_deadline(self.now()),
+            terms.work_timeout,
+            terms.review_window,
+            value=terms.price,
+        )
+        job_id = self._posted_id(receipt)
+        job = Job(self, job_id)
+        job.transactions.append(replace(record, job_id=job_id))  # the id is known only now
+        return job
+
+    def _posted_id(self, receipt: dict) -> int:
+        for log in receipt["logs"]:
+            event = self.client.decode(log)
+            if event is not None and event.name == "JobPosted":
+                return int(event.args["job_id"])
+        raise IntegrityError(  # pragma: no cover - post_job always emits JobPosted
+            f"post transaction {receipt['transactionHash']} emitted no JobPosted event",
+            "check the market address in the deployments file",
+        )
+
+    def _check_designated(self, terms: JobTerms, spec: JobSpec, me: str) -> None:
+        """A designated provider must exist and be able to take the job, or it never runs."""
+        if terms.designated is None:
+            return
+        if terms.designated == me:
+            raise InvalidInput(
+                "you cannot designate yourself as the provider", "give another provider address"
+            )
+        listing = next((p for p in self.providers() if p.address == terms.designated), None)
+        if listing is None or not listing.registered:
+            raise ActionNotAllowed(
+                f"{terms.designated} is not a registered provider",
+                "pick one from `requester providers`",
+            )
+        collateral = terms.price * self.collateral_bps() // 10_000
+        # An unreadable capability document is no reason to refuse: the provider was chosen.
+        refusals = listing.refusals(spec, terms.price, collateral, unknown_ok=True)
+        if refusals:
+            raise ActionNotAllowed(
+                f"provider {terms.designated} would not take this job: " + "; ".join(refusals),
+                "change the job or pick another provider (`requester providers`)",
+            )
+
+    def jobs(self, *, active_only: bool = False, block: int | None = None) -> list[JobSummary]:
+        """This account's jobs (from its JobPosted events) as of ``block``, oldest first."""
+        client = self.client
+        number, now = chain_now(client.w3)
+        number = number if block is None else block
+        summaries = []
+        for event in scan(
+            client, client.start_block, number, names=["JobPosted"], account=self.address
+        ):
+            view = client.job(int(event.args["job_id"]), block=number)
+            if active_only and view.state.is_terminal:
+                continue
+            summaries.append(
+                JobSummary(
+                    view=view,
+                    posted_block=event.block_number,
+                    spec_digest=bytes(event.args["spec_digest"]),
+                    now=now,
+                )
+            )
+        return summaries
+
+    def watch(
+        self,
+        *,
+        on_step: Callable[[JobStep], None],
+        on_tick: Callable[[dict[int, JobState]], None] | None = None,
+        until_settled: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = POLL_INTERVAL_S,
+    ) -> dict[int, JobState]:
+        """Follow every job of this account (new posts too) as its events happen.
+
+        Starts from the jobs that are not settled yet; ``on_step`` sees each new step and
+        ``on_tick`` the state of every followed job after each poll. Returns the states when
+        all followed jobs are settled (``until_settled``) or after ``timeout`` seconds.
+        """
+        number, _ = chain_now(self.client.w3)
+        active = self.jobs(active_only=True, block=number)
+        states = {summary.view.job_id: summary.view.state for summary in active}
+        feed = AccountFeed(self.client, self.address, number + 1, set(states))
+        started = time.monotonic()
+        while True:
+            for step in feed.poll():
+                states[step.job_id] = step.state
+                on_step(step)
+            if on_tick is not None:
+                on_tick(dict(states))
+            if until_settled and all(state.is_terminal for state in states.values()):
+                return states
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return states
+            time.sleep(poll_interval)
+
+    def providers(self) -> list[ProviderListing]:
+        """Registered providers with stake, track record and verified capability documents."""
+        return list_providers(self.client, self._store_or_none())
+
+    def _store_or_none(self) -> ContentStore | None:
+        try:
+            return self.store
+        except UserError:
+            return None
+
+    def estimate(
+        self,
+        spec: JobSpec | str | Path | dict[str, Any] | None = None,
+        *,
+        price: str | int,
+        image: str | None = None,
+        command: str | Sequence[str] | None = None,
+        timeout: str | int | None = None,
+        cpu: float | None = None,
+        memory_mb: int | None = None,
+        claim_within: str | int | None = None,
+        work_timeout: str | int | None = None,
+        review_window: str | int | None = None,
+        provider: str | None = None,
+    ) -> CostEstimate:
+        """Price plus gas of each way the job can go, and which providers would take it."""
+        checked: JobSpec | None = None
+        if spec is not None or image is not None or command is not None:
+            base = self.prepare_spec(
+                spec, image=image, command=command, timeout=timeout, cpu=cpu, memory_mb=memory_mb
+            )
+            checked = base if isinstance(base, JobSpec) else JobSpec.parse(base, "job spec")
+        terms = JobTerms.parse(
+            price=price,
+            spec=checked or JobSpec(image="estimate", command=["true"]),
+            claim_within=claim_within,
+            work_timeout=work_timeout,
+            review_window=review_window,
+            designated=provider,
+        )
+        return estimate_costs(
+            self.client,
+            self.address,
+            terms,
+            checked,
+            self.providers(),
+            self.now(),
+            self.collateral_bps(),
+        )

@@ -1,0 +1,75 @@
+"""``requester post | status | wait | results | accept | dispute | cancel | reclaim``.
+
+One job's life from the command line. ``post --wait --fetch DIR --accept`` runs the whole
+round trip: post, follow the job live, download and verify the result, accept it. The work is
+done in :mod:`requester.verbs`, shared with the ape scripts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from requester import verbs
+from requester.api import Requester
+from requester.commands.options import job_id_argument, market_command, post_options, wait_options
+
+
+@click.command("post")
+@post_options
+@market_command
+def post(requester: Requester, **options: Any) -> None:
+    """Post a job and escrow its price; optionally follow it to a verified, accepted result."""
+    verbs.post(requester, **options)
+
+
+@click.command("status")
+@job_id_argument
+@market_command
+def status(requester: Requester, as_json: bool, job_id: str) -> None:
+    """Show a job: state, deadlines, who may act next and when, history and costs."""
+    verbs.status(requester, as_json=as_json, job_id=job_id)
+
+
+@click.command("wait")
+@job_id_argument
+@wait_options
+@market_command
+def wait(requester: Requester, **options: Any) -> None:
+    """Follow a job live, step by step, until you have to act or it is settled."""
+    verbs.wait(requester, **options)
+
+
+@click.command("results")
+@job_id_argument
+@click.argument("destination", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@market_command
+def results(requester: Requester, **options: Any) -> None:
+    """Download a job's result into DIR [job-<id>-result] and verify every file."""
+    verbs.results(requester, **options)
+
+
+def _action_command(action: str, summary: str) -> click.Command:
+    @click.command(action, help=summary)
+    @job_id_argument
+    @market_command
+    def command(requester: Requester, as_json: bool, job_id: str) -> None:
+        verbs.act(requester, action, as_json=as_json, job_id=job_id)
+
+    return command
+
+
+accept = _action_command("accept", "Accept a submitted result: the provider gets paid.")
+dispute = _action_command(
+    "dispute", "Reject a submitted result within the review window; the arbiter settles the job."
+)
+cancel = _action_command("cancel", "Withdraw a job nobody has claimed; the price is refunded.")
+reclaim = _action_command(
+    "reclaim",
+    "Expire a job past its claim or work deadline; the price (plus the provider's collateral "
+    "for a missed work deadline) comes back to you.",
+)
+
+COMMANDS = [post, status, wait, results, accept, dispute, cancel, reclaim]

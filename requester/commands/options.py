@@ -1,0 +1,164 @@
+"""Options shared by the ``requester`` market verbs and the ape scripts.
+
+:func:`market_command` adds ``--rpc-url``, ``--account`` and ``--json`` and hands the verb a
+connected :class:`~requester.api.Requester` (closed when the command ends). The job option
+sets (:func:`post_options`, :func:`estimate_options`) are shared with ``scripts/`` so both
+front ends accept the same words. Values stay raw text here: the API parses them, so a bad
+price or job id is the same one-line error everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+RPC_ENV = "JOBMARKET_RPC_URL"
+ACCOUNT_ENV = "JOBMARKET_ACCOUNT"
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _apply(options: list[Decorator], function: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text."
+)
+
+
+def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--rpc-url``, ``--account`` and ``--json``; pass a connected ``requester``."""
+
+    @click.pass_context
+    @functools.wraps(function)
+    def wrapper(ctx: click.Context, rpc_url: str | None, account: str | None, **kwargs: Any):
+        from requester.api import Requester
+
+        requester = Requester.connect(rpc_url, account)
+        ctx.call_on_close(requester.close)
+        return function(requester=requester, **kwargs)
+
+    options = [
+        click.option(
+            "--rpc-url",
+            envvar=RPC_ENV,
+            metavar="URL",
+            help=f"Ethereum JSON-RPC endpoint (env {RPC_ENV}; else $APE_FOUNDRY_HOST, "
+            "else http://127.0.0.1:8545).",
+        ),
+        click.option(
+            "--account",
+            envvar=ACCOUNT_ENV,
+            metavar="NAME",
+            help=f"Signing account: an ape account alias or TEST::N (env {ACCOUNT_ENV}; "
+            "default TEST::0, on a local chain only).",
+        ),
+        json_option,
+    ]
+    return _apply(options, wrapper)
+
+
+def job_id_argument(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("job_id", metavar="JOB")(function)
+
+
+def _terms_options() -> list[Decorator]:
+    return [
+        click.option(
+            "--price",
+            required=True,
+            help="Price escrowed until the job ends: 0.01 (ether), '0.01 ether', '250000 gwei'.",
+        ),
+        click.option("--claim-within", metavar="DURATION", help="Time to be claimed in [10m]."),
+        click.option(
+            "--work-timeout",
+            metavar="DURATION",
+            help="Time the claimer has to deliver [the job's run time + 10m].",
+        ),
+        click.option(
+            "--review-window", metavar="DURATION", help="Time you have to review a result [1h]."
+        ),
+        click.option("--provider", metavar="ADDRESS", help="Only this provider may claim."),
+    ]
+
+
+def _job_options() -> list[Decorator]:
+    return [
+        click.option(
+            "--spec", type=click.Path(dir_okay=False, path_type=Path), help="A job spec file."
+        ),
+        click.option("--image", help="Docker image, e.g. alpine:3.20 or name@sha256:<digest>."),
+        click.option("--cmd", "command", help="Command to run (shell-style quoting, no shell)."),
+        click.option("--timeout", "job_timeout", metavar="DURATION", help="Run-time limit [10m]."),
+        click.option("--cpu", type=float, help="CPU cores the job may use [1]."),
+        click.option("--memory-mb", type=int, help="Memory limit in MiB [512]."),
+    ]
+
+
+def post_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Everything ``post`` takes: the job, its inputs, its terms, and the round trip."""
+    options = [
+        *_job_options(),
+        click.option(
+            "--input",
+            "inputs",
+            multiple=True,
+            metavar="[NAME=]PATH",
+            help="File or folder to upload, mounted at /in/NAME (default NAME: its base name).",
+        ),
+        click.option(
+            "--input-cid",
+            "input_cids",
+            multiple=True,
+            metavar="NAME=CID",
+            help="Content already in the store, mounted at /in/NAME.",
+        ),
+        click.option("--env", multiple=True, metavar="NAME=VALUE", help="Environment variable."),
+        click.option(
+            "--output", "outputs", multiple=True, metavar="PATH", help="Path under /out to keep."
+        ),
+        click.option("--name", help="A name for the job, shown to providers."),
+        *_terms_options(),
+        click.option("--wait", is_flag=True, help="Follow the job until a result is submitted."),
+        click.option(
+            "--fetch",
+            type=click.Path(path_type=Path),
+            metavar="DIR",
+            help="Then download and verify the result into DIR (implies --wait).",
+        ),
+        click.option("--accept", is_flag=True, help="Then accept the verified result."),
+        click.option("--wait-timeout", metavar="DURATION", help="Give up waiting after this."),
+    ]
+    return _apply(options, function)
+
+
+def estimate_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """What ``estimate`` takes: the job (optional) and its terms."""
+    return _apply([*_job_options(), *_terms_options()], function)
+
+
+def wait_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--until",
+            type=click.Choice(["claimed", "submitted", "settled"]),
+            help="Wait for this state instead of your turn (a submitted result) or the end.",
+        ),
+        click.option("--timeout", metavar="DURATION", help="Give up after this long."),
+    ]
+    return _apply(options, function)
+
+
+def watch_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--until-settled", is_flag=True, help="Exit once every job is settled."),
+        click.option("--timeout", metavar="DURATION", help="Exit after this long."),
+    ]
+    return _apply(options, function)

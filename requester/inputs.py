@@ -1,0 +1,124 @@
+"""Checks for what a requester types: addresses, job ids, prices, CIDs, input mounts.
+
+Each parser returns a typed value or raises :class:`~jobmarket.errors.InvalidInput` with one
+line saying what is wrong and how to write it; the CLI, the ape scripts and the Python API all
+call these before anything touches the chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+from jobmarket.chain.units import parse_price as parse_price_with_unit
+from jobmarket.content.cid import Cid
+from jobmarket.errors import InvalidInput
+from jobmarket.spec.validation import check_relative_path
+
+PRICE_HINT = "write e.g. 0.01 (ether), '0.01 ether' or '250000 gwei'"
+_BARE_NUMBER = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*$")
+_SIGNED_NUMBER = re.compile(r"^\s*[-+]\s*[0-9]")
+
+
+def parse_address(text: str, *, what: str = "address") -> str:
+    """A checksummed address; refuses malformed hex and mixed case with a wrong checksum."""
+    value = str(text).strip()
+    if not is_hex_address(value):
+        raise InvalidInput(
+            f"the {what} {text!r} is not an Ethereum address",
+            "give 0x followed by 40 hex digits",
+        )
+    if value != value.lower() and value[2:] != value[2:].upper() and not is_checksum_address(value):
+        raise InvalidInput(
+            f"the {what} {text!r} has a wrong checksum (a typo?)",
+            "copy the address again, or write it all lower case to skip the check",
+        )
+    return to_checksum_address(value)
+
+
+def parse_job_id(text: str | int) -> int:
+    """A job id: a whole number ≥ 0 (``#3`` is accepted too)."""
+    value = str(text).strip().removeprefix("#")
+    if not value.isdigit():
+        raise InvalidInput(
+            f"the job id {text!r} is not a number", "give the number `requester post` printed"
+        )
+    return int(value)
+
+
+def parse_price(text: str | int) -> int:
+    """A price in wei from ``0.01`` (ether), ``0.01 ether``, ``250000 gwei`` or ``10 wei``."""
+    if isinstance(text, int):
+        return parse_price_with_unit(f"{text} wei")
+    if _SIGNED_NUMBER.match(text):
+        if text.strip().startswith("-"):
+            raise InvalidInput(f"the price {text!r} is negative", "give a price above zero")
+        text = text.strip()[1:]
+    if _BARE_NUMBER.match(text):
+        text = f"{text.strip()} ether"
+    try:
+        return parse_price_with_unit(text)
+    except InvalidInput as err:
+        if not err.problem.startswith("cannot read"):
+            raise
+        raise InvalidInput(err.problem, PRICE_HINT) from None
+
+
+def parse_cid(text: str, *, what: str = "CID") -> Cid:
+    """A CID as ``requester store add`` prints it (``bafy…``, ``bafk…`` or ``Qm…``)."""
+    try:
+        return Cid.parse(text)
+    except InvalidInput as err:
+        raise InvalidInput(
+            f"the {what} {text!r} is malformed ({err.problem})",
+            "copy the CID that `requester store add` printed",
+        ) from None
+
+
+@dataclass(frozen=True)
+class NamedPath:
+    """A local file or folder to upload, and the name it is mounted under in ``/in``."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class NamedCid:
+    """Content already in the store, and the name it is mounted under in ``/in``."""
+
+    name: str
+    cid: Cid
+
+
+def _mount_name(name: str, source: str) -> str:
+    try:
+        return check_relative_path(name)
+    except ValueError as err:
+        raise InvalidInput(
+            f"input name {name!r} in {source!r} {err}", "give a plain name"
+        ) from None
+
+
+def parse_input_path(text: str) -> NamedPath:
+    """``PATH`` (mounted at ``/in/<basename>``) or ``NAME=PATH``; the path must exist."""
+    name, sep, path_text = text.partition("=")
+    if not sep or Path(text).exists():
+        name, path_text = "", text
+    path = Path(path_text).expanduser()
+    if not path.exists():
+        raise InvalidInput(f"input {path_text!r} does not exist", "check the path")
+    if not (path.is_file() or path.is_dir()):
+        raise InvalidInput(f"input {path_text!r} is not a file or folder", "give a file or folder")
+    return NamedPath(_mount_name(name or path.resolve().name, text), path)
+
+
+def parse_input_cid(text: str) -> NamedCid:
+    """``NAME=CID``: content already in the store, mounted at ``/in/NAME``."""
+    name, sep, cid_text = text.partition("=")
+    if not sep or not name:
+        raise InvalidInput(f"cannot read the input {text!r}", "write NAME=CID, e.g. data=bafybei…")
+    return NamedCid(_mount_name(name, text), parse_cid(cid_text, what="input CID"))

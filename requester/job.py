@@ -1,0 +1,221 @@
+"""One posted job, seen from its requester: status, waiting, results, and the requester's moves.
+
+A :class:`Job` is a handle (market, signer, store and a job id); every call reads the chain
+afresh, so handles are cheap and never stale. Actions are checked against the job's state and
+deadlines before anything is signed (:mod:`requester.moves`); the contract's revert is only
+the backstop for a chain that moved in between.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobmarket.chain.client import JobView
+from jobmarket.chain.states import JobState
+from jobmarket.errors import IntegrityError, UserError
+from jobmarket.spec.result import ResultManifest
+from jobmarket.spec.result_dir import fetch_result
+from requester.clock import chain_now
+from requester.durations import format_duration, format_relative
+from requester.errors import ActionNotAllowed
+from requester.history import JobFeed, JobStep, result_cid
+from requester.moves import Action, check_requester_action
+from requester.status import JobStatus
+from requester.transactions import TxRecord, send
+
+if TYPE_CHECKING:
+    from requester.api import Requester
+
+#: Poll interval while waiting: well under one block on a local chain, cheap on a remote one.
+POLL_INTERVAL_S = 0.25
+
+#: ``wait()`` by default returns when the requester has to decide, or nothing can change.
+REQUESTER_TURN = frozenset({JobState.SUBMITTED}) | frozenset(s for s in JobState if s.is_terminal)
+
+StepCallback = Callable[[JobStep, JobStatus], None]
+TickCallback = Callable[[JobStatus], None]
+Until = JobState | Collection[JobState] | Callable[[JobStatus], bool]
+
+
+class WaitTimedOut(UserError):
+    """The job did not reach the awaited state in time (the job itself is unaffected)."""
+
+
+class JobStalled(UserError):
+    """The job missed a deadline nobody else will act on: only a reclaim moves it on."""
+
+
+def _raise_if_stalled(status: JobStatus) -> None:
+    """Stop waiting for a provider that can no longer act; say how to get the money back."""
+    view = status.view
+    if status.now <= view.deadline or view.state not in (JobState.OPEN, JobState.CLAIMED):
+        return
+    missed = (
+        "nobody claimed it before its claim deadline"
+        if view.state is JobState.OPEN
+        else f"the provider {view.provider} missed its work deadline"
+    )
+    refund = "the price" if view.state is JobState.OPEN else "the price and its collateral"
+    raise JobStalled(
+        f"job {view.job_id} is stuck {view.state.name}: {missed} "
+        f"({format_relative(view.deadline, status.now)})",
+        f"`requester reclaim {view.job_id}` returns {refund} to you",
+    )
+
+
+def _until_predicate(until: Until | None) -> Callable[[JobStatus], bool]:
+    if until is None:
+        return lambda status: status.state in REQUESTER_TURN
+    if isinstance(until, JobState):
+        return lambda status: status.state is until or status.is_terminal
+    if callable(until):
+        return until
+    states = frozenset(until)
+    return lambda status: status.state in states or status.is_terminal
+
+
+class Job:
+    """A posted job, driven by the account of the :class:`~requester.api.Requester` it came from."""
+
+    def __init__(self, requester: Requester, job_id: int) -> None:
+        self.requester = requester
+        self.id = job_id
+        #: Transactions sent through this handle (post included), with their gas and cost.
+        self.transactions: list[TxRecord] = []
+        self._feed: JobFeed | None = None
+
+    def __repr__(self) -> str:
+        return f"Job({self.id})"
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def feed(self) -> JobFeed:
+        if self._feed is None:
+            self._feed = JobFeed.from_post(self.requester.client, self.id)
+        return self._feed
+
+    def view(self) -> JobView:
+        """The contract's record of the job (``get_job``)."""
+        return self.requester.client.job(self.id)
+
+    def status(self) -> JobStatus:
+        """State, deadlines, who acts next, the steps so far and what they cost, at one block."""
+        client = self.requester.client
+        number, now = chain_now(client.w3)
+        view = client.job(self.id, block=number)
+        self.feed.poll(number)
+        me = self.requester.address_or_none
+        return JobStatus(
+            view=view,
+            now=now,
+            block_number=number,
+            steps=tuple(self.feed.steps),
+            costs=self.feed.costs(me or view.requester),
+            me=me,
+        )
+
+    def wait(
+        self,
+        *,
+        until: Until | None = None,
+        on_step: StepCallback | None = None,
+        on_tick: TickCallback | None = None,
+        timeout: float | None = None,
+        poll_interval: float = POLL_INTERVAL_S,
+    ) -> JobStatus:
+        """Follow the job's events until ``until`` holds (default: your turn, or settled).
+
+        ``on_step`` sees every step once, in chain order, earlier steps first; ``on_tick`` is
+        called after every poll (for progress displays). Raises WaitTimedOut after ``timeout``
+        seconds; the job itself is not affected.
+        """
+        done = _until_predicate(until)
+        started = time.monotonic()
+        reported = 0
+        while True:
+            status = self.status()
+            for step in status.steps[reported:]:
+                if on_step is not None:
+                    on_step(step, status)
+            reported = len(status.steps)
+            if on_tick is not None:
+                on_tick(status)
+            if done(status):
+                return status
+            if status.is_terminal:
+                raise ActionNotAllowed(
+                    f"job {self.id} ended {status.state.name} before reaching what was awaited",
+                    "see `requester status` for its history",
+                )
+            _raise_if_stalled(status)
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise WaitTimedOut(
+                    f"job {self.id} is still {status.state.name} after "
+                    f"{format_duration(timeout)}; waiting on {status.waiting_on}",
+                    f"run `requester wait {self.id}` to keep following it",
+                )
+            time.sleep(poll_interval)
+
+    def results(self, destination: str | Path) -> ResultManifest:
+        """Download the submitted result to ``destination`` and verify all of it.
+
+        Every file is checked against the manifest and the manifest (the directory root)
+        against the digest the provider submitted on chain; the manifest must also name this
+        job and its spec. On any mismatch nothing is left at ``destination``.
+        """
+        status = self.status()
+        submitted = self.feed.last_result()
+        if submitted is None:
+            raise ActionNotAllowed(
+                f"job {self.id} has no result: it is {status.state.name}",
+                f"wait for the provider (`requester wait {self.id}`); "
+                f"now waiting on {status.waiting_on}",
+            )
+        digest = bytes(submitted.args["result_digest"])
+        target = Path(destination)
+        manifest = fetch_result(
+            self.requester.store, result_cid(digest), digest, target, job_id=self.id
+        )
+        spec = status.spec_cid
+        if manifest.spec_cid is not None and spec is not None and manifest.spec_cid != str(spec):
+            shutil.rmtree(target, ignore_errors=True)
+            raise IntegrityError(
+                f"the result of job {self.id} was made for spec {manifest.spec_cid}, "
+                f"but the job's spec is {spec}",
+                f"dispute it (`requester dispute {self.id}`); do not use these files",
+            )
+        return manifest
+
+    # -- the requester's moves -----------------------------------------------------------------
+
+    def _act(self, action: Action) -> TxRecord:
+        requester = self.requester
+        client = requester.client
+        number, now = chain_now(client.w3)
+        view = client.job(self.id, block=number)
+        check_requester_action(action, view, requester.signer.address, now)
+        _, record = send(client, requester.signer, str(action), self.id, job_id=self.id)
+        self.transactions.append(record)
+        return record
+
+    def accept(self) -> TxRecord:
+        """Accept the submitted result: the provider is paid and its collateral released."""
+        return self._act(Action.ACCEPT)
+
+    def dispute(self) -> TxRecord:
+        """Reject the submitted result within the review window; the arbiter settles the job."""
+        return self._act(Action.DISPUTE)
+
+    def cancel(self) -> TxRecord:
+        """Withdraw a job nobody has claimed; the price is refunded."""
+        return self._act(Action.CANCEL)
+
+    def reclaim(self) -> TxRecord:
+        """Expire a job past its claim or work deadline; the price (and any collateral) is paid
+        back to the requester."""
+        return self._act(Action.RECLAIM)

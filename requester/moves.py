@@ -1,0 +1,163 @@
+"""Who may act on a job next, and when: the contract's transition table, read for people.
+
+:func:`next_moves` lists the moves the contract allows from a job's current state (from
+``get_job`` and the deadlines), and :func:`check_requester_action` refuses a requester action
+*before* anything is signed, saying the state and who may act when. Deadlines are inclusive:
+"until T" allows ``timestamp <= T``, "after T" needs ``timestamp > T`` (docs/contract-spec.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from jobmarket.chain.client import JobView
+from jobmarket.chain.states import JobState
+from requester.durations import format_relative, format_time
+from requester.errors import ActionNotAllowed
+
+
+class Action(StrEnum):
+    """The requester's own transactions on a posted job."""
+
+    CANCEL = "cancel"
+    ACCEPT = "accept"
+    DISPUTE = "dispute"
+    RECLAIM = "reclaim"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One thing the contract allows next: ``actor`` may call ``function`` within a window."""
+
+    actor: str
+    function: str
+    effect: str
+    # Unix time the window opens (after a deadline) or closes (until a deadline); None: any time.
+    until: int | None = None
+    after: int | None = None
+
+    def window(self, now: int) -> str:
+        if self.until is not None:
+            return f"until {format_time(self.until)} ({format_relative(self.until, now)})"
+        if self.after is not None:
+            return f"after {format_time(self.after)} ({format_relative(self.after + 1, now)})"
+        return "any time"
+
+    def open_at(self, now: int) -> bool:
+        """Whether the move is allowed in a block with timestamp ``now``."""
+        if self.until is not None and now > self.until:
+            return False
+        return not (self.after is not None and now <= self.after)
+
+    def describe(self, now: int) -> str:
+        return f"{self.actor} may {self.function} {self.window(now)}: {self.effect}"
+
+    def to_json(self) -> dict:
+        return {
+            "actor": self.actor,
+            "function": self.function,
+            "effect": self.effect,
+            "until": self.until,
+            "after": self.after,
+        }
+
+
+def _claimer(view: JobView) -> str:
+    if view.designated:
+        return f"the designated provider {view.designated}"
+    return "any registered provider"
+
+
+def next_moves(view: JobView) -> list[Move]:
+    """Every move the contract allows from ``view``'s state, earliest first."""
+    state, deadline = view.state, view.deadline
+    if state is JobState.OPEN:
+        return [
+            Move(_claimer(view), "claim", "starts the work", until=deadline),
+            Move("the requester", "cancel", "refunds the price"),
+            Move("anyone", "reclaim", "expires it and refunds the price", after=deadline),
+        ]
+    if state is JobState.CLAIMED:
+        provider = f"the provider {view.provider}"
+        return [
+            Move(provider, "submit_result", "starts the review", until=deadline),
+            Move(provider, "abandon", "reopens it or refunds the price", until=deadline),
+            Move(
+                "anyone",
+                "reclaim",
+                "refunds the price plus the provider's collateral",
+                after=deadline,
+            ),
+        ]
+    if state is JobState.SUBMITTED:
+        return [
+            Move("the requester", "accept", "pays the provider"),
+            Move("the requester", "dispute", "asks the arbiter to settle", until=deadline),
+            Move("anyone", "finalize", "pays the provider", after=deadline),
+        ]
+    if state is JobState.DISPUTED:
+        return [
+            Move("the arbiter", "resolve", "splits the price as it decides", until=deadline),
+            Move("anyone", "close_dispute", "splits the price 50/50", after=deadline),
+        ]
+    return []
+
+
+def waiting_on(view: JobView, now: int) -> str:
+    """One phrase for who the job waits on right now ("the provider to submit", "nobody")."""
+    if view.state.is_terminal:
+        return "nobody: the job is settled"
+    open_moves = [move for move in next_moves(view) if move.open_at(now)]
+    first = open_moves[0] if open_moves else next_moves(view)[0]
+    return f"{first.actor} to {first.function} {first.window(now)}"
+
+
+def check_requester_action(action: Action, view: JobView, me: str, now: int) -> None:
+    """Raise ActionNotAllowed unless ``me`` may do ``action`` on ``view`` at time ``now``."""
+    name = f"job {view.job_id}"
+    if action is not Action.RECLAIM and view.requester != me:
+        raise ActionNotAllowed(
+            f"cannot {action} {name}: it was posted by {view.requester}, not by {me}",
+            "use the account that posted it (--account)",
+        )
+    allowed = {
+        Action.CANCEL: {JobState.OPEN},
+        Action.ACCEPT: {JobState.SUBMITTED},
+        Action.DISPUTE: {JobState.SUBMITTED},
+        Action.RECLAIM: {JobState.OPEN, JobState.CLAIMED},
+    }[action]
+    if view.state not in allowed:
+        raise ActionNotAllowed(
+            f"cannot {action} {name}: it is {view.state.name}", _what_now(view, now)
+        )
+    if action is Action.DISPUTE and now > view.deadline:
+        raise ActionNotAllowed(
+            f"cannot dispute {name}: its review window closed "
+            f"{format_relative(view.deadline, now)} ({format_time(view.deadline)})",
+            "anyone may now finalize it, which pays the provider",
+        )
+    if action is Action.RECLAIM and now <= view.deadline:
+        which = "claim" if view.state is JobState.OPEN else "work"
+        instead = (
+            "cancel it instead to get the price back now"
+            if view.state is JobState.OPEN
+            else f"the provider {view.provider} may still submit until then"
+        )
+        raise ActionNotAllowed(
+            f"cannot reclaim {name} yet: it is {view.state.name} and its {which} deadline is "
+            f"{format_time(view.deadline)} ({format_relative(view.deadline, now)})",
+            f"reclaim after that; {instead}",
+        )
+
+
+def _what_now(view: JobView, now: int) -> str:
+    moves = next_moves(view)
+    if not moves:
+        return "it is settled; nothing more can happen to it"
+    upcoming = [
+        move
+        for move in moves
+        if move.open_at(now) or (move.after is not None and now <= move.after)
+    ]
+    return "; ".join(move.describe(now) for move in upcoming)

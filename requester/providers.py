@@ -1,0 +1,116 @@
+"""The registered providers: stake, track record and capability document, checked.
+
+Providers announce themselves with ``ProviderRegistered(account, capabilities)``; the latest
+event per account names its current capability document by digest. The document is fetched
+from the content store and verified against that digest; when it cannot be (not in the store,
+store unreachable, invalid), the listing says why instead of failing, since stake and track
+record are still worth showing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jobmarket.chain.client import MarketClient
+from jobmarket.chain.units import format_price
+from jobmarket.content.cid import RAW, Cid
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import UserError
+from jobmarket.spec.capabilities import ProviderCapabilities
+from jobmarket.spec.job import JobSpec
+from requester.history import scan
+
+
+@dataclass(frozen=True)
+class ProviderListing:
+    """One provider as the market and its capability document describe it (amounts in wei)."""
+
+    address: str
+    registered: bool
+    stake: int
+    locked: int
+    completed: int
+    slashed: int
+    capabilities_cid: Cid
+    capabilities: ProviderCapabilities | None
+    capabilities_problem: str | None
+
+    @property
+    def free_stake(self) -> int:
+        return self.stake - self.locked
+
+    def refusals(
+        self, spec: JobSpec, price: int, collateral: int, *, unknown_ok: bool = False
+    ) -> list[str]:
+        """Why this provider would not take ``spec`` at ``price`` (empty: it would).
+
+        Without a capability document only stake and registration are judged; that counts as
+        a refusal unless ``unknown_ok``.
+        """
+        reasons = []
+        if not self.registered:
+            reasons.append("not registered")
+        if self.free_stake < collateral:
+            reasons.append(
+                f"free stake {format_price(self.free_stake)} is below the collateral "
+                f"{format_price(collateral)}"
+            )
+        if self.capabilities is None:
+            if not unknown_ok:
+                reasons.append(f"capabilities unknown ({self.capabilities_problem})")
+        else:
+            reasons.extend(self.capabilities.accepts(spec, price))
+        return reasons
+
+    def to_json(self) -> dict[str, Any]:
+        caps = self.capabilities
+        return {
+            "address": self.address,
+            "registered": self.registered,
+            "stake_wei": str(self.stake),
+            "locked_wei": str(self.locked),
+            "free_stake_wei": str(self.free_stake),
+            "completed": self.completed,
+            "slashed": self.slashed,
+            "capabilities_cid": str(self.capabilities_cid),
+            "capabilities": caps.model_dump(mode="json") if caps else None,
+            "capabilities_problem": self.capabilities_problem,
+        }
+
+
+def _fetch(
+    store: ContentStore | None, digest: bytes
+) -> tuple[ProviderCapabilities | None, str | None]:
+    if store is None:
+        return None, "no content store"
+    try:
+        return ProviderCapabilities.fetch(store, digest), None
+    except UserError as err:
+        return None, err.problem
+
+
+def list_providers(client: MarketClient, store: ContentStore | None) -> list[ProviderListing]:
+    """Every account that ever registered, most completed jobs first."""
+    head = client.w3.eth.block_number
+    latest: dict[str, bytes] = {}
+    for event in scan(client, client.start_block, head, names=["ProviderRegistered"]):
+        latest[event.args["account"]] = bytes(event.args["capabilities"])
+    listings = []
+    for address, digest in latest.items():
+        info = client.provider_info(address)
+        capabilities, problem = _fetch(store, digest)
+        listings.append(
+            ProviderListing(
+                address=address,
+                registered=info.registered,
+                stake=info.stake,
+                locked=info.locked,
+                completed=info.completed,
+                slashed=info.slashed,
+                capabilities_cid=Cid.from_digest(digest, RAW),
+                capabilities=capabilities,
+                capabilities_problem=problem,
+            )
+        )
+    return sorted(listings, key=lambda p: (-p.completed, p.slashed, p.address))

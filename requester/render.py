@@ -1,0 +1,187 @@
+"""Text for people: status pages, tables and one-line summaries, shared by CLI and ape scripts.
+
+Everything here returns strings (no printing), so the ``requester`` CLI and the ape scripts
+show the same words; ``--json`` output is built from the objects' ``to_json`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jobmarket.chain.units import WEI_PER_ETHER, WEI_PER_GWEI, format_price
+from jobmarket.spec.result import ResultManifest
+from requester.durations import format_duration
+from requester.estimate import PATHS, CostEstimate
+from requester.history import JobStep
+from requester.providers import ProviderListing
+from requester.status import JobStatus, JobSummary
+from requester.transactions import TxRecord
+
+
+def amount(wei: int) -> str:
+    """An amount rounded for reading: ``0.010108 ETH``, ``58,558 gwei``, ``12 wei``."""
+    if abs(wei) >= WEI_PER_ETHER // 1000:
+        text = f"{Decimal(wei) / WEI_PER_ETHER:.6f}".rstrip("0").rstrip(".")
+        return f"{text} ETH"
+    if abs(wei) >= WEI_PER_GWEI:
+        return f"{Decimal(wei) / WEI_PER_GWEI:,.0f} gwei"
+    return f"{wei} wei"
+
+
+def short(address: str | None) -> str:
+    return f"{address[:6]}…{address[-4:]}" if address else "-"
+
+
+def to_json_text(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=False)
+
+
+def step_line(step: JobStep, posted_at: int | None, me: str | None) -> str:
+    """``+42s  CLAIMED    claimed by 0x… (block 7, tx 0x…, gas 40,115 = 58,558 gwei)``."""
+    offset = f"+{format_duration(step.timestamp - posted_at)}" if posted_at is not None else ""
+    mine = " by you" if me and step.by(me) else ""
+    gas = f"gas {step.tx.gas_used:,} = {amount(step.tx.cost)}{mine}"
+    return (
+        f"{offset:>8}  {step.state.name:<9}  {step.summary} "
+        f"(block {step.block_number}, tx {step.tx.tx_hash[:10]}…, {gas})"
+    )
+
+
+def status_text(status: JobStatus) -> str:
+    view = status.view
+    lines = [f"job {view.job_id}: {view.state.name}"]
+    if status.deadline_name:
+        lines.append(f"  {status.deadline_name + ':':<16} {status.deadline_text()}")
+    lines.append(f"  {'waiting on:':<16} {status.waiting_on}")
+    you = " (you)" if status.me == view.requester else ""
+    lines.append(f"  {'requester:':<16} {view.requester}{you}")
+    if view.provider:
+        lines.append(f"  {'provider:':<16} {view.provider}")
+    elif view.designated:
+        lines.append(f"  {'designated:':<16} {view.designated}")
+    lines.append(
+        f"  {'price:':<16} {format_price(view.price)} "
+        f"(provider collateral {format_price(view.collateral)}, fee {view.fee_bps} bps)"
+    )
+    lines.append(
+        f"  {'terms:':<16} work timeout {format_duration(view.work_timeout)}, "
+        f"review window {format_duration(view.review_window)}"
+    )
+    if status.spec_cid:
+        lines.append(f"  {'spec:':<16} {status.spec_cid}")
+    if status.result_cid:
+        lines.append(f"  {'result:':<16} {status.result_cid}")
+    moves = [m for m in status.moves if m.open_at(status.now) or m.after is not None]
+    if moves:
+        lines.append("  next:")
+        lines.extend(f"    - {move.describe(status.now)}" for move in moves)
+    lines.append("  history:")
+    posted_at = status.posted_at
+    lines.extend(f"    {step_line(step, posted_at, status.me)}" for step in status.steps)
+    costs = status.costs
+    lines.append(
+        f"  costs so far: escrowed {format_price(costs.escrowed)}, "
+        f"refunded {format_price(costs.refunded)}, gas {costs.gas_used:,} = {amount(costs.gas)}; "
+        f"net {amount(costs.net)}"
+    )
+    return "\n".join(lines)
+
+
+def jobs_table(summaries: list[JobSummary]) -> str:
+    if not summaries:
+        return "no jobs posted by this account"
+    header = f"{'job':>5}  {'state':<9}  {'price':>14}  {'provider':<13}  waiting on"
+    rows = [header]
+    for summary in summaries:
+        view = summary.view
+        rows.append(
+            f"{view.job_id:>5}  {view.state.name:<9}  {format_price(view.price):>14}  "
+            f"{short(view.provider or view.designated):<13}  {summary.waiting_on}"
+        )
+    return "\n".join(rows)
+
+
+def providers_table(listings: list[ProviderListing]) -> str:
+    if not listings:
+        return "no provider has registered on this market yet"
+    rows = [
+        f"{'provider':<42}  {'stake':>12}  {'free':>12}  {'done':>5}  {'slashed':>7}  capabilities"
+    ]
+    for p in listings:
+        if p.capabilities is not None:
+            caps = p.capabilities
+            res = caps.max_resources
+            what = (
+                f"{res.cpu:g} cpu, {res.memory_mb} MiB, ≤{format_duration(caps.max_timeout_s)}, "
+                f"floor {format_price(caps.price_floor_wei)}, "
+                f"images {', '.join(caps.accepted_images)}"
+            )
+        else:
+            what = f"{p.capabilities_cid} ({p.capabilities_problem})"
+        registered = "" if p.registered else " (unregistered)"
+        rows.append(
+            f"{p.address:<42}  {format_price(p.stake):>12}  {format_price(p.free_stake):>12}  "
+            f"{p.completed:>5}  {p.slashed:>7}  {what}{registered}"
+        )
+    return "\n".join(rows)
+
+
+def estimate_text(estimate: CostEstimate) -> str:
+    terms = estimate.terms
+    lines = [
+        f"price:         {format_price(terms.price)} (escrowed at post; provider collateral "
+        f"{format_price(estimate.collateral)})",
+        f"gas price:     {amount(estimate.gas_price)} per gas",
+        f"windows:       claim within {format_duration(terms.claim_within)}, "
+        f"work timeout {format_duration(terms.work_timeout)}, "
+        f"review window {format_duration(terms.review_window)}",
+    ]
+    post = "estimated" if estimate.post_gas_estimated else "typical"
+    lines.append(f"post_job gas:  {estimate.gas['post_job']:,} ({post})")
+    for path, functions in PATHS.items():
+        gas = estimate.path_gas(path)
+        lines.append(
+            f"if {path + ':':<11} {' + '.join(functions):<20} {gas:>8,} gas = "
+            f"{amount(gas * estimate.gas_price)}"
+        )
+    lines.append(
+        f"expected total: {amount(estimate.expected_total)} (price + post + accept); "
+        f"balance {amount(estimate.balance)}" + ("" if estimate.enough_funds else " — NOT ENOUGH")
+    )
+    if estimate.providers:
+        accepting = estimate.matching
+        lines.append(f"providers that would take it: {len(accepting)} of {len(estimate.providers)}")
+        for provider, refusals in estimate.providers:
+            verdict = "yes" if not refusals else "no: " + "; ".join(refusals)
+            lines.append(f"  {provider.address}  {verdict}")
+    return "\n".join(lines)
+
+
+def tx_line(record: TxRecord) -> str:
+    """``accept mined in block 9 (0x…): gas 40,686 = 59,681 gwei``."""
+    value = f", {format_price(record.value)} escrowed" if record.value else ""
+    return (
+        f"{record.function} mined in block {record.block_number} ({record.tx_hash}): "
+        f"gas {record.gas_used:,} = {amount(record.gas_cost)}{value}"
+    )
+
+
+def results_text(manifest: ResultManifest, destination: Path) -> str:
+    exit_text = f", exit code {manifest.exit_code}" if manifest.exit_code is not None else ""
+    lines = [
+        f"result of job {manifest.job_id}: {manifest.status}{exit_text}, "
+        f"ran {manifest.runtime_s:g}s",
+        f"verified {len(manifest.outputs)} output file(s) and the logs against the manifest, "
+        f"and the manifest against the on-chain digest; saved in {destination}",
+    ]
+    for record in manifest.outputs:
+        lines.append(f"  outputs/{record.path}  {record.size:,} bytes  sha256 {record.sha256}")
+    for refused in manifest.refused:
+        lines.append(f"  not collected: {refused.path} ({refused.reason})")
+    if manifest.logs.stderr_tail.strip():
+        tail = manifest.logs.stderr_tail.strip().splitlines()[-3:]
+        lines.append("  stderr (last lines): " + " | ".join(tail))
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""Who signs the requester's transactions: the seam between the API and key management.
+
+The API builds complete transactions with web3.py and hands them to a :class:`Signer` for the
+signature only, so the same code path serves a plain key (:class:`KeySigner`, the ``requester``
+CLI: ape's account files read without importing ape) and an ape account (the ape scripts, see
+:class:`requester.ape_support.ApeSigner`: keyfile prompts, hardware wallets, ape's test
+accounts). A signer never sends anything itself.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3.types import TxParams
+
+from jobmarket.chain.accounts import account_address, load_account
+
+#: The transaction fields a signer receives (web3 names): a call to the market, with EIP-1559
+#: fees (type 2) or, when the node or web3 instance prices gas the old way, a gas price (type 0).
+SIGNED_FIELDS = (
+    "chainId",
+    "nonce",
+    "to",
+    "value",
+    "data",
+    "gas",
+    "maxFeePerGas",
+    "maxPriorityFeePerGas",
+    "gasPrice",
+)
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Signs fully built transactions for one account."""
+
+    @property
+    def address(self) -> str:
+        """The checksummed address transactions are sent from."""
+        ...
+
+    def sign(self, tx: TxParams) -> bytes:
+        """The raw signed transaction, ready for ``eth_sendRawTransaction``."""
+        ...
+
+
+def signable(tx: TxParams) -> dict:
+    """The fields of ``tx`` that are signed (no ``from``), with an explicit type."""
+    fields = {name: tx[name] for name in SIGNED_FIELDS if name in tx}  # type: ignore[literal-required]
+    fields["type"] = 0 if "gasPrice" in fields else 2
+    return fields
+
+
+class KeySigner:
+    """A signer holding a private key in memory (an eth_account ``LocalAccount``)."""
+
+    def __init__(self, account: LocalAccount) -> None:
+        self.account = account
+
+    @property
+    def address(self) -> str:
+        return to_checksum_address(self.account.address)
+
+    def sign(self, tx: TxParams) -> bytes:
+        return bytes(self.account.sign_transaction(signable(tx)).raw_transaction)
+
+    def __repr__(self) -> str:
+        return f"KeySigner({self.address})"
+
+
+class NamedAccountSigner:
+    """An account named as ape names it (``TEST::N`` or an alias), unlocked on first signature.
+
+    Its address comes straight from the keyfile, so listing jobs or showing a status never asks
+    for a passphrase; only a transaction does.
+    """
+
+    def __init__(self, name: str, chain_id: int) -> None:
+        self.name = name
+        self.chain_id = chain_id
+        self._address = account_address(name, chain_id)
+        self._key: KeySigner | None = None
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def sign(self, tx: TxParams) -> bytes:
+        if self._key is None:
+            self._key = KeySigner(load_account(self.name, self.chain_id))
+        return self._key.sign(tx)
+
+    def __repr__(self) -> str:
+        return f"NamedAccountSigner({self.name!r}, {self.address})"

@@ -1,0 +1,108 @@
+"""Sending one requester transaction: checked, funded, signed, mined and accounted for.
+
+Order matters: the balance is checked against the price first (an estimate with more value
+than the balance fails without a reason), then the call is estimated (a call the contract
+would refuse stops here, with its reason), then the balance is checked against price plus the
+most the gas can cost; only then does the signer see the transaction. Nothing is sent unless
+every check passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hexbytes import HexBytes
+
+from jobmarket.chain.client import MarketClient, TransactionRefused
+from jobmarket.chain.units import format_price
+from requester.errors import InsufficientFunds, explain_refusal
+from requester.signer import Signer
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """A mined requester transaction and what it cost (gas used times the effective gas price)."""
+
+    function: str
+    job_id: int | None
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    gas_price: int
+    value: int
+
+    @property
+    def gas_cost(self) -> int:
+        return self.gas_used * self.gas_price
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "job_id": self.job_id,
+            "tx_hash": self.tx_hash,
+            "block": self.block_number,
+            "gas_used": self.gas_used,
+            "gas_price_wei": str(self.gas_price),
+            "gas_cost_wei": str(self.gas_cost),
+            "value_wei": str(self.value),
+        }
+
+
+def shortfall(what: str, sender: str, balance: int, value: int, gas: int) -> InsufficientFunds:
+    needs = f"{format_price(value)} (price) + " if value else ""
+    return InsufficientFunds(
+        f"insufficient funds for {what}: {sender} holds {format_price(balance)}, "
+        f"it needs {needs}up to {format_price(gas)} (gas)",
+        "fund the account or lower the price; nothing was sent",
+    )
+
+
+def max_gas_cost(tx: dict) -> int:
+    """The most ``tx`` can cost in gas: its gas limit at its maximum fee per gas."""
+    fee = tx.get("maxFeePerGas", tx.get("gasPrice", 0))
+    return int(tx["gas"]) * int(fee)
+
+
+def prepare(
+    client: MarketClient, signer: Signer, function: str, *args: Any, value: int = 0
+) -> dict:
+    """A fully built, checked transaction (raises instead of returning a doomed one)."""
+    sender = signer.address
+    balance = client.balance(sender)
+    if balance < value:
+        raise shortfall(function, sender, balance, value, 0)
+    try:
+        tx = dict(client.build(function, *args, sender=sender, value=value))
+    except TransactionRefused as err:
+        raise explain_refusal(err) from None
+    if balance < value + max_gas_cost(tx):
+        raise shortfall(function, sender, balance, value, max_gas_cost(tx))
+    return tx
+
+
+def send(
+    client: MarketClient,
+    signer: Signer,
+    function: str,
+    *args: Any,
+    value: int = 0,
+    job_id: int | None = None,
+) -> tuple[dict, TxRecord]:
+    """Check, sign, send and wait for ``function(*args)``; returns the receipt and its record."""
+    tx = prepare(client, signer, function, *args, value=value)
+    tx_hash = client.send_signed(signer.sign(tx))  # type: ignore[arg-type]
+    try:
+        receipt = client.wait(tx_hash, function)
+    except TransactionRefused as err:
+        raise explain_refusal(err) from None
+    record = TxRecord(
+        function=function,
+        job_id=job_id,
+        tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+        block_number=int(receipt["blockNumber"]),
+        gas_used=int(receipt["gasUsed"]),
+        gas_price=int(receipt["effectiveGasPrice"]),
+        value=value,
+    )
+    return dict(receipt), record

@@ -1,0 +1,136 @@
+"""The ``provider-node`` command line: account verbs move real stake, and everything a user can
+get wrong ends in one ``error:`` line, a non-zero exit and no transaction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from node_world import Market
+
+from jobmarket.chain.accounts import test_account as dev_account
+from provider_node.cli import main
+
+ETHER = 10**18
+
+
+@pytest.fixture
+def cli(market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``cli("status", account="TEST::7")``: the CLI in-process against the module's chain."""
+    monkeypatch.setenv("APE_DATA_FOLDER", str(tmp_path / "ape"))  # no user accounts leak in
+
+    def invoke(*args: str, account: str = "TEST::7", rpc_url: str | None = None) -> Result:
+        command, *rest = args
+        options = ["--rpc-url", rpc_url or market.url, "--account", account]
+        return CliRunner(mix_stderr=False).invoke(main, [command, *options, *rest])
+
+    return invoke
+
+
+def _one_error_line(result: Result) -> str:
+    assert result.exit_code != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def _nonce(market: Market, index: int) -> int:
+    return market.w3.eth.get_transaction_count(dev_account(index).address)
+
+
+def test_register_stake_unstake_and_status(cli, market: Market) -> None:
+    registered = cli("register", "--stake", "0.5 ether", "--image", "jobmarket/*")
+    staked = cli("stake", "0.25 ether")
+    status = json.loads(cli("status", "--json").stdout)
+    unstaked = cli("unstake", "0.1 ether")
+    emptied = cli("unstake", "all")
+    after = json.loads(cli("status", "--json").stdout)
+
+    assert registered.exit_code == 0 and "capabilities bafkrei" in registered.stdout
+    assert staked.exit_code == 0 and "stake 0.75 ETH" in staked.stdout
+    assert (status["registered"], int(status["stake"]), int(status["free"])) == (
+        True, 75 * ETHER // 100, 75 * ETHER // 100,
+    )  # fmt: skip
+    assert not status["running"] and status["in_flight"] == []
+    assert unstaked.exit_code == 0 and "withdrew 0.1 ETH" in unstaked.stdout
+    assert emptied.exit_code == 0 and "withdrew 0.65 ETH" in emptied.stdout
+    assert int(after["stake"]) == 0
+
+
+def test_the_registered_capabilities_are_the_published_document(cli, market: Market) -> None:
+    from jobmarket.spec.capabilities import ProviderCapabilities
+
+    cli("register", "--image", "jobmarket/*", "--max-timeout", "120", "--price-floor",
+        "0.001 ether", account="TEST::8")  # fmt: skip
+    event = market.client.events(0, names=["ProviderRegistered"])[-1]
+    document = ProviderCapabilities.fetch(market.store, bytes(event.args["capabilities"]))
+
+    assert event.args["account"] == dev_account(8).address
+    assert document.accepted_images == ["jobmarket/*"]
+    assert document.max_timeout_s == 120 and document.price_floor_wei == 10**15
+    assert document.networks == ["none"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("stake", "12"), "cannot read the price '12'"),
+        (("unstake", "5 ether"), "only 0 ETH of the stake is free"),
+        (("withdraw",), "has no credits to withdraw"),
+        (("stake", "1 ether"), "is not registered as a provider"),
+    ],
+)
+def test_account_verbs_refuse_bad_requests_without_a_transaction(
+    cli, market: Market, args: tuple[str, ...], expected: str
+) -> None:
+    before = _nonce(market, 5)
+
+    line = _one_error_line(cli(*args, account="TEST::5"))
+
+    assert expected in line
+    assert _nonce(market, 5) == before
+
+
+def test_run_explains_what_is_missing_in_one_line(
+    cli, market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("register", account="TEST::6").exit_code == 0  # registered, no stake
+    assert cli("register", "--stake", "1 ether", account="TEST::7").exit_code == 0
+
+    not_registered = _one_error_line(cli("run", account="TEST::5"))
+    no_stake = _one_error_line(cli("run", account="TEST::6"))
+    no_rpc = _one_error_line(cli("run", rpc_url="http://127.0.0.1:9"))
+    unknown_account = _one_error_line(cli("run", account="nobody-here"))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    no_docker = _one_error_line(cli("run"))
+    monkeypatch.delenv("DOCKER_HOST")
+    monkeypatch.setenv("IPFS_API", "http://127.0.0.1:9")
+    no_ipfs = _one_error_line(cli("run"))
+    monkeypatch.delenv("IPFS_API")
+    monkeypatch.setenv("JOBMARKET_HOME", str(tmp_path / "elsewhere"))
+    no_deployment = _one_error_line(cli("run"))
+
+    assert "is not registered as a provider" in not_registered
+    assert "has no stake" in no_stake and "provider-node stake" in no_stake
+    assert "does not answer" in no_rpc and "--rpc-url" in no_rpc
+    assert "no ape account named 'nobody-here'" in unknown_account
+    assert "Docker is not reachable" in no_docker
+    assert "IPFS" in no_ipfs and "127.0.0.1:9" in no_ipfs
+    assert "no JobMarket deployment recorded for chain 31337" in no_deployment
+
+
+def test_every_run_option_is_documented_and_python_dash_m_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "provider_node", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for option in ("--rpc-url", "--account", "--max-jobs", "--confirmations", "--poll-interval",
+                   "--deny-image", "--allow-pull", "--finalize", "--withdraw-credits",
+                   "--shutdown-grace", "--log-format", "JOBMARKET_HOME"):  # fmt: skip
+        assert option in result.stdout, option

@@ -1,0 +1,188 @@
+"""Helpers shared by the requester tests: the session's chain and a provider driven by hand.
+
+The provider side of the tests that need no running node (cancel, reclaim, errors, result
+verification) is driven step by step through ``MarketClient`` with a test key, exactly the
+transactions a provider node sends; round trips with a real ``provider-node run`` are in
+``test_requester_roundtrip.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from jobmarket.chain.client import MarketClient
+from jobmarket.content.cid import Cid
+from jobmarket.content.embedded import EmbeddedStore
+from jobmarket.devnet import Anvil
+from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
+from jobmarket.spec.job import Resources
+from jobmarket.spec.result import AppliedLimits
+from jobmarket.spec.result_dir import build_result_dir, publish_result
+
+STAKE = 10**18
+IMAGE = "jobmarket/busybox:1"
+
+# Roles (indices of the shared development mnemonic). TEST::0 is the CLI's local default.
+REQUESTER, PROVIDER, OTHER_REQUESTER, POOR, DEPLOYER, ARBITER = 0, 1, 2, 3, 8, 9
+
+
+@dataclass
+class Chain:
+    """The session's anvil and market, with the helpers tests need to move time and count."""
+
+    anvil: Anvil
+    client: MarketClient
+    home: Path
+
+    @property
+    def url(self) -> str:
+        return self.anvil.url
+
+    def rpc(self, method: str, *params: object) -> object:
+        return self.client.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+
+    def increase_time(self, seconds: int) -> None:
+        """Move the chain clock forward and mine a block that shows it."""
+        self.rpc("evm_increaseTime", seconds)
+        self.rpc("evm_mine")
+
+    def nonce(self, address: str) -> int:
+        return int(self.client.w3.eth.get_transaction_count(address, "pending"))
+
+    def balance(self, address: str) -> int:
+        return self.client.balance(address)
+
+    def set_balance(self, address: str, wei: int) -> None:
+        self.rpc("anvil_setBalance", address, hex(wei))
+
+
+# -- a provider driven by hand ---------------------------------------------------------------
+
+
+CAPABILITIES = ProviderCapabilities(
+    node_version="test-driver",
+    hardware=Hardware(cpus=2, memory_mb=2048),
+    max_resources=Resources(cpu=2, memory_mb=1024, disk_mb=2048),
+    max_timeout_s=3600,
+    price_floor_wei=10**9,
+    accepted_images=["jobmarket/*"],
+)
+
+LIMITS = AppliedLimits(
+    cpu=1,
+    memory_mb=128,
+    pids=64,
+    timeout_s=60,
+    network="none",
+    read_only_root=True,
+    user="65534:65534",
+    tmpfs_mb=16,
+    max_output_bytes=1 << 20,
+    max_output_files=100,
+)
+
+
+@dataclass
+class ScriptedProvider:
+    """A provider account driven step by step through MarketClient (no node process)."""
+
+    client: MarketClient
+    account: LocalAccount
+    store: EmbeddedStore
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def register(self, capabilities: ProviderCapabilities = CAPABILITIES) -> Cid:
+        cid = capabilities.publish(self.store)
+        self.client.transact(self.account, "register", cid.digest, value=STAKE)
+        return cid
+
+    def claim(self, job_id: int) -> None:
+        self.client.transact(self.account, "claim", job_id)
+
+    def result_dir(
+        self,
+        job_id: int,
+        folder: Path,
+        files: dict[str, bytes],
+        *,
+        spec_cid: Cid | str | None = None,
+        status: str = "succeeded",
+        exit_code: int = 0,
+    ) -> Path:
+        """A result folder laid out as a node lays it out (manifest, outputs, logs)."""
+        outputs = folder / "raw-out"
+        outputs.mkdir(parents=True)
+        for name, data in files.items():
+            (outputs / name).parent.mkdir(parents=True, exist_ok=True)
+            (outputs / name).write_bytes(data)
+        (folder / "stdout").write_bytes(b"done\n")
+        (folder / "stderr").write_bytes(b"")
+        finished = datetime.now(UTC)
+        build_result_dir(
+            folder / "result",
+            job_id=job_id,
+            outputs_dir=outputs,
+            stdout_log=folder / "stdout",
+            stderr_log=folder / "stderr",
+            status=status,  # type: ignore[arg-type]
+            exit_code=exit_code,
+            started_at=finished - timedelta(seconds=2),
+            finished_at=finished,
+            image_id="sha256:" + "ab" * 32,
+            limits=LIMITS,
+            spec_cid=spec_cid,
+        )
+        return folder / "result"
+
+    def submit(self, job_id: int, result: Path) -> Cid:
+        """Publish a result folder and submit its root digest."""
+        cid = publish_result(self.store, result)
+        self.client.transact(self.account, "submit_result", job_id, cid.digest)
+        return cid
+
+    def deliver(self, job_id: int, folder: Path, files: dict[str, bytes]) -> Cid:
+        """Claim, run nothing, and submit ``files`` as the job's outputs."""
+        self.claim(job_id)
+        return self.deliver_claimed(job_id, folder, files)
+
+    def deliver_claimed(self, job_id: int, folder: Path, files: dict[str, bytes]) -> Cid:
+        """Submit ``files`` as the outputs of a job this provider claimed."""
+        spec = self.client.spec_digest(job_id)
+        result = self.result_dir(job_id, folder, files, spec_cid=Cid.from_digest(spec))
+        return self.submit(job_id, result)
+
+
+class Background:
+    """Runs provider steps in a thread while the test waits in the foreground."""
+
+    def __init__(self, *steps: tuple[float, Callable[[], object]]) -> None:
+        self.steps = steps
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for delay, step in self.steps:
+                time.sleep(delay)
+                step()
+        except BaseException as err:  # reported by join()
+            self.error = err
+
+    def __enter__(self) -> Background:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.thread.join(timeout=60)
+        if self.error is not None:
+            raise self.error
