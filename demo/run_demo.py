@@ -14,12 +14,22 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
+
+from jobmarket.chain.accounts import load_account
+from jobmarket.chain.client import MarketClient
+from jobmarket.chain.rpc import connect
+from jobmarket.devnet import Anvil, deploy_market
+from jobmarket.docker_engine import ensure_engine, ensure_image
+from jobmarket.errors import UserError
+from provider_node.child import ProviderNode, parse_logfmt, register_provider
+from requester import Requester
+from requester.history import JobStep
+from requester.status import JobStatus
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO / ".run" / "demo"
@@ -29,7 +39,6 @@ COMMAND = (
     "sh -c 'wc -l -w < /in/poem.txt > /out/counts.txt"
     " && tr a-z A-Z < /in/poem.txt > /out/shout.txt'"
 )
-NODE_CLI = (sys.executable, "-m", "provider_node")
 PROVIDER, REQUESTER, DEPLOYER, ARBITER = "TEST::1", "TEST::2", "TEST::0", "TEST::9"
 
 
@@ -45,49 +54,37 @@ class DemoFailed(Exception):
     """A step of the demo did not produce what it should; the message says which."""
 
 
-class NodeProcess:
-    """``provider-node run`` as a child; its step lines are echoed, everything goes to node.log."""
+class StepEcho:
+    """Prints the node's job steps (from its structured log) while the demo runs."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.log_path = RUN_DIR / "node.log"
-        self.process = subprocess.Popen(
-            [*NODE_CLI, "run", "--account", PROVIDER],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self.ready = threading.Event()
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
+    def __init__(self, node: ProviderNode) -> None:
+        self.node = node
+        self.seen = node.mark()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
-    def _pump(self) -> None:
-        assert self.process.stderr is not None
-        with self.log_path.open("w") as log:
-            for line in self.process.stderr:
-                log.write(line)
-                log.flush()
-                if "event=ready" in line or "event=listening" in line:
-                    self.ready.set()
-                if "event=step" in line:
-                    say(f"   node | {_compact(line)}")
+    def _run(self) -> None:
+        while not self.stopped.wait(0.05):
+            self.flush()
+
+    def flush(self) -> None:
+        lines = self.node.lines()
+        for line in lines[self.seen :]:
+            fields = parse_logfmt(line)
+            if fields.get("event") == "step":
+                extras = " ".join(
+                    f"{key}={value}"
+                    for key, value in fields.items()
+                    if key not in ("ts", "level", "event", "job", "step")
+                )
+                say(f"   node | job {fields.get('job')} {fields.get('step'):<10} {extras}")
+        self.seen = len(lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._thread.join(timeout=5)
-
-
-def _compact(line: str) -> str:
-    """A node step line without its timestamp and level: ``job=0 step=claimed tx=…``."""
-    fields = [f for f in line.strip().split(" ") if not f.startswith(("ts=", "level=", "event="))]
-    return " ".join(fields)
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.flush()
 
 
 def _eth(wei: int) -> str:
@@ -95,14 +92,6 @@ def _eth(wei: int) -> str:
 
 
 def run() -> None:
-    # Imported here so that `--help`-style failures of the environment show before any work.
-    from jobmarket.chain.accounts import load_account
-    from jobmarket.chain.client import MarketClient
-    from jobmarket.chain.rpc import connect
-    from jobmarket.devnet import Anvil, deploy_market
-    from jobmarket.docker_engine import ensure_engine, ensure_image
-    from requester import Requester
-
     heading("Docker engine and the job image")
     ensure_engine()
     ensure_image(IMAGE)
@@ -126,36 +115,35 @@ def run() -> None:
 
         provider = load_account(PROVIDER, chain_id).address
         requester_address = load_account(REQUESTER, chain_id).address
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
 
         heading("Provider: register with a 1 ETH stake, then start the node")
-        subprocess.run(
-            [*NODE_CLI, "register", "--account", PROVIDER, "--stake", "1 ether"],
-            env=env,
-            check=True,
-        )
+        say("   " + register_provider(anvil.url, RUN_DIR, account=PROVIDER, stake="1 ether"))
         before = {
             "requester": client.balance(requester_address),
             "provider wallet": client.balance(provider),
             "provider stake": client.provider_info(provider).stake,
         }
-        node = NodeProcess(env)
+        node = ProviderNode(
+            rpc_url=anvil.url, home=RUN_DIR, account=PROVIDER, log_path=RUN_DIR / "node.log"
+        )
+        echo = None
         try:
-            if not node.ready.wait(timeout=60) and node.process.poll() is not None:
-                raise DemoFailed(f"the provider node exited at start; see {node.log_path}")
+            node.start()
             say(f"   provider node {provider} is listening (log: {node.log_path})")
-            _requester_round_trip(Requester, anvil.url, before, client, provider, requester_address)
+            echo = StepEcho(node)
+            _requester_round_trip(anvil.url, before, client, provider, requester_address)
         finally:
+            if echo is not None:
+                echo.stop()
             heading("Shutting down")
             node.stop()
             say("   provider node stopped; anvil stopping")
 
 
 def _requester_round_trip(
-    requester_cls: type,
     rpc_url: str,
     before: dict[str, int],
-    client: object,
+    client: MarketClient,
     provider: str,
     requester_address: str,
 ) -> None:
@@ -164,7 +152,7 @@ def _requester_round_trip(
     say(f"   command {COMMAND}")
     gas_by_step: list[tuple[str, str, int]] = []
     started = time.monotonic()
-    with requester_cls.connect(rpc_url=rpc_url, account=REQUESTER) as me:
+    with Requester.connect(rpc_url=rpc_url, account=REQUESTER) as me:
         job = me.post(
             image=IMAGE,
             command=COMMAND,
@@ -176,11 +164,10 @@ def _requester_round_trip(
         )
         say(f"   posted job {job.id}, price 0.01 ETH escrowed by the contract")
 
-        def on_step(step: object, status: object) -> None:
+        def on_step(step: JobStep, status: JobStatus) -> None:
             elapsed = time.monotonic() - started
-            tx = step.tx  # type: ignore[attr-defined]
-            gas_by_step.append((step.event, tx.sender, tx.gas_used))  # type: ignore[attr-defined]
-            say(f"   {elapsed:5.1f}s  block {step.block_number:>4}  {step.summary}")  # type: ignore[attr-defined]
+            gas_by_step.append((step.event, step.tx.sender, step.tx.gas_used))
+            say(f"   {elapsed:5.1f}s  block {step.block_number:>4}  {step.summary}")
 
         heading("Live progress (each on-chain step as it happens)")
         job.wait(on_step=on_step, timeout=120)
@@ -211,9 +198,9 @@ def _requester_round_trip(
 
     heading("Balances (wallet = account balance; stake = held by the contract)")
     after = {
-        "requester": client.balance(requester_address),  # type: ignore[attr-defined]
-        "provider wallet": client.balance(provider),  # type: ignore[attr-defined]
-        "provider stake": client.provider_info(provider).stake,  # type: ignore[attr-defined]
+        "requester": client.balance(requester_address),
+        "provider wallet": client.balance(provider),
+        "provider stake": client.provider_info(provider).stake,
     }
     for name, value in before.items():
         change = after[name] - value
@@ -246,11 +233,7 @@ def main() -> int:
     except DemoFailed as err:
         say(f"\nerror: {err}")
         return 1
-    except Exception as err:  # a UserError is one line and its exit code; others propagate
-        from jobmarket.errors import UserError
-
-        if not isinstance(err, UserError):
-            raise
+    except UserError as err:
         say(f"\nerror: {err.message}")
         return err.exit_code
     return 0

@@ -14,7 +14,6 @@ Command line (``make docker-engine`` runs the first)::
 
 from __future__ import annotations
 
-import fcntl
 import io
 import os
 import shutil
@@ -35,6 +34,7 @@ import requests.exceptions
 
 from jobmarket.cli import ErrorReportingGroup, debug_option
 from jobmarket.errors import InvalidInput, Unreachable
+from jobmarket.fileio import locked
 from jobmarket.paths import home
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -158,13 +158,8 @@ def ensure_engine() -> EngineStatus:
 
 @contextmanager
 def _start_lock() -> Iterator[None]:
-    START_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(START_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(START_LOCK):
+        yield
 
 
 def _dockerd_binary() -> str | None:

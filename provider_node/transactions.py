@@ -17,7 +17,6 @@ Rules that make ``kill -9`` at any moment harmless:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from web3.types import TxReceipt
 from jobmarket.chain.client import MarketClient, MarketEvent, TransactionRefused
 from jobmarket.chain.units import format_price
 from jobmarket.errors import UserError
+from jobmarket.fileio import locked
 from provider_node.crashpoints import crash_point
 from provider_node.journal import Journal, TxRecord, TxStatus
 from provider_node.logs import emit
@@ -222,14 +222,8 @@ class TxManager:
     @contextmanager
     def _signer(self) -> Iterator[None]:
         """One signer at a time, across this process's threads and other node processes."""
-        with self._thread_lock:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.lock_path, "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+        with self._thread_lock, locked(self.lock_path):
+            yield
 
     def _chain_nonce(self, block: str) -> int:
         return int(

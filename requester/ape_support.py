@@ -105,3 +105,21 @@ def reporting_errors() -> Iterator[None]:
         click.echo(f"error: {err.message}", err=True)
         sys.stdout.flush()
         raise SystemExit(err.exit_code) from None
+
+
+def job_action_script(verb: str, help_text: str | None) -> click.Command:
+    """The ``cli`` of an ape script that applies one requester move (accept, cancel, …) to a job."""
+    from ape.cli import ConnectedProviderCommand, account_option
+
+    from requester import verbs
+    from requester.commands.options import job_id_argument, json_option
+
+    @click.command(cls=ConnectedProviderCommand, help=help_text)
+    @job_id_argument
+    @account_option(prompt=False)
+    @json_option
+    def cli(network, provider, account, job_id, as_json):
+        with reporting_errors(), script_requester(network, provider, account) as requester:
+            verbs.act(requester, verb, as_json=as_json, job_id=job_id)
+
+    return cli

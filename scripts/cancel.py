@@ -3,19 +3,6 @@
 ape run cancel --network ethereum:local:foundry JOB [--account ALIAS] [--json]
 """
 
-import click
-from ape.cli import ConnectedProviderCommand, account_option
+from requester.ape_support import job_action_script
 
-from requester import verbs
-from requester.ape_support import reporting_errors, script_requester
-from requester.commands.options import job_id_argument, json_option
-
-
-@click.command(cls=ConnectedProviderCommand)
-@job_id_argument
-@account_option(prompt=False)
-@json_option
-def cli(network, provider, account, job_id, as_json):
-    """Cancel a job nobody has claimed; the price is refunded."""
-    with reporting_errors(), script_requester(network, provider, account) as requester:
-        verbs.act(requester, "cancel", as_json=as_json, job_id=job_id)
+cli = job_action_script("cancel", __doc__)

@@ -16,17 +16,15 @@ record also keeps the hash of block 0: a record whose genesis differs from the c
 chain's, or whose address holds no code, belongs to an earlier run and is refused.
 """
 
-import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobmarket.errors import InvalidInput, NotFound
+from jobmarket.fileio import locked, write_atomically
 from jobmarket.paths import home
 
 if TYPE_CHECKING:
@@ -125,14 +123,14 @@ def record(deployment: Deployment, path: Path | None = None) -> Path:
     """
     path = path or user_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
+    with locked(path.with_name(path.name + ".lock")):
         deployments = read_file(path)
         deployments[deployment.chain_id] = deployment
         content = {
             "version": FORMAT_VERSION,
             "deployments": {str(cid): asdict(d) for cid, d in sorted(deployments.items())},
         }
-        _write_atomically(path, json.dumps(content, indent=2) + "\n")
+        write_atomically(path, json.dumps(content, indent=2) + "\n")
     return path
 
 
@@ -177,26 +175,3 @@ def _hex(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return (value if isinstance(value, str) else "0x" + bytes(value).hex()).lower()
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path.with_name(path.name + ".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _write_atomically(path: Path, content: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -12,11 +12,8 @@ and from a Kubo node (``ipfs dag import`` / ``ipfs dag export``) unchanged.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from jobmarket import paths
@@ -28,6 +25,7 @@ from jobmarket.content.importer import EntryCallback, Importer, ImportParams
 from jobmarket.content.pins import PinSet
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound
+from jobmarket.fileio import locked
 
 _STALE_TEMPORARY_S = 3600
 
@@ -49,15 +47,6 @@ class EmbeddedStore(ContentStore):
         self._pins = PinSet(self.root / "pins.json")
         self._lock_path = self.root / "repo.lock"
 
-    @contextmanager
-    def _repo_lock(self, mode: int) -> Iterator[None]:
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, mode)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     # -- writing -----------------------------------------------------------------------------
 
     def _importer(self, params: ImportParams | None) -> Importer:
@@ -66,7 +55,7 @@ class EmbeddedStore(ContentStore):
     def add_bytes(
         self, data: bytes, *, pin: bool = False, params: ImportParams | None = None
     ) -> Cid:
-        with self._repo_lock(fcntl.LOCK_SH):
+        with locked(self._lock_path, shared=True):
             cid = self._importer(params).add_bytes(data).cid
             if pin:
                 self._pins.add(cid)
@@ -75,7 +64,7 @@ class EmbeddedStore(ContentStore):
     def add_file(
         self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
     ) -> Cid:
-        with self._repo_lock(fcntl.LOCK_SH):
+        with locked(self._lock_path, shared=True):
             cid = self._importer(params).add_file(path).cid
             if pin:
                 self._pins.add(cid)
@@ -91,7 +80,7 @@ class EmbeddedStore(ContentStore):
     ) -> Cid:
         if not Path(path).is_dir():
             raise InvalidInput(f"{path} is not a folder")
-        with self._repo_lock(fcntl.LOCK_SH):
+        with locked(self._lock_path, shared=True):
             cid = self._importer(params).add_directory(path, on_entry).cid
             if pin:
                 self._pins.add(cid)
@@ -108,7 +97,7 @@ class EmbeddedStore(ContentStore):
     # -- pins --------------------------------------------------------------------------------
 
     def pin(self, cid: Cid) -> None:
-        with self._repo_lock(fcntl.LOCK_SH):
+        with locked(self._lock_path, shared=True):
             for _ in reader.walk(self.get_block, cid):
                 pass  # every block present and verified, or NotFound / IntegrityError
             self._pins.add(cid)
@@ -122,7 +111,7 @@ class EmbeddedStore(ContentStore):
 
     def gc(self) -> int:
         """Delete every block no pin reaches; returns how many were removed."""
-        with self._repo_lock(fcntl.LOCK_EX):
+        with locked(self._lock_path):
             keep: set[bytes] = set()
             for root in self._pins.list():
                 for cid, _ in reader.walk(self.get_block, root, read_raw=False):
@@ -150,7 +139,7 @@ class EmbeddedStore(ContentStore):
         source = Path(path)
         if not source.is_file():
             raise InvalidInput(f"{source} does not exist or is not a file; check the path")
-        with open(source, "rb") as stream, self._repo_lock(fcntl.LOCK_SH):
+        with open(source, "rb") as stream, locked(self._lock_path, shared=True):
             car = CarReader(stream, name=str(source))
             for cid, block in car.blocks():  # each block already checked against its CID
                 self.blocks.put(cid, (block,))

@@ -7,16 +7,13 @@ never leaves a half-written file.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from jobmarket.content.cid import Cid
 from jobmarket.errors import IntegrityError
+from jobmarket.fileio import locked, write_atomically
 
 _FORMAT_VERSION = 1
 
@@ -27,15 +24,6 @@ class PinSet:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _load(self) -> list[Cid]:
         try:
@@ -55,16 +43,10 @@ class PinSet:
 
     def _save(self, pins: list[Cid]) -> None:
         document = {"version": _FORMAT_VERSION, "pins": sorted({str(pin) for pin in pins})}
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".pins-")
-        with os.fdopen(fd, "w") as out:
-            json.dump(document, out, indent=1)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(document, indent=1) + "\n")
 
     def _update(self, change: Callable[[list[Cid]], list[Cid]]) -> None:
-        with self._locked():
+        with locked(self._lock_path):
             self._save(change(self._load()))
 
     def add(self, cid: Cid) -> None:
@@ -84,5 +66,5 @@ class PinSet:
         return removed
 
     def list(self) -> list[Cid]:
-        with self._locked():
+        with locked(self._lock_path):
             return self._load()

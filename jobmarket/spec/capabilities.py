@@ -8,21 +8,12 @@ decide which open jobs to claim.
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
-from jobmarket.content.cid import Cid
-from jobmarket.content.store import ContentStore
-from jobmarket.errors import InvalidInput
 from jobmarket.spec.job import JobSpec, Resources
-from jobmarket.spec.validation import (
-    document_block,
-    fetch_document,
-    parse_document,
-    publish_document,
-)
+from jobmarket.spec.validation import Document, StrictModel
 
 
 def _wei(value: object) -> object:
@@ -43,11 +34,7 @@ Wei = Annotated[
 """Wei as a decimal string in JSON: amounts exceed what JSON numbers carry exactly."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Hardware(_Strict):
+class Hardware(StrictModel):
     """The machine the node runs jobs on."""
 
     cpus: float = Field(ge=0.1, le=1024)
@@ -55,8 +42,10 @@ class Hardware(_Strict):
     gpus: int = Field(0, ge=0, le=64)
 
 
-class ProviderCapabilities(_Strict):
+class ProviderCapabilities(Document):
     """What a provider offers: hardware, per-job maxima, price floor and accepted images."""
+
+    document_name: ClassVar[str] = "capability document"
 
     version: Literal[1] = 1
     node_version: str = Field(min_length=1, max_length=64)
@@ -90,32 +79,3 @@ class ProviderCapabilities(_Strict):
         if price_wei is not None and price_wei < self.price_floor_wei:
             reasons.append(f"price: {price_wei} wei is below the floor of {self.price_floor_wei}")
         return reasons
-
-    def to_block(self) -> tuple[bytes, Cid]:
-        return document_block(self, "capability document")
-
-    @property
-    def cid(self) -> Cid:
-        return self.to_block()[1]
-
-    def publish(self, store: ContentStore) -> Cid:
-        """Store the canonical bytes (pinned); the returned CID's digest goes on-chain."""
-        return publish_document(store, self, "capability document")
-
-    @classmethod
-    def fetch(cls, store: ContentStore, digest: bytes) -> ProviderCapabilities:
-        """The document the chain references by ``digest``, fetched and verified."""
-        return fetch_document(store, cls, digest, "capability document")
-
-    @classmethod
-    def parse(cls, data: object, source: str = "capability document") -> ProviderCapabilities:
-        return parse_document(cls, data, source)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> ProviderCapabilities:
-        source = Path(path)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise InvalidInput(f"{source} does not exist; check the path") from None
-        return parse_document(cls, data, str(source))

@@ -9,21 +9,18 @@ the job writes results under ``/out``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from jobmarket.content.cid import RAW, Cid
-from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput
 from jobmarket.spec.validation import (
+    Document,
+    StrictModel,
     check_cid,
     check_relative_path,
-    document_block,
-    fetch_document,
     parse_document,
-    publish_document,
 )
 
 SPEC_VERSION = 1
@@ -71,11 +68,7 @@ CidText = Annotated[str, AfterValidator(check_cid)]
 Argument = Annotated[str, Field(max_length=4096), AfterValidator(_check_argument)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Resources(_Strict):
+class Resources(StrictModel):
     """What a job may use; a provider enforces these as hard container limits."""
 
     cpu: float = Field(1.0, ge=0.1, le=64, description="CPU cores (fractions allowed)")
@@ -84,15 +77,17 @@ class Resources(_Strict):
     disk_mb: int = Field(1024, ge=1, le=102400, description="scratch and output space in MiB")
 
 
-class InputMount(_Strict):
+class InputMount(StrictModel):
     """UnixFS content (file or folder) mounted read-only at ``/in/<path>``."""
 
     cid: CidText
     path: RelativePath
 
 
-class JobSpec(_Strict):
+class JobSpec(Document):
     """A job: image, command, inputs, limits and how the result is verified."""
+
+    document_name: ClassVar[str] = "job spec"
 
     version: Literal[1] = SPEC_VERSION
     name: str | None = Field(None, max_length=100)
@@ -135,47 +130,10 @@ class JobSpec(_Strict):
         _check_disjoint(outputs)
         return outputs
 
-    # -- content addressing ------------------------------------------------------------------
-
     @property
     def image_is_pinned(self) -> bool:
         """True when the image names an exact digest (a tag can move between runs)."""
         return "@sha256:" in self.image
-
-    def to_block(self) -> tuple[bytes, Cid]:
-        """Canonical JSON bytes and their ``bafkrei…`` CID (≤ 256 KiB, one raw block)."""
-        return document_block(self, "job spec")
-
-    @property
-    def cid(self) -> Cid:
-        return self.to_block()[1]
-
-    @property
-    def digest(self) -> bytes:
-        """The 32 bytes ``post_job`` records on-chain."""
-        return self.cid.digest
-
-    def publish(self, store: ContentStore) -> Cid:
-        """Store the canonical bytes (pinned); the returned CID's digest goes on-chain."""
-        return publish_document(store, self, "job spec")
-
-    @classmethod
-    def fetch(cls, store: ContentStore, digest: bytes) -> JobSpec:
-        """The document the chain references by ``digest``, fetched and verified."""
-        return fetch_document(store, cls, digest, "job spec")
-
-    @classmethod
-    def parse(cls, data: object, source: str = "job spec") -> JobSpec:
-        return parse_document(cls, data, source)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> JobSpec:
-        source = Path(path)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise InvalidInput(f"{source} does not exist; check the path") from None
-        return parse_document(cls, data, str(source))
 
     @classmethod
     def from_block(cls, cid: Cid, block: bytes) -> JobSpec:

@@ -22,10 +22,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
-from jobmarket.errors import InvalidInput
-from jobmarket.spec.validation import check_cid, check_relative_path, parse_document
+from jobmarket.spec.validation import (
+    StrictModel,
+    check_cid,
+    check_relative_path,
+    parse_document,
+    read_document_file,
+)
 
 MANIFEST_NAME = "manifest.json"
 OUTPUTS_DIR = "outputs"
@@ -41,11 +46,7 @@ CidText = Annotated[str, AfterValidator(check_cid)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FileRecord(_Strict):
+class FileRecord(StrictModel):
     """One file of the result: where it is, how big, and two independent content hashes."""
 
     path: RelativePath
@@ -54,14 +55,14 @@ class FileRecord(_Strict):
     cid: CidText
 
 
-class RefusedFile(_Strict):
+class RefusedFile(StrictModel):
     """Something the job left in /out that the executor did not collect, and why."""
 
     path: str = Field(max_length=4096)
     reason: str = Field(max_length=300)
 
 
-class AppliedLimits(_Strict):
+class AppliedLimits(StrictModel):
     """The container limits as actually applied (may be stricter than the spec asked)."""
 
     cpu: float = Field(gt=0)
@@ -76,7 +77,7 @@ class AppliedLimits(_Strict):
     max_output_files: int = Field(ge=0)
 
 
-class Logs(_Strict):
+class Logs(StrictModel):
     """Full logs (files under ``logs/``) and their tails for a quick look."""
 
     cid: CidText = Field(description="CID of the logs/ directory")
@@ -86,7 +87,7 @@ class Logs(_Strict):
     stderr_tail: str = Field("", max_length=TAIL_CHARS)
 
 
-class ResultManifest(_Strict):
+class ResultManifest(StrictModel):
     """What a provider ran, how it ended, and every file it delivered."""
 
     version: Literal[1] = 1
@@ -114,9 +115,4 @@ class ResultManifest(_Strict):
 
     @classmethod
     def from_file(cls, path: str | Path) -> ResultManifest:
-        source = Path(path)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise InvalidInput(f"{source} does not exist; check the path") from None
-        return cls.parse(data, str(source))
+        return read_document_file(cls, path, limit=MAX_MANIFEST_BYTES)

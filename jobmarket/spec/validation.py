@@ -9,10 +9,10 @@ UTF-8), and a person must be told precisely which field broke which rule
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.store import ContentStore
@@ -127,6 +127,60 @@ def fetch_document(store: ContentStore, model: type[Model], digest: bytes, sourc
     """Fetch the document whose sha2-256 the chain recorded, verified, and validate it."""
     cid = Cid.from_digest(bytes(digest), RAW)
     return parse_document(model, store.get_block(cid), f"{source} {cid}")
+
+
+def read_document_file(
+    model: type[Model], path: str | Path, limit: int = MAX_DOCUMENT_BYTES
+) -> Model:
+    """Read and validate a document from a local file; a missing file is one clear error."""
+    source = Path(path)
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(f"{source} does not exist; check the path") from None
+    return parse_document(model, data, str(source), limit=limit)
+
+
+class StrictModel(BaseModel):
+    """Frozen and closed (unknown fields are errors): every protocol document and its parts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Document(StrictModel):
+    """A document stored as one raw block of canonical JSON; the chain records its digest."""
+
+    document_name: ClassVar[str] = "document"
+
+    def to_block(self) -> tuple[bytes, Cid]:
+        """Canonical JSON bytes and their ``bafkrei…`` CID (≤ 256 KiB, one raw block)."""
+        return document_block(self, self.document_name)
+
+    @property
+    def cid(self) -> Cid:
+        return self.to_block()[1]
+
+    @property
+    def digest(self) -> bytes:
+        """The 32 bytes the contract records for this document."""
+        return self.cid.digest
+
+    def publish(self, store: ContentStore) -> Cid:
+        """Store the canonical bytes (pinned); the returned CID's digest goes on-chain."""
+        return publish_document(store, self, self.document_name)
+
+    @classmethod
+    def fetch(cls, store: ContentStore, digest: bytes) -> Self:
+        """The document the chain references by ``digest``, fetched and verified."""
+        return fetch_document(store, cls, digest, cls.document_name)
+
+    @classmethod
+    def parse(cls, data: object, source: str | None = None) -> Self:
+        return parse_document(cls, data, source or cls.document_name)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Self:
+        return read_document_file(cls, path)
 
 
 def check_relative_path(value: str) -> str:

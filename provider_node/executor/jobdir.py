@@ -14,15 +14,15 @@ Layout (all owned by the node, mode 0700; the job only ever sees the mounted ``o
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from jobmarket.fileio import locked, write_atomically
 
 
 @dataclass(frozen=True)
@@ -67,19 +67,13 @@ class JobDir:
     def locked(self) -> Iterator[None]:
         """An exclusive lock so two executors never start or collect the same job at once."""
         self.create()
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(self.lock_path):
+            yield
 
     def mark_timed_out(self, deadline: float) -> None:
         """Record the timeout before killing, so a crash right after still reports it."""
         record = {"deadline": deadline, "killed_at": time.time()}
-        temporary = self.timeout_marker.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record))
-        os.replace(temporary, self.timeout_marker)
+        write_atomically(self.timeout_marker, json.dumps(record))
 
     def timeout_deadline(self) -> float | None:
         """The deadline the watchdog killed the job at, if it did."""

@@ -8,11 +8,12 @@ result for the manifest. ``truncated`` says that something was dropped, by Docke
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from docker.models.containers import Container
+
+from jobmarket.fileio import write_atomically
 
 TAIL_BYTES = 4096
 
@@ -57,7 +58,7 @@ def save_logs(container: Container, folder: Path, cap: int) -> SavedLogs:
             last.add(chunk)
         kept[stream] = last.value()
         truncated = truncated or last.seen > cap
-        _write_atomically(folder / f"{stream}.log", kept[stream])
+        write_atomically(folder / f"{stream}.log", kept[stream], fsync=False)
     return SavedLogs(
         stdout_path=folder / "stdout.log",
         stderr_path=folder / "stderr.log",
@@ -75,10 +76,3 @@ def _rotated_by_docker(container: Container) -> bool:
 
 def tail_text(data: bytes, size: int = TAIL_BYTES) -> str:
     return data[-size:].decode("utf-8", "replace")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "wb") as stream:
-        stream.write(data)
-    os.replace(temporary, path)

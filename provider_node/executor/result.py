@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from jobmarket.fileio import write_atomically
 from jobmarket.spec.result import AppliedLimits
 from provider_node.executor.spec import Limits
 
@@ -137,12 +137,7 @@ class ExecutionResult:
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves either no result or a complete one."""
-        temporary = path.with_suffix(".tmp")
-        with open(temporary, "w") as stream:
-            json.dump(self.to_dict(), stream, indent=2, sort_keys=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        write_atomically(path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> ExecutionResult:
