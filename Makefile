@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench-executor bench demo clean
+.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo clean
 
 install: $(STAMP)
 
@@ -43,11 +43,25 @@ bench-gas: install
 
 # Importer throughput on a 100 MB file: prints importer_mb_per_s=N (goal >= 300).
 bench-content: install
-	$(VENV)/bin/python bench/content_throughput.py
+	$(VENV)/bin/python -m bench.content_throughput
 
 # A trivial job through the hardened executor vs. a bare `docker run` (median of 5).
 bench-executor: docker-engine
-	$(VENV)/bin/python bench/executor_overhead.py
+	$(VENV)/bin/python -m bench.executor_overhead
+
+# The system's figures side by side: lifecycle_gas, overhead_ratio, claim_latency_blocks,
+# backlog_catchup_s, throughput_jobs_per_min (one name=value line each; details on stderr).
+bench: docker-engine
+	$(VENV)/bin/python -m bench.system
+
+# A fresh node's catch-up on 1,000 posted jobs, in detail (scan, first claim, all decided).
+bench-node: docker-engine
+	$(VENV)/bin/python -m bench.node_backlog
+
+# A local chain (anvil on 127.0.0.1:8545) with a fresh JobMarket, until Ctrl-C: for trying
+# `requester` and `provider-node` by hand in other terminals.
+chain: install
+	$(VENV)/bin/python -m jobmarket.devnet
 
 # The whole system on one machine: chain, contract, provider node, a job posted, verified, paid.
 demo: install docker-engine

@@ -21,26 +21,9 @@ import click
 
 from jobmarket.docker_engine import DEFAULT_IMAGE, docker_client, ensure_engine, ensure_image
 from provider_node.executor import DockerExecutor, ExecutionRequest, Limits
-from provider_node.executor.volume import OutputVolume
+from provider_node.executor.profile import docker_run_command
 
 LIMITS = Limits(cpu=1.0, memory_mb=256, pids=64, timeout_s=60.0, tmpfs_mb=64)
-
-
-def bare_docker_run(docker: str) -> list[str]:
-    """The same profile as the executor's, spelled as docker CLI flags."""
-    fsize = max(OutputVolume.capacity_for(LIMITS.max_output_bytes), LIMITS.tmpfs_mb << 20)
-    memory = f"{LIMITS.memory_mb}m"
-    return [
-        docker, "run", "--rm", "--network", "none", "--read-only", "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges:true", "--user", "65534:65534",
-        "--pids-limit", str(LIMITS.pids), "--memory", memory, "--memory-swap", memory,
-        "--cpus", str(LIMITS.cpu),
-        "--tmpfs", f"/tmp:rw,noexec,nosuid,nodev,size={LIMITS.tmpfs_mb}m",
-        "--log-driver", "json-file", "--log-opt", f"max-size={LIMITS.max_log_bytes}",
-        "--log-opt", "max-file=2", "--init", "--ulimit", "nofile=1024:1024",
-        "--ulimit", f"fsize={fsize}:{fsize}", "--ulimit", "core=0:0", "--oom-score-adj", "1000",
-        DEFAULT_IMAGE, "true",
-    ]  # fmt: skip
 
 
 def timed(action) -> float:
@@ -58,7 +41,7 @@ def main(runs: int) -> None:
     docker = shutil.which("docker")
     if docker is None:
         raise click.ClickException("the docker CLI is missing (apt-get install docker.io)")
-    command = bare_docker_run(docker)
+    command = docker_run_command(LIMITS, DEFAULT_IMAGE, ["true"], docker=docker)
 
     with tempfile.TemporaryDirectory(prefix="executor-bench-") as work:
         executor = DockerExecutor("bench-node", client=client, work_root=Path(work))

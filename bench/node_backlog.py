@@ -11,7 +11,7 @@ better-paid job the node can take; then starts a fresh ``provider-node run`` and
 
 Needs root and a Docker engine (the node checks both at start)::
 
-    .venv/bin/python bench/node_backlog.py [--jobs 1000]
+    .venv/bin/python -m bench.node_backlog [--jobs 1000]
 """
 
 from __future__ import annotations
@@ -25,16 +25,13 @@ from pathlib import Path
 import click
 from web3 import Web3
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from support.node import ProviderNode, register_provider
-
 from jobmarket.chain.accounts import test_account
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
 from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.docker_engine import DEFAULT_IMAGE, ensure_engine, ensure_image
 from jobmarket.spec.job import JobSpec
+from provider_node.child import ProviderNode, register_provider
 
 PRICE = 10**16
 

@@ -7,6 +7,7 @@ and a JobMarket deployed from the bundled artifact and recorded for that chain.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from jobmarket.errors import NotFound, Unreachable
 
 REPO_ANVIL = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "anvil"
 START_TIMEOUT_S = 20.0
+PR_SET_PDEATHSIG = 1
 
 
 def anvil_binary() -> str:
@@ -40,6 +42,13 @@ def anvil_binary() -> str:
     if found is None:
         raise NotFound("anvil is not installed", "run `make install` (it installs anvil 1.7.1)")
     return found
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the process that started us dies (Linux prctl), so a
+    killed demo, benchmark or test never leaves an anvil behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -67,7 +76,11 @@ class Anvil:
             command += ["--block-time", str(self.block_time)]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
@@ -143,3 +156,35 @@ def deploy_market(
     if record:
         deployments.record(deployment)
     return deployment
+
+
+def serve(port: int, block_time: float | None) -> None:
+    """Run a local chain with a fresh JobMarket until Ctrl-C (``make chain``)."""
+    import click
+
+    from jobmarket.chain.accounts import test_account
+
+    with Anvil(port=port, block_time=block_time) as anvil:
+        w3 = Web3(Web3.HTTPProvider(anvil.url))
+        deployment = deploy_market(w3, test_account(0), arbiter=test_account(9).address)
+        click.echo(f"anvil at {anvil.url} (chain {deployment.chain_id})")
+        click.echo(f"JobMarket at {deployment.address}, recorded in {deployments.user_file()}")
+        click.echo("accounts: TEST::0 deployer/owner, TEST::9 arbiter, any other TEST::N to use")
+        click.echo("stop with Ctrl-C (the chain and its contract go away with it)")
+        try:
+            anvil.process.wait()  # type: ignore[union-attr]
+        except KeyboardInterrupt:
+            click.echo("stopping anvil")
+
+
+if __name__ == "__main__":
+    import click
+
+    @click.command()
+    @click.option("--port", default=8545, show_default=True, help="Port of the local chain.")
+    @click.option("--block-time", type=float, default=None, help="Seconds per block [automine].")
+    def _main(port: int, block_time: float | None) -> None:
+        """A local anvil with a freshly deployed JobMarket, for trying the CLIs by hand."""
+        serve(port, block_time)
+
+    _main()

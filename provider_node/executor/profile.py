@@ -29,6 +29,7 @@ from typing import Any
 from docker.types import LogConfig, Mount, Ulimit
 
 from provider_node.executor.spec import ExecutionRequest, Limits, MiB, NodePolicy
+from provider_node.executor.volume import OutputVolume
 
 LABEL_JOB = "jobmarket.job"
 LABEL_NODE = "jobmarket.node"
@@ -109,3 +110,34 @@ def hardened_config(
         "auto_remove": False,
         "detach": True,
     }
+
+
+def docker_run_command(
+    limits: Limits,
+    image: str,
+    argv: list[str],
+    *,
+    docker: str = "docker",
+    user: str = NodePolicy.user,
+    out_dir: Path | None = None,
+) -> list[str]:
+    """The same hardened profile as ``docker run`` flags, without the /in mount.
+
+    For reproducing a job by hand and for measuring the executor against bare Docker.
+    ``out_dir`` (a host folder the job user can write) is bind-mounted at ``/out``.
+    """
+    out = [] if out_dir is None else ["--mount", f"type=bind,source={out_dir},target=/out"]
+    memory = f"{limits.memory_mb}m"
+    largest_file = max(OutputVolume.capacity_for(limits.max_output_bytes), limits.tmpfs_mb * MiB)
+    return [
+        docker, "run", "--rm", "--network", limits.network.value, "--read-only",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--user", user,
+        "--ipc", "private", "--pids-limit", str(limits.pids), "--memory", memory,
+        "--memory-swap", memory, "--shm-size", f"{min(64, limits.memory_mb)}m",
+        "--cpus", str(limits.cpu), "--oom-score-adj", "1000",
+        "--tmpfs", f"/tmp:rw,noexec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
+        "--log-driver", "json-file", "--log-opt", f"max-size={limits.max_log_bytes}",
+        "--log-opt", "max-file=2", "--init", "--ulimit", "nofile=1024:1024",
+        "--ulimit", f"fsize={largest_file}:{largest_file}", "--ulimit", "core=0:0",
+        *out, image, *argv,
+    ]  # fmt: skip
