@@ -12,8 +12,9 @@ from functools import cached_property
 
 from eth_account.signers.local import LocalAccount
 
-from jobmarket.chain.accounts import LOCAL_CHAIN_IDS, load_account
+from jobmarket.chain.accounts import load_account
 from jobmarket.chain.client import MarketClient
+from jobmarket.chain.rpc import is_local_chain
 from jobmarket.errors import UserError
 from provider_node.identity import NodeIdentity
 from provider_node.journal import Journal
@@ -39,7 +40,7 @@ class Session:
         chain_id = self.client.chain_id
         name = self.account_name
         if not name:
-            if chain_id not in LOCAL_CHAIN_IDS:
+            if not is_local_chain(chain_id):
                 raise UserError(
                     f"no account given for chain {chain_id}",
                     "pass --account ALIAS (an ape account) or set JOBMARKET_ACCOUNT",

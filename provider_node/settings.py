@@ -13,8 +13,8 @@ class NodeSettings:
     max_jobs: int = 2
     # Blocks an event must be buried under before the node acts on it (0 on a local chain).
     confirmations: int = 0
-    # Seconds between two looks at the chain head.
-    poll_interval_s: float = 0.2
+    # Seconds between two looks at the chain head (`run` picks 0.1 locally, 1 elsewhere).
+    poll_interval_s: float = 1.0
     # Images never run, whatever the capability document accepts (shell patterns).
     deny_images: tuple[str, ...] = ()
     # Pull images the engine does not have (off: only preloaded images run).

@@ -21,13 +21,14 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from jobmarket.chain.accounts import LOCAL_CHAIN_IDS
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
+from jobmarket.chain.rpc import default_poll_interval, is_local_chain
 from jobmarket.chain.states import JobState
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import IntegrityError, InvalidInput, UserError
@@ -43,7 +44,7 @@ from requester.inputs import (
     parse_input_path,
     parse_job_id,
 )
-from requester.job import POLL_INTERVAL_S, Job
+from requester.job import Job
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, list_providers
 from requester.signer import KeySigner, NamedAccountSigner, Signer
@@ -64,7 +65,7 @@ def resolve_signer(account: AccountLike | None, chain_id: int) -> Signer:
     if account is None:
         account = os.environ.get(ACCOUNT_ENV) or None
     if account is None:
-        if chain_id not in LOCAL_CHAIN_IDS:
+        if not is_local_chain(chain_id):
             raise UserError(
                 f"no account given for chain {chain_id}",
                 f"pass --account ALIAS (an ape account) or set {ACCOUNT_ENV}",
@@ -111,6 +112,11 @@ class Requester:
         return cls(MarketClient.connect(rpc_url), store=store, account=account)
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    @cached_property
+    def poll_interval(self) -> float:
+        """Seconds between two looks at the chain while following jobs (by chain kind)."""
+        return default_poll_interval(self.client.chain_id)
 
     @property
     def signer(self) -> Signer:
@@ -338,19 +344,23 @@ class Requester:
         *,
         on_step: Callable[[JobStep], None],
         on_tick: Callable[[dict[int, JobState]], None] | None = None,
+        on_start: Callable[[dict[int, JobState]], None] | None = None,
         until_settled: bool = False,
         timeout: float | None = None,
-        poll_interval: float = POLL_INTERVAL_S,
+        poll_interval: float | None = None,
     ) -> dict[int, JobState]:
         """Follow every job of this account (new posts too) as its events happen.
 
-        Starts from the jobs that are not settled yet; ``on_step`` sees each new step and
-        ``on_tick`` the state of every followed job after each poll. Returns the states when
+        Starts from the jobs that are not settled yet (``on_start`` sees their states then);
+        ``on_step`` sees each new step and ``on_tick`` the state of every followed job after
+        each poll. Returns the states when
         all followed jobs are settled (``until_settled``) or after ``timeout`` seconds.
         """
         number, _ = chain_now(self.client.w3)
         active = self.jobs(active_only=True, block=number)
         states = {summary.view.job_id: summary.view.state for summary in active}
+        if on_start is not None:
+            on_start(dict(states))
         feed = AccountFeed(self.client, self.address, number + 1, set(states))
         started = time.monotonic()
         while True:
@@ -363,7 +373,7 @@ class Requester:
                 return states
             if timeout is not None and time.monotonic() - started >= timeout:
                 return states
-            time.sleep(poll_interval)
+            time.sleep(poll_interval or self.poll_interval)
 
     def providers(self) -> list[ProviderListing]:
         """Registered providers with stake, track record and verified capability documents."""

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from requester.api import Requester
 
 #: Poll interval while waiting: well under one block on a local chain, cheap on a remote one.
-POLL_INTERVAL_S = 0.25
 
 #: ``wait()`` by default returns when the requester has to decide, or nothing can change.
 REQUESTER_TURN = frozenset({JobState.SUBMITTED}) | frozenset(s for s in JobState if s.is_terminal)
@@ -126,7 +125,7 @@ class Job:
         on_step: StepCallback | None = None,
         on_tick: TickCallback | None = None,
         timeout: float | None = None,
-        poll_interval: float = POLL_INTERVAL_S,
+        poll_interval: float | None = None,
     ) -> JobStatus:
         """Follow the job's events until ``until`` holds (default: your turn, or settled).
 
@@ -159,7 +158,7 @@ class Job:
                     f"{format_duration(timeout)}; waiting on {status.waiting_on}",
                     f"run `requester wait {self.id}` to keep following it",
                 )
-            time.sleep(poll_interval)
+            time.sleep(poll_interval or self.requester.poll_interval)
 
     def results(self, destination: str | Path) -> ResultManifest:
         """Download the submitted result to ``destination`` and verify all of it.

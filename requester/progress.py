@@ -86,6 +86,11 @@ class WatchProgress:
         self.me = me
         self.gas = 0
 
+    def on_start(self, states: dict[int, JobState]) -> None:
+        """Where each followed job stands before anything new happens."""
+        for job, state in sorted(states.items()):
+            self.line.print(f"job {job:>4} {state.name} now")
+
     def on_step(self, step: JobStep) -> None:
         if step.by(self.me):
             self.gas += step.tx.cost

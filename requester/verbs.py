@@ -242,6 +242,7 @@ def watch(requester: Requester, *, as_json: bool, until_settled: bool, timeout: 
         states = requester.watch(
             on_step=on_step,
             on_tick=None if as_json else progress.on_tick,
+            on_start=None if as_json else progress.on_start,
             until_settled=until_settled,
             timeout=parse_duration(timeout, what="watch timeout") if timeout else None,
         )

@@ -21,11 +21,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from jobmarket.chain.rpc import is_local_chain
 from jobmarket.errors import InvalidInput, NotFound, UserError
 
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
 TEST_HD_PATH = "m/44'/60'/0'/0"
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 TEST_PREFIX = "TEST::"
 
 
@@ -97,7 +97,7 @@ def load_account(name: str, chain_id: int) -> LocalAccount:
         raw_index = name[len(TEST_PREFIX) :]
         if not raw_index.isdigit():
             raise InvalidInput(f"malformed test account '{name}'", "use TEST::0, TEST::1, ...")
-        if chain_id not in LOCAL_CHAIN_IDS:
+        if not is_local_chain(chain_id):
             raise UserError(
                 f"test account {name} refused on chain {chain_id}: its key is public",
                 "use an ape keyfile account (`ape accounts generate NAME`) on public networks",

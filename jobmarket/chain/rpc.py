@@ -14,6 +14,10 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from jobmarket.errors import InvalidInput, Unreachable
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+# Development chains (anvil, hardhat): test keys allowed, no confirmations, fast polling.
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+LOCAL_POLL_S = 0.1
+REMOTE_POLL_S = 1.0
 RPC_ENV = "JOBMARKET_RPC_URL"
 REQUEST_TIMEOUT_S = 30.0
 
@@ -29,6 +33,16 @@ def resolve_rpc_url(explicit: str | None = None) -> str:
                 f"malformed RPC URL {candidate!r}", "give an http(s) URL such as " + DEFAULT_RPC_URL
             )
     return DEFAULT_RPC_URL
+
+
+def is_local_chain(chain_id: int) -> bool:
+    return chain_id in LOCAL_CHAIN_IDS
+
+
+def default_poll_interval(chain_id: int) -> float:
+    """Seconds between two looks at the chain head: quick on a local chain (a request costs
+    nothing there), gentle on a public RPC (rate limits; blocks take seconds anyway)."""
+    return LOCAL_POLL_S if is_local_chain(chain_id) else REMOTE_POLL_S
 
 
 def connect(url: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Web3:

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from jobmarket.chain.rpc import default_poll_interval, is_local_chain
 from provider_node import logs
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 from provider_node.node import Node
@@ -33,9 +34,9 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
 @click.option(
     "--poll-interval",
     type=click.FloatRange(0.05, 60),
-    default=_DEFAULTS.poll_interval_s,
-    show_default=True,
-    help="Seconds between two looks at the chain head.",
+    default=None,
+    help="Seconds between two looks at the chain head [default: 0.1 on a local chain, 1 "
+    "elsewhere].",
 )
 @click.option(
     "--deny-image",
@@ -123,7 +124,7 @@ def run(
     account: str | None,
     max_jobs: int,
     confirmations: int | None,
-    poll_interval: float,
+    poll_interval: float | None,
     deny_images: tuple[str, ...],
     allow_pull: bool,
     claim_margin: int,
@@ -148,9 +149,9 @@ def run(
     logs.configure(log_format, logging.DEBUG if verbose else logging.INFO)
     session = session_from(rpc_url, account)
     if confirmations is None:
-        from jobmarket.chain.accounts import LOCAL_CHAIN_IDS
-
-        confirmations = 0 if session.client.chain_id in LOCAL_CHAIN_IDS else 2
+        confirmations = 0 if is_local_chain(session.client.chain_id) else 2
+    if poll_interval is None:
+        poll_interval = default_poll_interval(session.client.chain_id)
     settings = NodeSettings(
         max_jobs=max_jobs,
         confirmations=confirmations,
