@@ -5,7 +5,7 @@ CIDv1 raw leaves, 256 KiB chunks), plus the same for CIDv0 and for a full `store
 the embedded store (hashing, fsynced block files). MB here means 10**6 bytes. The best of
 several runs is reported, as the first run also warms the page cache.
 
-    python bench/content_throughput.py [--size-mb 100] [--runs 3]
+    python -m bench.content_throughput [--size-mb 100] [--runs 3]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Both run ``true`` in the busybox job image with the same hardened limits; the ex
 creates and mounts the size-limited /out, saves the logs, collects /out and writes the result.
 Prints medians of N runs (after one warm-up each). Needs root and a Docker engine::
 
-    .venv/bin/python bench/executor_overhead.py [--runs 5]
+    .venv/bin/python -m bench.executor_overhead [--runs 5]     # or: make bench-executor
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -26,7 +27,7 @@ from provider_node.executor.profile import docker_run_command
 LIMITS = Limits(cpu=1.0, memory_mb=256, pids=64, timeout_s=60.0, tmpfs_mb=64)
 
 
-def timed(action) -> float:
+def timed(action: Callable[[], object]) -> float:
     began = time.perf_counter()
     action()
     return time.perf_counter() - began

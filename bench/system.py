@@ -47,7 +47,6 @@ REPO = Path(__file__).resolve().parent.parent
 PROVIDER, REQUESTER = "TEST::1", "TEST::2"
 TRIVIAL = ["sh", "-c", "echo ok > /out/ok"]
 PRICE_WEI = 10**16
-JOB_IDS = (65534, 65534)  # the executor's job user (NodePolicy.user)
 GAS_BENCH_ARGS = ("--network", "ethereum:local:foundry", "-v", "WARNING")
 
 
@@ -70,9 +69,14 @@ class World:
 
 @contextmanager
 def world(block_time: float | None = None, **register: str) -> Iterator[World]:
-    home = Path(tempfile.mkdtemp(prefix="bench-system-"))
-    os.environ["JOBMARKET_HOME"] = str(home)
-    with Anvil(block_time=block_time, log_path=home / "anvil.log") as anvil:
+    """A fresh chain, market and home folder per figure (removed afterwards), so no figure
+    sees another's jobs, journal or content."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-system-", ignore_cleanup_errors=True) as folder,
+        Anvil(block_time=block_time, log_path=Path(folder) / "anvil.log") as anvil,
+    ):
+        home = Path(folder)
+        os.environ["JOBMARKET_HOME"] = str(home)
         w3 = connect(anvil.url)
         deployment = deploy_market(w3, test_account(0), arbiter=test_account(9).address)
         register_provider(
@@ -135,22 +139,16 @@ def overhead_ratio(pairs: int) -> float:
             elapsed = time.perf_counter() - began
             if manifest.status != "succeeded":
                 raise click.ClickException(f"job {job.id} ended {manifest.status}")
-            if bare_command is None:
+            if bare_command is None:  # the limits and user the node really applied
                 applied = manifest.limits
-                limits = Limits(
-                    cpu=applied.cpu,
-                    memory_mb=applied.memory_mb,
-                    pids=applied.pids,
-                    timeout_s=applied.timeout_s,
-                    network=applied.network,
-                    tmpfs_mb=applied.tmpfs_mb,
-                    max_output_bytes=applied.max_output_bytes,
-                    max_output_files=applied.max_output_files,
-                )
+                limits = Limits(**applied.model_dump(exclude={"read_only_root", "user"}))
+                uid, _, gid = applied.user.partition(":")
                 out_dir = w.home / "bare-out"
                 out_dir.mkdir()
-                os.chown(out_dir, *JOB_IDS)
-                bare_command = docker_run_command(limits, DEFAULT_IMAGE, TRIVIAL, out_dir=out_dir)
+                os.chown(out_dir, int(uid), int(gid or uid))
+                bare_command = docker_run_command(
+                    limits, DEFAULT_IMAGE, TRIVIAL, user=applied.user, out_dir=out_dir
+                )
             bare_began = time.perf_counter()
             subprocess.run(bare_command, check=True, capture_output=True)
             bare = time.perf_counter() - bare_began
@@ -168,11 +166,16 @@ def claim_latency_blocks(jobs: int) -> float:
     blocks: list[int] = []
     with world(block_time=1) as w, ProviderNode(rpc_url=w.anvil.url, home=w.home) as node:
         store = EmbeddedStore(w.home / "ipfs")
+        posted = []
         for index in range(jobs):
             spec = JobSpec(name=f"latency-{index}", image=DEFAULT_IMAGE, command=["true"])
             job_id, posted_block = post_raw(w.client, spec, store)
             claimed = node.wait_for_step(job_id, "claimed", timeout=60)
             blocks.append(int(claimed["block"]) - posted_block)
+            posted.append(job_id)
+        # Let every job finish: a node stopped mid-run leaves its container and /out behind.
+        for job_id in posted:
+            node.wait_for_step(job_id, "submitted", timeout=60)
     note(f"claim latency in blocks: {blocks}")
     return statistics.median(blocks)
 

@@ -1,4 +1,4 @@
-"""Click plumbing shared by the ``requester`` and ``provider-node`` command lines.
+"""Click plumbing shared by the project's command lines (``requester``, ``provider-node``, …).
 
 A :class:`~jobmarket.errors.UserError` raised anywhere below a command becomes exactly one
 line on stderr (``error: what is wrong; what to do``) and a non-zero exit, never a traceback.
@@ -20,8 +20,8 @@ def _debug_enabled(ctx: click.Context) -> bool:
     return bool(root.params.get("debug")) or os.environ.get("JOBMARKET_DEBUG") == "1"
 
 
-class ErrorReportingGroup(click.Group):
-    """A click group that turns :class:`UserError` into one error line and its exit code.
+class ErrorReportingCommand(click.Command):
+    """A click command that turns :class:`UserError` into one error line and its exit code.
 
     Click's own usage errors get the same one-line treatment instead of three lines of usage.
     """
@@ -52,6 +52,10 @@ class ErrorReportingGroup(click.Group):
             click.echo(f"error: {err.message}", err=True)
             sys.stdout.flush()
             raise click.exceptions.Exit(err.exit_code) from None
+
+
+class ErrorReportingGroup(ErrorReportingCommand, click.Group):
+    """A click group whose subcommands' errors are reported the same way."""
 
 
 debug_option = click.option(

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -74,14 +75,15 @@ class Anvil:
         command = [anvil_binary(), "--port", str(self.port), "--host", "127.0.0.1"]
         if self.block_time is not None:
             command += ["--block-time", str(self.block_time)]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        # The child keeps its own copy of the log's descriptor; ours is closed once it runs.
+        with open(self.log_path, "ab") if self.log_path else nullcontext() as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
         while time.monotonic() < deadline:
@@ -180,7 +182,9 @@ def serve(port: int, block_time: float | None) -> None:
 if __name__ == "__main__":
     import click
 
-    @click.command()
+    from jobmarket.cli import ErrorReportingCommand
+
+    @click.command(cls=ErrorReportingCommand)
     @click.option("--port", default=8545, show_default=True, help="Port of the local chain.")
     @click.option("--block-time", type=float, default=None, help="Seconds per block [automine].")
     def _main(port: int, block_time: float | None) -> None:

@@ -22,8 +22,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,7 +136,7 @@ def ensure_engine() -> EngineStatus:
         host = engine_host()
         if host != DEFAULT_HOST or os.geteuid() != 0:
             raise
-    with _start_lock():
+    with locked(START_LOCK):
         # Another process may have started the engine while we waited for the lock.
         try:
             return _status(docker_client())
@@ -154,12 +152,6 @@ def ensure_engine() -> EngineStatus:
             pid, log_path = _start_dockerd()
         client = _wait_for_engine(pid, log_path)
         return _status(client, installed=installed, started_pid=pid, log_path=log_path)
-
-
-@contextmanager
-def _start_lock() -> Iterator[None]:
-    with locked(START_LOCK):
-        yield
 
 
 def _dockerd_binary() -> str | None:
@@ -305,20 +297,22 @@ def _split_image_name(name: str) -> tuple[str, str]:
 
 def _static_busybox() -> Path:
     """A statically linked busybox (the image has no libc), installing it if we may."""
-    for path in BUSYBOX_PATHS:
-        if path.is_file() and _is_static_elf(path):
-            return path
-    if os.geteuid() == 0:
+    found = _find_static_busybox()
+    if found is None and os.geteuid() == 0:
         _apt_install(("busybox-static",))
-        for path in BUSYBOX_PATHS:
-            if path.is_file() and _is_static_elf(path):
-                return path
+        found = _find_static_busybox()
+    if found is not None:
+        return found
     raise Unreachable(
         "no statically linked busybox found (looked at "
         + ", ".join(str(p) for p in BUSYBOX_PATHS)
         + ")",
         "install Debian's busybox-static package (apt-get install busybox-static)",
     )
+
+
+def _find_static_busybox() -> Path | None:
+    return next((p for p in BUSYBOX_PATHS if p.is_file() and _is_static_elf(p)), None)
 
 
 def _is_static_elf(path: Path) -> bool:

@@ -90,7 +90,6 @@ class ChainFollower:
         self.max_span = max(1, max_span)
         self.time_budget_s = time_budget_s
         self.head: Head | None = None
-        self.reorgs = 0
         self._good = 0  # largest range the RPC served
         self._bad: int | None = None  # smallest range it refused (forgotten now and then)
         self._streak = 0
@@ -183,7 +182,6 @@ class ChainFollower:
             self.journal.forget_blocks_from(fork)
             if self.journal.next_block(self.start_block) > fork:
                 self.journal.set_next_block(fork)
-        self.reorgs += 1
         emit(
             log,
             "reorg",

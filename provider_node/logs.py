@@ -87,3 +87,16 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
 def emit(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one structured event, e.g. ``emit(log, "step", job=3, step="claimed")``."""
     logger.log(level, event, extra={"fields": fields})
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """An error's message cut to one short line (RPC errors can carry whole JSON documents),
+    or its type's name if it has none: for log fields and journaled reasons."""
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:limit]
+
+
+def error_field(err: BaseException) -> str:
+    """``Type: first line``, the ``error=`` field of a log line about an unexpected failure."""
+    name, message = type(err).__name__, first_line(err)
+    return name if message == name else f"{name}: {message}"

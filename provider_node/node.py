@@ -1,10 +1,10 @@
 """``provider-node run``: start-up checks, recovery, the event loop and a clean shutdown.
 
-The loop, every ``--poll-interval`` (0.2 s) or at once when a job frees its slot:
-read new events into the journal (:mod:`follower`, :mod:`ledger`), then start pipelines for
-what can run (:mod:`scheduler`). Pipelines (one thread per job) and the settler (one thread)
-do everything that waits on the chain or on Docker, so a new job is seen within one poll
-whatever else is going on.
+The loop, every ``--poll-interval`` (0.1 s on a local chain, 1 s elsewhere) or at once when a
+job frees its slot: read new events into the journal (:mod:`follower`, :mod:`ledger`), then
+start pipelines for what can run (:mod:`scheduler`). Pipelines (one thread per job) and the
+settler (one thread) do everything that waits on the chain or on Docker, so a new job is seen
+within one poll whatever else is going on.
 
 On SIGTERM or SIGINT the node stops taking jobs and gives pipelines ``--shutdown-grace``
 seconds to reach their next journaled step. Containers still running are left running: they
@@ -33,7 +33,7 @@ from provider_node.executor import DockerExecutor
 from provider_node.follower import ChainFollower
 from provider_node.identity import RUN_LOCK_NAME
 from provider_node.ledger import Ledger
-from provider_node.logs import emit
+from provider_node.logs import emit, error_field
 from provider_node.policy import JobPolicy
 from provider_node.recovery import recover
 from provider_node.registration import CAPABILITIES_META, load_capabilities, registered_digest
@@ -232,7 +232,7 @@ class Node:
                     log,
                     "loop-error",
                     level,
-                    error=f"{type(err).__name__}: {_line(err)}",
+                    error=error_field(err),
                     retry_in=pause,
                 )
                 log.debug("loop error", exc_info=True)
@@ -242,7 +242,9 @@ class Node:
             rt.wake.clear()
 
     def _reload_capabilities(self, rt: Runtime) -> None:
-        """A new ``register`` while running: apply the new terms without a restart."""
+        """A new ``register`` while running: apply the new terms without a restart, to the
+        decisions and to the executor's ceiling alike (else raised maxima are accepted by the
+        policy and then clamped back by the executor)."""
         current = rt.journal.get_meta(CAPABILITIES_META)
         if current is None or current == self._capabilities_digest:
             return
@@ -252,6 +254,7 @@ class Node:
             emit(log, "capabilities-unreadable", logging.WARNING, error=err.message)
             return
         rt.policy = JobPolicy(capabilities, self.settings)
+        rt.executor.policy = rt.policy.executor_policy()
         self._capabilities_digest = current
         emit(log, "capabilities-updated", digest="0x" + current)
 
@@ -297,8 +300,3 @@ def _probe_store(store: ContentStore) -> None:
             f"the IPFS API at {store.location} does not answer ({type(err).__name__})",
             "start the IPFS daemon, or unset IPFS_API to use the embedded store",
         ) from None
-
-
-def _line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else "")[:300]

@@ -24,8 +24,6 @@ import logging
 import time
 import traceback
 
-import docker.errors
-
 from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
@@ -45,7 +43,7 @@ from provider_node.executor import (
     Phase,
 )
 from provider_node.journal import JobRecord, TxStatus
-from provider_node.logs import emit
+from provider_node.logs import emit, error_field, first_line
 from provider_node.policy import MIN_RUN_S
 from provider_node.progress import advance
 from provider_node.publisher import publish_execution
@@ -120,7 +118,8 @@ class JobPipeline:
             self.rt.wake.set()
 
     def _survive(self, job: JobRecord, err: Exception, pause: float) -> bool:
-        """A step failed unexpectedly: retry it (True) or give the job up (False)."""
+        """A step failed unexpectedly: retry it or give the claim back (True: the loop goes
+        on), or leave an undecided job for later (False)."""
         transient = is_transient(err)
         emit(
             log,
@@ -128,19 +127,24 @@ class JobPipeline:
             logging.WARNING if transient else logging.ERROR,
             job=self.job_id,
             step=str(job.step),
-            error=f"{type(err).__name__}: {_first_line(err)}",
+            error=error_field(err),
             retry_in=pause if transient else None,
         )
         if not transient:
             log.debug("%s", traceback.format_exc())
         if job.step == Step.SEEN:
             pause = DEFER_RETRY_S if transient else DEFER_TROUBLE_S
-            self._defer(job, f"could not decide: {_first_line(err)}", pause)
+            self._defer(job, f"could not decide: {first_line(err)}", pause)
             return False
-        if job.step in (Step.CLAIMED, Step.RUNNING) and (
-            not transient or self._seconds_left(job) < self.rt.settings.delivery_margin_s
+        if (
+            job.step in (Step.CLAIMED, Step.RUNNING)
+            and not self._job().reason.startswith(ABANDONING)  # the step may have set it
+            and (not transient or self._seconds_left(job) < self.rt.settings.delivery_margin_s)
         ):
-            self._abandon(job, f"internal error: {_first_line(err)}")
+            # The loop's next turn gives the job back, retried like any step if that fails too
+            # (abandoning here, inside the error handler, would let its own failure escape).
+            why = f"internal error: {first_line(err)}"
+            self.rt.journal.update_job(self.job_id, reason=ABANDONING + why)
             return True
         if self.rt.stop.wait(pause):
             raise Interrupted(f"job {self.job_id}")
@@ -199,13 +203,10 @@ class JobPipeline:
     def _local_problems(self, spec: JobSpec) -> list[str]:
         """What this machine lacks to run the spec: the image, the inputs."""
         problems = []
-        if not self.rt.settings.allow_pull:
-            try:
-                self.rt.executor.client.images.get(spec.image)
-            except docker.errors.ImageNotFound:
-                problems.append(f"image {spec.image} is not on this node and pulling is disabled")
-            except docker.errors.APIError as err:
-                problems.append(f"image {spec.image} is unusable ({err.explanation})")
+        try:
+            self.rt.executor.check_image(spec.image)
+        except (ImageNotAvailable, InvalidRequest) as err:
+            problems.append(err.problem)
         problems += missing_inputs(self.rt.store, spec)
         return problems
 
@@ -520,8 +521,3 @@ class JobPipeline:
     def _seconds_left(self, job: JobRecord) -> float:
         deadline = job.work_deadline or self._read_work_deadline()
         return deadline - self.rt.chain_now()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:200]

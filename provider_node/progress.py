@@ -52,7 +52,3 @@ def advance(
 def log_seen(job_id: int, step: Step, reason: str = "", **fields: Any) -> None:
     """The log line of a job's first step (written by :meth:`Journal.record_posted`)."""
     emit(log, "step", job=job_id, step=str(step), elapsed=0.0, reason=reason or None, **fields)
-
-
-def seconds_since(moment: float) -> float:
-    return round(time.time() - moment, 3)

@@ -4,10 +4,11 @@ Run once before the event loop starts, after any stop (clean or ``kill -9``):
 
 1. every journaled transaction that was not known to be mined is confirmed by its hash, or
    broadcast again (the same signed bytes: it can only be mined once);
-2. every container labelled with this node's id is matched to its job: a container of a job
-   journaled as ``claimed`` was started by the previous process (the job is ``running``; it is
-   waited for, never started again); containers of jobs past ``running`` are removed;
-   containers the journal does not know are removed and reported;
+2. every container labelled with this node's id is matched to its job: the container of a job
+   that holds a claim (``claimed`` or ``running``) is left to the job's pipeline, which waits
+   for it if it ran (never starting it again), starts it if the crash came between creating
+   and starting it, or removes it if the job was being abandoned; containers of jobs past
+   ``running`` are removed; containers the journal does not know are removed and reported;
 3. leftovers of finished jobs (staged inputs, half-built result folders) are deleted.
 
 The scheduler then gives every job that holds a claim a pipeline, which resumes at its step.
@@ -19,13 +20,14 @@ import logging
 import shutil
 
 from provider_node.logs import emit
-from provider_node.progress import advance
 from provider_node.runtime import Runtime
 from provider_node.steps import Step
 
 log = logging.getLogger("provider_node")
 
 _KEEP_FOLDERS_OF = (Step.SEEN, Step.CLAIMED, Step.RUNNING, Step.PINNED)
+# Steps whose pipeline decides what becomes of the job's container (see JobPipeline._start).
+_ADOPT_CONTAINERS_OF = (Step.SEEN, Step.CLAIMED, Step.RUNNING)
 
 
 def recover(rt: Runtime) -> dict[str, int]:
@@ -41,16 +43,7 @@ def recover(rt: Runtime) -> dict[str, int]:
             )
             rt.executor.remove(container.key, purge=True)
             removed += 1
-        elif job.step == Step.CLAIMED:
-            advance(
-                rt.journal,
-                job.job_id,
-                Step.RUNNING,
-                reason="its container was found after a restart",
-                log_fields={"container": container.container_id[:12], "resumed": True},
-            )
-            adopted += 1
-        elif job.step in (Step.SEEN, Step.RUNNING):
+        elif job.step in _ADOPT_CONTAINERS_OF:
             adopted += 1
         else:
             rt.executor.remove(container.key, purge=True)

@@ -13,11 +13,9 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from hexbytes import HexBytes
-
 from jobmarket.chain.client import MarketClient
 from jobmarket.content.store import ContentStore
-from jobmarket.errors import NotFound, UserError
+from jobmarket.errors import UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
 from jobmarket.spec.job import Resources
 from provider_node.journal import Journal
@@ -78,26 +76,12 @@ def registered_digest(client: MarketClient, account: str, journal: Journal) -> b
     known = journal.get_meta(CAPABILITIES_META)
     if known:
         return bytes.fromhex(known)
-    topic = client.topic("ProviderRegistered")
-    account_topic = HexBytes(bytes(12) + bytes.fromhex(account[2:]))
     head = client.w3.eth.block_number
     latest: bytes | None = None
-    start = client.start_block
-    while start <= head:
+    for start in range(client.start_block, head + 1, LOG_CHUNK):  # public RPCs cap ranges
         end = min(head, start + LOG_CHUNK - 1)
-        logs = client.w3.eth.get_logs(
-            {
-                "address": client.address,
-                "fromBlock": start,
-                "toBlock": end,
-                "topics": [topic, account_topic],
-            }
-        )
-        for entry in logs:
-            event = client.decode(entry)
-            if event is not None:
-                latest = bytes(event.args["capabilities"])
-        start = end + 1
+        for event in client.account_events(account, start, end, names=["ProviderRegistered"]):
+            latest = bytes(event.args["capabilities"])
     if latest is not None:
         journal.set_meta(CAPABILITIES_META, latest.hex())
     return latest
@@ -106,7 +90,7 @@ def registered_digest(client: MarketClient, account: str, journal: Journal) -> b
 def load_capabilities(store: ContentStore, digest: bytes) -> ProviderCapabilities:
     try:
         return ProviderCapabilities.fetch(store, digest)
-    except (NotFound, UserError) as err:
+    except UserError as err:
         raise UserError(
             f"this node's capability document (digest 0x{digest.hex()}) cannot be read from "
             f"the content store at {store.location} ({err.problem})",

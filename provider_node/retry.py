@@ -15,13 +15,21 @@ import requests.exceptions
 from web3.exceptions import Web3RPCError
 
 from jobmarket.errors import Unreachable
-from provider_node.logs import emit
+from provider_node.logs import emit, error_field
 
 T = TypeVar("T")
 
 # JSON-RPC error codes that mean "try again later" (rate limits, node busy or behind).
 _TRANSIENT_RPC_CODES = frozenset({-32000, -32002, -32005, -32603, 429})
 _TRANSIENT_WORDS = ("timeout", "timed out", "rate limit", "too many requests", "busy", "try again")
+# Transport failures: the request may not even have reached the other side.
+_TRANSIENT_TYPES = (
+    Unreachable,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    TimeoutError,
+    ConnectionError,
+)
 
 
 class Interrupted(Exception):
@@ -30,15 +38,13 @@ class Interrupted(Exception):
 
 def is_transient(err: BaseException) -> bool:
     """True for failures that say nothing about the request itself, only the moment."""
-    if isinstance(err, Unreachable | requests.exceptions.ConnectionError | TimeoutError):
-        return True
-    if isinstance(err, requests.exceptions.Timeout | ConnectionError):
+    if isinstance(err, _TRANSIENT_TYPES):
         return True
     if isinstance(err, requests.exceptions.HTTPError):
         status = err.response.status_code if err.response is not None else 0
         return status == 429 or status >= 500
     if isinstance(err, Web3RPCError):
-        code = (err.rpc_response or {}).get("error", {}).get("code") if err.rpc_response else None
+        code = (err.rpc_response or {}).get("error", {}).get("code")
         message = str(err).lower()
         return code in _TRANSIENT_RPC_CODES and any(w in message for w in _TRANSIENT_WORDS)
     return False
@@ -53,43 +59,18 @@ def backoff(first: float = 0.2, longest: float = 10.0) -> Iterator[float]:
 
 
 def retry_transient(
-    call: Callable[[], T],
-    *,
-    what: str,
-    stop: threading.Event | None = None,
-    log: logging.Logger | None = None,
-    give_up_after: float | None = None,
+    call: Callable[[], T], *, what: str, stop: threading.Event, log: logging.Logger
 ) -> T:
-    """``call()``, retried with backoff while it fails transiently.
-
-    Raises :class:`Interrupted` when ``stop`` is set while waiting, and the last error once
-    ``give_up_after`` seconds of retrying have passed.
-    """
-    waited = 0.0
+    """``call()``, retried with backoff while it fails transiently; raises
+    :class:`Interrupted` when ``stop`` is set while waiting."""
     pauses = backoff()
     while True:
         try:
             return call()
         except Exception as err:
-            if not is_transient(err) or (give_up_after is not None and waited >= give_up_after):
+            if not is_transient(err):
                 raise
             pause = next(pauses)
-            if log is not None:
-                emit(
-                    log,
-                    "retry",
-                    logging.WARNING,
-                    what=what,
-                    error=f"{type(err).__name__}: {_short(err)}",
-                    retry_in=pause,
-                )
-            if stop is not None and stop.wait(pause):
+            emit(log, "retry", logging.WARNING, what=what, error=error_field(err), retry_in=pause)
+            if stop.wait(pause):
                 raise Interrupted(what) from err
-            if stop is None:
-                threading.Event().wait(pause)
-            waited += pause
-
-
-def _short(err: BaseException) -> str:
-    text = str(err).splitlines()[0] if str(err) else ""
-    return text[:200]

@@ -19,7 +19,7 @@ from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 from jobmarket.chain.units import format_price
-from provider_node.logs import emit
+from provider_node.logs import emit, error_field
 from provider_node.progress import advance
 from provider_node.retry import Interrupted, is_transient
 from provider_node.runtime import Runtime
@@ -52,7 +52,7 @@ class Settler:
                 return
             except Exception as err:
                 level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit(log, "settler-error", level, error=f"{type(err).__name__}: {err}"[:300])
+                emit(log, "settler-error", level, error=error_field(err))
 
     def tick(self) -> None:
         """One round: finalize, close disputes, withdraw credits (each when due)."""

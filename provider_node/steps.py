@@ -22,17 +22,7 @@ class Step(StrEnum):
     ABANDONED = "abandoned"
     FAILED = "failed"
 
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STEPS
 
-    @property
-    def holds_a_slot(self) -> bool:
-        """Claimed work that occupies one of the node's ``--max-jobs`` execution slots."""
-        return self in (Step.CLAIMED, Step.RUNNING, Step.PINNED)
-
-
-FINAL_STEPS = frozenset({Step.SETTLED, Step.DECLINED, Step.LOST, Step.ABANDONED, Step.FAILED})
 IN_FLIGHT_STEPS = frozenset({Step.CLAIMED, Step.RUNNING, Step.PINNED, Step.SUBMITTED})
 # Steps from which a job that another provider gave back (reopened) is worth another look.
 REOPENABLE_STEPS = frozenset({Step.DECLINED, Step.LOST})

@@ -37,7 +37,7 @@ from jobmarket.errors import UserError
 from jobmarket.fileio import locked
 from provider_node.crashpoints import crash_point
 from provider_node.journal import Journal, TxRecord, TxStatus
-from provider_node.logs import emit
+from provider_node.logs import emit, first_line
 from provider_node.retry import Interrupted, is_transient, retry_transient
 
 log = logging.getLogger("provider_node")
@@ -273,11 +273,11 @@ class TxManager:
                 if fresh:
                     self.journal.update_tx(record.id, status=TxStatus.REJECTED, reason=str(err))
                     raise UserError(
-                        f"the RPC refused the {record.function} transaction ({_first_line(err)})",
+                        f"the RPC refused the {record.function} transaction ({first_line(err)})",
                         f"check the balance of {self.account.address} "
                         f"({format_price(self.client.balance(self.account.address))})",
                     ) from None
-                log.warning("rebroadcast of %s refused: %s", record.hash, _first_line(err))
+                log.warning("rebroadcast of %s refused: %s", record.hash, first_line(err))
         if record.status == TxStatus.SIGNED:
             record = self.journal.update_tx(record.id, status=TxStatus.SENT)
         return record
@@ -332,10 +332,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
     return value
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0][:200]
 
 
 __all__ = ["Interrupted", "Mined", "TransactionRefused", "TxDropped", "TxManager", "is_transient"]

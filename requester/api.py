@@ -46,7 +46,7 @@ from requester.inputs import (
 )
 from requester.job import Job
 from requester.posting import JobTerms, spec_from_parts, with_inputs
-from requester.providers import ProviderListing, list_providers
+from requester.providers import ProviderListing, find_provider, list_providers
 from requester.signer import KeySigner, NamedAccountSigner, Signer
 from requester.status import JobSummary
 from requester.transactions import send, shortfall
@@ -302,7 +302,7 @@ class Requester:
             raise InvalidInput(
                 "you cannot designate yourself as the provider", "give another provider address"
             )
-        listing = next((p for p in self.providers() if p.address == terms.designated), None)
+        listing = find_provider(self.client, self._store_or_none(), terms.designated)
         if listing is None or not listing.registered:
             raise ActionNotAllowed(
                 f"{terms.designated} is not a registered provider",
@@ -353,8 +353,8 @@ class Requester:
 
         Starts from the jobs that are not settled yet (``on_start`` sees their states then);
         ``on_step`` sees each new step and ``on_tick`` the state of every followed job after
-        each poll. Returns the states when
-        all followed jobs are settled (``until_settled``) or after ``timeout`` seconds.
+        each poll. Returns the states when all followed jobs are settled (``until_settled``)
+        or after ``timeout`` seconds.
         """
         number, _ = chain_now(self.client.w3)
         active = self.jobs(active_only=True, block=number)
@@ -415,12 +415,17 @@ class Requester:
             review_window=review_window,
             designated=provider,
         )
+        if terms.designated is None:
+            candidates = self.providers()
+        else:
+            designated = find_provider(self.client, self._store_or_none(), terms.designated)
+            candidates = [designated] if designated is not None else []
         return estimate_costs(
             self.client,
             self.address,
             terms,
             checked,
-            self.providers(),
+            candidates,
             self.now(),
             self.collateral_bps(),
         )

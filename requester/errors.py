@@ -47,9 +47,6 @@ def explain_refusal(err: TransactionRefused) -> UserError:
     advice = _ADVICE.get(err.reason)  # type: ignore[call-overload]
     if advice is None:
         return err
-    where = f" in transaction {err.mined_tx}" if err.mined_tx else "; nothing was sent"
-    refused = ActionNotAllowed(
-        f"{err.function} was refused by the contract: {err.reason}{where}", advice
-    )
+    refused = ActionNotAllowed(err.problem, advice)
     refused.__cause__ = err
     return refused

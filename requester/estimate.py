@@ -94,10 +94,9 @@ class CostEstimate:
 
 def _post_gas(
     client: MarketClient, sender: str, terms: JobTerms, spec: JobSpec | None, now: int
-) -> int | None:
-    """``post_job``'s gas on the current chain; None when the balance cannot cover the price."""
-    if client.balance(sender) < terms.price:
-        return None
+) -> int:
+    """``post_job``'s gas on the current chain (the sender must hold the price, or the
+    estimate fails without a reason)."""
     digest = spec.digest if spec is not None else hashlib.sha256(b"estimate").digest()
     call = client.contract.functions.post_job(
         digest,
@@ -121,23 +120,26 @@ def estimate_costs(
     now: int,
     collateral_bps: int,
 ) -> CostEstimate:
-    """Price, gas per path and which providers would take the job."""
+    """Price, gas per path and which of ``providers`` (the candidates) would take the job.
+
+    ``post_job`` is estimated only when the balance covers the price; else its typical gas.
+    """
     gas = dict(TYPICAL_GAS)
-    post_gas = _post_gas(client, sender, terms, spec, now)
-    if post_gas is not None:
-        gas["post_job"] = post_gas
+    balance = client.balance(sender)
+    post_gas_estimated = balance >= terms.price
+    if post_gas_estimated:
+        gas["post_job"] = _post_gas(client, sender, terms, spec, now)
     collateral = terms.price * collateral_bps // 10_000
-    candidates = [p for p in providers if terms.designated is None or p.address == terms.designated]
     judged = [
         (p, p.refusals(spec, terms.price, collateral) if spec is not None else [])
-        for p in candidates
+        for p in providers
     ]
     return CostEstimate(
         terms=terms,
         gas_price=int(client.w3.eth.gas_price),
         gas=gas,
-        post_gas_estimated=post_gas is not None,
-        balance=client.balance(sender),
+        post_gas_estimated=post_gas_estimated,
+        balance=balance,
         collateral=collateral,
         providers=judged,
     )

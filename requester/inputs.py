@@ -13,6 +13,7 @@ from pathlib import Path
 
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
+from jobmarket.chain.units import check_price
 from jobmarket.chain.units import parse_price as parse_price_with_unit
 from jobmarket.content.cid import Cid
 from jobmarket.errors import InvalidInput
@@ -52,7 +53,7 @@ def parse_job_id(text: str | int) -> int:
 def parse_price(text: str | int) -> int:
     """A price in wei from ``0.01`` (ether), ``0.01 ether``, ``250000 gwei`` or ``10 wei``."""
     if isinstance(text, int):
-        return parse_price_with_unit(f"{text} wei")
+        return check_price(text)
     if _SIGNED_NUMBER.match(text):
         if text.strip().startswith("-"):
             raise InvalidInput(f"the price {text!r} is negative", "give a price above zero")

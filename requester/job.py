@@ -30,8 +30,6 @@ from requester.transactions import TxRecord, send
 if TYPE_CHECKING:
     from requester.api import Requester
 
-#: Poll interval while waiting: well under one block on a local chain, cheap on a remote one.
-
 #: ``wait()`` by default returns when the requester has to decide, or nothing can change.
 REQUESTER_TURN = frozenset({JobState.SUBMITTED}) | frozenset(s for s in JobState if s.is_terminal)
 

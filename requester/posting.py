@@ -53,19 +53,24 @@ class JobTerms:
         review_window: str | int | None = None,
         designated: str | None = None,
     ) -> JobTerms:
-        """Terms from user text; the work timeout defaults to the job's run time plus a margin."""
+        """Terms from user text; the work timeout defaults to the job's run time plus a margin.
+
+        Only a missing value (None) takes the default: a zero or empty one is refused.
+        """
         terms = cls(
             price=parse_price(price),
             claim_within=parse_duration(
-                claim_within or DEFAULT_CLAIM_WITHIN, what="claim window (--claim-within)"
+                DEFAULT_CLAIM_WITHIN if claim_within is None else claim_within,
+                what="claim window (--claim-within)",
             ),
             work_timeout=(
-                parse_duration(work_timeout, what="work timeout (--work-timeout)")
-                if work_timeout
-                else spec.timeout_s + WORK_MARGIN_S
+                spec.timeout_s + WORK_MARGIN_S
+                if work_timeout is None
+                else parse_duration(work_timeout, what="work timeout (--work-timeout)")
             ),
             review_window=parse_duration(
-                review_window or DEFAULT_REVIEW_WINDOW, what="review window (--review-window)"
+                DEFAULT_REVIEW_WINDOW if review_window is None else review_window,
+                what="review window (--review-window)",
             ),
             designated=parse_address(designated, what="provider address") if designated else None,
         )

@@ -90,27 +90,46 @@ def _fetch(
         return None, err.problem
 
 
+def _registrations(client: MarketClient) -> dict[str, bytes]:
+    """Every account that ever registered, with the digest of its latest capability document."""
+    head = client.w3.eth.block_number
+    return {
+        event.args["account"]: bytes(event.args["capabilities"])
+        for event in scan(client, client.start_block, head, names=["ProviderRegistered"])
+    }
+
+
+def _listing(
+    client: MarketClient, store: ContentStore | None, address: str, digest: bytes
+) -> ProviderListing:
+    info = client.provider_info(address)
+    capabilities, problem = _fetch(store, digest)
+    return ProviderListing(
+        address=address,
+        registered=info.registered,
+        stake=info.stake,
+        locked=info.locked,
+        completed=info.completed,
+        slashed=info.slashed,
+        capabilities_cid=Cid.from_digest(digest, RAW),
+        capabilities=capabilities,
+        capabilities_problem=problem,
+    )
+
+
 def list_providers(client: MarketClient, store: ContentStore | None) -> list[ProviderListing]:
     """Every account that ever registered, most completed jobs first."""
-    head = client.w3.eth.block_number
-    latest: dict[str, bytes] = {}
-    for event in scan(client, client.start_block, head, names=["ProviderRegistered"]):
-        latest[event.args["account"]] = bytes(event.args["capabilities"])
-    listings = []
-    for address, digest in latest.items():
-        info = client.provider_info(address)
-        capabilities, problem = _fetch(store, digest)
-        listings.append(
-            ProviderListing(
-                address=address,
-                registered=info.registered,
-                stake=info.stake,
-                locked=info.locked,
-                completed=info.completed,
-                slashed=info.slashed,
-                capabilities_cid=Cid.from_digest(digest, RAW),
-                capabilities=capabilities,
-                capabilities_problem=problem,
-            )
-        )
+    listings = [
+        _listing(client, store, address, digest)
+        for address, digest in _registrations(client).items()
+    ]
     return sorted(listings, key=lambda p: (-p.completed, p.slashed, p.address))
+
+
+def find_provider(
+    client: MarketClient, store: ContentStore | None, address: str
+) -> ProviderListing | None:
+    """One provider's listing (None if it never registered), without fetching the others'
+    capability documents: a post or estimate for a designated provider judges only that one."""
+    digest = _registrations(client).get(address)
+    return None if digest is None else _listing(client, store, address, digest)

@@ -38,9 +38,6 @@ from requester.status import JobStatus
 #: ``--until`` choices of ``wait``: the awaited state, or ``settled`` (any terminal state).
 UNTIL_CHOICES = ("claimed", "submitted", "settled")
 
-#: The requester's own transactions on a job, by verb.
-ACTIONS = ("accept", "dispute", "cancel", "reclaim")
-
 
 def emit(as_json: bool, document: Any, text: str) -> None:
     """Print ``document`` as JSON or ``text`` for people, on standard output."""
@@ -192,7 +189,8 @@ def results(requester: Requester, *, as_json: bool, job_id: str, destination: Pa
 
 
 def act(requester: Requester, action: str, *, as_json: bool, job_id: str) -> None:
-    """One of :data:`ACTIONS` on a job, then its new state and costs."""
+    """One of the requester's moves (:class:`~requester.moves.Action`) on a job, then its new
+    state and costs."""
     job = requester.job(job_id)
     record = getattr(job, action)()
     after = job.status()

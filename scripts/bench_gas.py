@@ -4,7 +4,7 @@
 deploys a fresh market, stakes a provider, runs one warm-up job and then every path a job can
 take, and prints the gas each transaction used. The last line is ``lifecycle_gas=N``: post +
 claim + submit + accept of a job in steady state (not the first job on the contract, provider
-already staked), with the default parameters (no fee, 10 % collateral).
+already staked), with the parameters `ape run deploy` defaults to (no fee, 10 % collateral).
 """
 
 import hashlib
@@ -17,6 +17,11 @@ from ape.api import AccountAPI, ReceiptAPI
 from ape.cli import ConnectedProviderCommand
 from ape.contracts import ContractInstance
 
+from jobmarket.chain.deployments import (
+    DEFAULT_ABANDON_SLASH_BPS,
+    DEFAULT_ARBITER_WINDOW_S,
+    DEFAULT_COLLATERAL_BPS,
+)
 from jobmarket.chain.states import JobState
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -25,9 +30,6 @@ STAKE = 10**18
 CLAIM_WINDOW = 3_600
 WORK_TIMEOUT = 1_800
 REVIEW_WINDOW = 1_800
-ARBITER_WINDOW = 3 * 86_400
-COLLATERAL_BPS = 1_000
-ABANDON_SLASH_BPS = 2_000
 LIFECYCLE = ("post_job", "claim", "submit_result", "accept")
 STEADY_STATE = "happy path"
 
@@ -176,7 +178,7 @@ def run_paths(bench: Bench) -> None:
     bench.wait_past_deadline(job_id)
     bench.step("close_dispute", "close_dispute", owner, job_id)
 
-    bench.step("owner", "set_params", owner, 100, COLLATERAL_BPS, ABANDON_SLASH_BPS)
+    bench.step("owner", "set_params", owner, 100, DEFAULT_COLLATERAL_BPS, DEFAULT_ABANDON_SLASH_BPS)
     bench.accepted("happy path, 1% fee")
     bench.step("money", "withdraw", owner)  # the fee credited by the job above
     bench.step("provider", "withdraw_stake", provider, STAKE // 2)
@@ -191,7 +193,11 @@ def cli() -> None:
 
     owner, arbiter, requester, provider = accounts.test_accounts[:4]
     market = owner.deploy(
-        project.JobMarket, arbiter, ARBITER_WINDOW, COLLATERAL_BPS, ABANDON_SLASH_BPS
+        project.JobMarket,
+        arbiter,
+        DEFAULT_ARBITER_WINDOW_S,
+        DEFAULT_COLLATERAL_BPS,
+        DEFAULT_ABANDON_SLASH_BPS,
     )
     bench = Bench(market, owner, arbiter, requester, provider)
     bench.table.add("deploy", "JobMarket", chain.get_receipt(market.txn_hash))

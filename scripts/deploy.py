@@ -23,6 +23,7 @@ from jobmarket.chain.deployments import (
     MAX_WINDOW_S,
 )
 from jobmarket.chain.units import WEI_PER_ETHER
+from jobmarket.errors import UserError
 
 
 def _choose_deployer(network: NetworkAPI, account: AccountAPI | None) -> AccountAPI:
@@ -43,6 +44,14 @@ def _choose_arbiter(network: NetworkAPI, arbiter: str | None) -> str:
     if network.is_local:
         return accounts.test_accounts[1].address
     raise click.UsageError("pass --arbiter ADDRESS on a public network")
+
+
+def _check_record_file() -> None:
+    """Refuse before spending gas when the deployment could not be recorded afterwards."""
+    try:
+        deployments.read_file(deployments.user_file())
+    except UserError as err:
+        raise click.ClickException(err.message) from None
 
 
 def _check_bundle_is_current() -> None:
@@ -92,6 +101,7 @@ def cli(
     deployer = _choose_deployer(network, account)
     arbiter_address = _choose_arbiter(network, arbiter)
     _check_bundle_is_current()
+    _check_record_file()
     try:
         market = deployer.deploy(
             project.JobMarket, arbiter_address, arbiter_window, collateral_bps, abandon_slash_bps
@@ -110,7 +120,14 @@ def cli(
         genesis_hash=HexBytes(chain.blocks[0].hash).to_0x_hex(),
         timestamp=chain.blocks[receipt.block_number].timestamp,
     )
-    path = deployments.record(deployment)
+    try:
+        path = deployments.record(deployment)
+    except (UserError, OSError) as err:
+        problem = err.message if isinstance(err, UserError) else str(err)
+        raise click.ClickException(
+            f"JobMarket was deployed at {market.address} (block {receipt.block_number}) but not "
+            f"recorded: {problem}"
+        ) from None
     click.echo(f"JobMarket deployed at {market.address} on chain {provider.chain_id}")
     click.echo(f"  block {receipt.block_number}, gas {receipt.gas_used:,}")
     click.echo(f"  deployer {deployer.address}, arbiter {arbiter_address}")

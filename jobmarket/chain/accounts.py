@@ -42,14 +42,31 @@ def ape_accounts_folder() -> Path:
     return (Path(data) if data else Path.home() / ".ape") / "accounts"
 
 
+def _keyfile_path(alias: str) -> Path:
+    return ape_accounts_folder() / f"{alias}.json"
+
+
+def _damaged_keyfile(alias: str, detail: object) -> InvalidInput:
+    return InvalidInput(
+        f"{_keyfile_path(alias)} is not a usable ape keyfile ({detail})",
+        f"restore it, or import the key again with `ape accounts import {alias}`",
+    )
+
+
 def _keyfile(alias: str) -> dict:
-    path = ape_accounts_folder() / f"{alias}.json"
+    path = _keyfile_path(alias)
     if not path.is_file():
         raise NotFound(
             f"no ape account named '{alias}' (looked for {path})",
             "create one with `ape accounts generate " + alias + "` or use TEST::N on a local chain",
         )
-    return json.loads(path.read_text())
+    try:
+        keyfile = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _damaged_keyfile(alias, err) from None
+    if not isinstance(keyfile, dict):
+        raise _damaged_keyfile(alias, "not a JSON object")
+    return keyfile
 
 
 def _keyfile_account(alias: str) -> LocalAccount:
@@ -69,6 +86,8 @@ def _keyfile_account(alias: str) -> LocalAccount:
             f"wrong passphrase for account '{alias}'",
             f"check APE_ACCOUNTS_{alias}_PASSPHRASE",
         ) from None
+    except (KeyError, TypeError) as err:  # eth-keyfile's way of saying a field is missing or odd
+        raise _damaged_keyfile(alias, f"{type(err).__name__}: {err}") from None
     return Account.from_key(key)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -61,11 +62,10 @@ class JobView:
     params_version: int
 
     @classmethod
-    def from_raw(cls, job_id: int, raw: Any) -> JobView:
-        """Build from a ``get_job`` result (web3 tuple, or ape struct with named fields)."""
-        fields = raw if isinstance(raw, Sequence) else tuple(raw)
-        (requester, price, state, provider, designated, claim_deadline, deadline) = fields[:7]
-        (work_timeout, review_window, collateral, fee_bps, params_version) = fields[7:12]
+    def from_raw(cls, job_id: int, raw: Sequence[Any]) -> JobView:
+        """Build from web3's ``get_job`` result: the contract's Job struct as a tuple."""
+        (requester, price, state, provider, designated, claim_deadline, deadline) = raw[:7]
+        (work_timeout, review_window, collateral, fee_bps, params_version) = raw[7:]
         return cls(
             job_id=job_id,
             requester=to_checksum_address(requester),
@@ -189,6 +189,9 @@ class MarketClient:
             for entry in _abi()
             if entry["type"] == "event"
         }
+        self._topic_by_name = {
+            layout.name: topic for topic, layout in self._events_by_topic.items()
+        }
 
     @classmethod
     def connect(cls, rpc_url: str | None = None) -> MarketClient:
@@ -197,8 +200,9 @@ class MarketClient:
         deployment = deployments.verified_web3(w3)
         return cls(w3, deployment.address, deployment)
 
-    @property
+    @cached_property
     def chain_id(self) -> int:
+        """The connected chain's id, asked once: a client stays on the chain it was built for."""
         return int(self.w3.eth.chain_id)
 
     @property
@@ -241,7 +245,8 @@ class MarketClient:
     # -- events ----------------------------------------------------------------------------
 
     def topic(self, event_name: str) -> HexBytes:
-        return HexBytes(event_abi_to_log_topic(getattr(self.contract.events, event_name).abi))
+        """The log topic of a JobMarket event; KeyError for a name the contract does not have."""
+        return self._topic_by_name[event_name]
 
     def decode(self, log: LogReceipt) -> MarketEvent | None:
         """Decode one raw log of this contract; None for logs that are not JobMarket events.
@@ -356,7 +361,7 @@ class MarketClient:
         """Wait for a receipt; a reverted transaction raises TransactionRefused with its reason."""
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=timeout, poll_latency=0.05
+                tx_hash, timeout=timeout, poll_latency=rpc.default_poll_interval(self.chain_id)
             )
         except TimeExhausted:
             raise UserError(

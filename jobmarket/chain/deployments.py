@@ -88,11 +88,16 @@ def user_file() -> Path:
 def read_file(path: Path) -> dict[int, Deployment]:
     """All deployments recorded in ``path`` by chain id; a missing file records none."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
+    except OSError as err:  # a folder, no permission: every tool would fail on it alike
+        raise InvalidInput(
+            f"cannot read the deployments file {path} ({err.strerror or err})",
+            f"point {ENV_VAR} at a readable file, or fix or delete it",
+        ) from None
     try:
-        entries = json.loads(text)["deployments"]
+        entries = json.loads(raw)["deployments"]  # undecodable bytes are a ValueError too
         if not isinstance(entries, dict):
             raise TypeError("'deployments' is not an object")
         chain_ids = [int(chain_id) for chain_id in entries]

@@ -23,16 +23,25 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 def resolve_rpc_url(explicit: str | None = None) -> str:
-    """The endpoint to use: explicit, then environment, then the local default."""
-    foundry_host = os.environ.get("APE_FOUNDRY_HOST", "")
-    for candidate in (explicit, os.environ.get(RPC_ENV), foundry_host):
-        if candidate and candidate.startswith(("http://", "https://")):
-            return candidate
-        if candidate and candidate is not foundry_host:
+    """The endpoint to use: explicit, then environment, then the local default.
+
+    A value of ours that is not an http(s) URL is a mistake to report; ``$APE_FOUNDRY_HOST``
+    is only borrowed when it is one (ape also accepts e.g. ``auto`` there).
+    """
+    for candidate in (explicit, os.environ.get(RPC_ENV)):
+        if not candidate:
+            continue
+        if not _is_http_url(candidate):
             raise InvalidInput(
                 f"malformed RPC URL {candidate!r}", "give an http(s) URL such as " + DEFAULT_RPC_URL
             )
-    return DEFAULT_RPC_URL
+        return candidate
+    foundry_host = os.environ.get("APE_FOUNDRY_HOST", "")
+    return foundry_host if _is_http_url(foundry_host) else DEFAULT_RPC_URL
+
+
+def _is_http_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
 
 
 def is_local_chain(chain_id: int) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jobmarket.content.cid import DAG_PB, Cid
 from jobmarket.content.importer import BlockParts
-from jobmarket.errors import IntegrityError, NotFound
+from jobmarket.errors import IntegrityError, NotFound, UserError
 
 MAX_BLOCK_SIZE = 4 * 1024 * 1024
 """Largest block we accept from anyone (Kubo's own limit for exchanged blocks is 2 MiB)."""
@@ -55,6 +55,16 @@ class Blockstore:
         path = self.path_for(cid)
         if path.exists():
             return False
+        try:
+            self._write(path, parts)
+        except OSError as err:
+            raise UserError(
+                f"cannot write block {cid} into the content store {self.root}: {err.strerror}",
+                "free some disk space or fix the folder's permissions",
+            ) from None
+        return True
+
+    def _write(self, path: Path, parts: BlockParts) -> None:
         shard = path.parent
         if shard.name not in self._known_shards:
             shard.mkdir(exist_ok=True)
@@ -75,22 +85,6 @@ class Blockstore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-        return True
-
-    def put_verified(self, cid: Cid, data: bytes | memoryview) -> bool:
-        """Store bytes received from elsewhere after checking they hash to ``cid``."""
-        if len(data) > MAX_BLOCK_SIZE:
-            raise IntegrityError(
-                f"block {cid} is {len(data)} bytes, larger than the {MAX_BLOCK_SIZE} byte limit",
-                "the source is not a well-formed IPFS DAG",
-            )
-        if not cid.verify(data):
-            raise IntegrityError(
-                f"block {cid} does not match its CID (sha2-256 of the bytes received is "
-                f"{hashlib.sha256(data).hexdigest()})",
-                "the source sent corrupted or forged content; do not use it",
-            )
-        return self.put(cid, (data,))
 
     def get(self, cid: Cid) -> bytes:
         """The block's bytes, verified against the CID."""

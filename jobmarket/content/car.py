@@ -9,8 +9,11 @@ text and small integers) is implemented here rather than pulled in as a dependen
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from jobmarket.content.blockstore import MAX_BLOCK_SIZE
@@ -21,6 +24,7 @@ from jobmarket.errors import IntegrityError, InvalidInput
 CARV2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
 MAX_HEADER_SIZE = 1024 * 1024
 _CID_TAG = 42
+_SKIP_CHUNK = 64 * 1024
 
 
 # -- the dag-cbor subset of CAR headers ---------------------------------------------------------
@@ -148,6 +152,13 @@ class CarReader:
             raise self._fail("unexpected end of file")
         return data
 
+    def _skip(self, count: int) -> None:
+        """Pass over ``count`` bytes in bounded reads: the count comes from the untrusted file."""
+        while count:
+            step = min(count, _SKIP_CHUNK)
+            self._read_exact(step)
+            count -= step
+
     def _read_varint(self, allow_eof: bool = False) -> int | None:
         value = 0
         for shift in range(0, 63, 7):
@@ -193,7 +204,7 @@ class CarReader:
         data_size = int.from_bytes(fixed[24:32], "little")
         if data_offset < self._read:
             raise self._fail("CARv2 data offset points into its header")
-        self._read_exact(data_offset - self._read)
+        self._skip(data_offset - self._read)
         inner_start = self._read
         roots = self._read_header(inner=True)
         self._limit = inner_start + data_size
@@ -223,3 +234,17 @@ class CarReader:
                     "the CAR file is corrupted or forged; do not import it",
                 )
             yield cid, block
+
+
+@contextmanager
+def open_car(path: str | os.PathLike[str]) -> Iterator[CarReader]:
+    """A :class:`CarReader` on a regular file (a pipe could not be read twice, as Kubo needs)."""
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInput(f"{source} does not exist or is not a file; check the path")
+    try:
+        stream = open(source, "rb")  # noqa: SIM115 - closed below, once the error is mapped
+    except PermissionError:
+        raise InvalidInput(f"{source} is not readable; check its permissions") from None
+    with stream:
+        yield CarReader(stream, name=str(source))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import ClassVar
 
 from jobmarket.content.multiformats import (
     base32_decode,
@@ -38,9 +37,6 @@ class Cid:
     version: int
     codec: int
     digest: bytes
-
-    RAW: ClassVar[int] = RAW
-    DAG_PB: ClassVar[int] = DAG_PB
 
     def __post_init__(self) -> None:
         if self.version not in (0, 1):
@@ -70,7 +66,7 @@ class Cid:
 
     @classmethod
     def parse(cls, text: str) -> Cid:
-        """Parse ``Qm…`` (CIDv0) or ``b…`` (CIDv1 base32); ``/ipfs/`` prefixes are accepted."""
+        """Parse ``Qm…`` (CIDv0) or ``b…``/``z…`` (CIDv1); ``/ipfs/`` prefixes are accepted."""
         if not isinstance(text, str):
             raise InvalidInput(f"a CID must be text, got {type(text).__name__}")
         value = text.strip()

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from jobmarket import paths
 from jobmarket.content import reader
 from jobmarket.content.blockstore import Blockstore
-from jobmarket.content.car import CarReader
+from jobmarket.content.car import open_car
 from jobmarket.content.cid import Cid
-from jobmarket.content.importer import EntryCallback, Importer, ImportParams
+from jobmarket.content.importer import EntryCallback, ImportedNode, Importer, ImportParams
 from jobmarket.content.pins import PinSet
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound
@@ -49,26 +50,25 @@ class EmbeddedStore(ContentStore):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _importer(self, params: ImportParams | None) -> Importer:
-        return Importer(params or ImportParams(), sink=self.blocks)
+    def _add(
+        self, params: ImportParams | None, pin: bool, run: Callable[[Importer], ImportedNode]
+    ) -> Cid:
+        """Import under the shared repo lock: ``gc`` cannot drop new blocks before their pin."""
+        with locked(self._lock_path, shared=True):
+            cid = run(Importer(params or ImportParams(), sink=self.blocks)).cid
+            if pin:
+                self._pins.add(cid)
+        return cid
 
     def add_bytes(
         self, data: bytes, *, pin: bool = False, params: ImportParams | None = None
     ) -> Cid:
-        with locked(self._lock_path, shared=True):
-            cid = self._importer(params).add_bytes(data).cid
-            if pin:
-                self._pins.add(cid)
-        return cid
+        return self._add(params, pin, lambda importer: importer.add_bytes(data))
 
     def add_file(
         self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
     ) -> Cid:
-        with locked(self._lock_path, shared=True):
-            cid = self._importer(params).add_file(path).cid
-            if pin:
-                self._pins.add(cid)
-        return cid
+        return self._add(params, pin, lambda importer: importer.add_file(path))
 
     def add_dir(
         self,
@@ -80,11 +80,7 @@ class EmbeddedStore(ContentStore):
     ) -> Cid:
         if not Path(path).is_dir():
             raise InvalidInput(f"{path} is not a folder")
-        with locked(self._lock_path, shared=True):
-            cid = self._importer(params).add_directory(path, on_entry).cid
-            if pin:
-                self._pins.add(cid)
-        return cid
+        return self._add(params, pin, lambda importer: importer.add_directory(path, on_entry))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -136,11 +132,7 @@ class EmbeddedStore(ContentStore):
     # -- archives ----------------------------------------------------------------------------
 
     def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
-        source = Path(path)
-        if not source.is_file():
-            raise InvalidInput(f"{source} does not exist or is not a file; check the path")
-        with open(source, "rb") as stream, locked(self._lock_path, shared=True):
-            car = CarReader(stream, name=str(source))
+        with open_car(path) as car, locked(self._lock_path, shared=True):
             for cid, block in car.blocks():  # each block already checked against its CID
                 self.blocks.put(cid, (block,))
             if pin_roots:
@@ -150,7 +142,7 @@ class EmbeddedStore(ContentStore):
                             pass
                     except NotFound as err:
                         raise IntegrityError(
-                            f"{source} does not hold the whole DAG of its root {root} "
+                            f"{car.name} does not hold the whole DAG of its root {root} "
                             f"({err.problem})",
                             "export it again with all blocks (ipfs dag export ROOT)",
                         ) from None

@@ -122,6 +122,12 @@ def _read_full(stream: BinaryIO, view: memoryview) -> int:
     return total
 
 
+def directory_entries(folder: str | os.PathLike[str], hidden: bool) -> list[os.DirEntry[str]]:
+    """The entries ``ipfs add -r`` takes from ``folder``, in link order (bytewise by name)."""
+    entries = sorted(os.scandir(folder), key=lambda entry: os.fsencode(entry.name))
+    return [entry for entry in entries if hidden or not entry.name.startswith(".")]
+
+
 class Importer:
     """Turns byte streams and directory trees into UnixFS DAGs, sending blocks to ``sink``."""
 
@@ -138,15 +144,25 @@ class Importer:
         return self.add_stream(io.BytesIO(data))
 
     def add_file(self, path: str | os.PathLike[str]) -> ImportedNode:
+        """Import a regular file; a FIFO or device is refused (as Kubo does), never waited on."""
         try:
-            with open(path, "rb", buffering=0) as stream:
-                return self.add_stream(stream)
-        except IsADirectoryError:
-            raise InvalidInput(f"{path} is a directory; add it as a directory") from None
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise InvalidInput(f"{path} does not exist; check the path") from None
         except PermissionError:
             raise InvalidInput(f"{path} is not readable; check its permissions") from None
+        except OSError as err:
+            raise InvalidInput(f"cannot read {path}: {err.strerror}") from None
+        with open(descriptor, "rb", buffering=0) as stream:
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISDIR(mode):
+                raise InvalidInput(f"{path} is a directory; add it as a directory")
+            if not stat.S_ISREG(mode):
+                raise InvalidInput(
+                    f"unrecognized file type for {path}; add regular files and folders"
+                )
+            return self.add_stream(stream)
 
     def add_stream(self, stream: BinaryIO) -> ImportedNode:
         """Import a whole stream as one UnixFS file in constant memory."""
@@ -247,12 +263,10 @@ class Importer:
             raise InvalidInput(f"cannot read {target}: {err.strerror}") from None
         if stat.S_ISDIR(info.st_mode):
             return self.add_directory(target, on_entry)
-        if stat.S_ISREG(info.st_mode):
-            node = self.add_file(target)
-            if on_entry is not None:
-                on_entry(target.name, node, False)
-            return node
-        raise InvalidInput(f"unrecognized file type for {target}; add regular files and folders")
+        node = self.add_file(target)
+        if on_entry is not None:
+            on_entry(target.name, node, False)
+        return node
 
     def add_directory(
         self, path: str | os.PathLike[str], on_entry: EntryCallback | None = None
@@ -266,13 +280,11 @@ class Importer:
         if depth > MAX_TREE_DEPTH:
             raise InvalidInput(f"{path} is nested deeper than {MAX_TREE_DEPTH} folders")
         try:
-            entries = sorted(os.scandir(path), key=lambda entry: os.fsencode(entry.name))
+            entries = directory_entries(path, self.params.hidden)
         except PermissionError:
             raise InvalidInput(f"{path} is not readable; check its permissions") from None
         children: list[tuple[bytes, ImportedNode]] = []
         for entry in entries:
-            if not self.params.hidden and entry.name.startswith("."):
-                continue
             child_relative = f"{relative}/{entry.name}" if relative else entry.name
             is_dir = False
             if entry.is_symlink():

@@ -32,9 +32,15 @@ from typing import Any
 import httpx
 
 from jobmarket.content.blockstore import MAX_BLOCK_SIZE
-from jobmarket.content.car import CarReader
+from jobmarket.content.car import open_car
 from jobmarket.content.cid import Cid
-from jobmarket.content.importer import EntryCallback, Importer, ImportParams
+from jobmarket.content.importer import (
+    DEFAULT_MAX_LINKS,
+    EntryCallback,
+    Importer,
+    ImportParams,
+    directory_entries,
+)
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
 
@@ -196,7 +202,7 @@ class KuboStore(ContentStore):
             "wrap-with-directory": "false",
             "progress": "false",
         }
-        if params.max_links != 174:
+        if params.max_links != DEFAULT_MAX_LINKS:
             query["max-file-links"] = str(params.max_links)
         return query
 
@@ -302,13 +308,9 @@ class KuboStore(ContentStore):
 
     def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
         source = Path(path)
-        try:
-            with open(source, "rb") as stream:
-                car = CarReader(stream, name=str(source))
-                for _ in car.blocks():
-                    pass  # every block hashed against its CID before Kubo sees the file
-        except FileNotFoundError:
-            raise InvalidInput(f"{source} does not exist; check the path") from None
+        with open_car(source) as car:
+            for _ in car.blocks():
+                pass  # every block hashed against its CID before Kubo sees the file
         body = self._request(
             "dag/import",
             {"pin-roots": "true" if pin_roots else "false"},
@@ -370,9 +372,7 @@ def _directory_parts(root: Path, hidden: bool) -> Iterator[Part]:
 
     def walk(folder: Path, relative: str) -> Iterator[Part]:
         yield Part(relative, "application/x-directory")
-        for entry in sorted(os.scandir(folder), key=lambda item: os.fsencode(item.name)):
-            if not hidden and entry.name.startswith("."):
-                continue
+        for entry in directory_entries(folder, hidden):
             child = f"{relative}/{entry.name}"
             if entry.is_symlink():
                 target = os.fsencode(os.readlink(entry.path))

@@ -125,7 +125,7 @@ def _file_pieces(
     if unixfs.type not in (UnixFSType.FILE, UnixFSType.RAW):
         raise IntegrityError(f"block {cid} is a UnixFS {unixfs.type.name}, inside a file")
     own = len(unixfs.data) if unixfs.data is not None else 0
-    if node.links and len(unixfs.blocksizes) != len(node.links):
+    if len(unixfs.blocksizes) != len(node.links):  # sizes without links: bytes nobody delivers
         raise IntegrityError(
             f"block {cid} lists {len(unixfs.blocksizes)} block sizes for {len(node.links)} links"
         )
@@ -136,7 +136,7 @@ def _file_pieces(
         )
     if own:
         yield unixfs.data  # type: ignore[misc]
-    for link, expected in zip(node.links, unixfs.blocksizes, strict=False):
+    for link, expected in zip(node.links, unixfs.blocksizes, strict=True):
         child = decode(link.cid, get_block(link.cid))
         delivered = 0
         for piece in _file_pieces(get_block, link.cid, child, depth + 1):

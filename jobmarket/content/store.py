@@ -23,7 +23,6 @@ from jobmarket.content import reader
 from jobmarket.content.car import write_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportParams
-from jobmarket.errors import InvalidInput
 
 IPFS_API_ENV = "IPFS_API"
 IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
@@ -86,15 +85,6 @@ class ContentStore(ABC):
     def cat(self, cid: Cid) -> Iterator[bytes | memoryview]:
         """The bytes of a file, streamed in order; every block verified before it is yielded."""
         return reader.iter_file(self.get_block, cid)
-
-    def read_bytes(self, cid: Cid, limit: int) -> bytes:
-        """A whole (small) file in memory; refuses files larger than ``limit`` bytes."""
-        out = bytearray()
-        for piece in self.cat(cid):
-            out += piece
-            if len(out) > limit:
-                raise InvalidInput(f"{cid} is larger than {limit} bytes")
-        return bytes(out)
 
     def ls(self, cid: Cid) -> list[reader.Entry]:
         """Entries of a directory (names already checked to be safe)."""

@@ -16,10 +16,10 @@ from pydantic import AfterValidator, Field, field_validator
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.errors import InvalidInput
 from jobmarket.spec.validation import (
+    CidText,
     Document,
+    RelativePath,
     StrictModel,
-    check_cid,
-    check_relative_path,
     parse_document,
 )
 
@@ -63,8 +63,6 @@ def _check_argument(value: str) -> str:
 
 
 ImageRef = Annotated[str, AfterValidator(_check_image)]
-RelativePath = Annotated[str, AfterValidator(check_relative_path)]
-CidText = Annotated[str, AfterValidator(check_cid)]
 Argument = Annotated[str, Field(max_length=4096), AfterValidator(_check_argument)]
 
 

@@ -22,12 +22,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AwareDatetime, Field
 
 from jobmarket.spec.validation import (
+    CidText,
+    RelativePath,
     StrictModel,
-    check_cid,
-    check_relative_path,
     parse_document,
     read_document_file,
 )
@@ -41,8 +41,6 @@ TAIL_CHARS = 4096
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 Status = Literal["succeeded", "failed", "timeout", "oom", "output_limit", "error"]
-RelativePath = Annotated[str, AfterValidator(check_relative_path)]
-CidText = Annotated[str, AfterValidator(check_cid)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 

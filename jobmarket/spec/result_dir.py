@@ -86,7 +86,8 @@ def _copy_outputs(source: Path, target: Path, refused: list[RefusedFile]) -> lis
     target.mkdir()
     for folder, dirnames, filenames in os.walk(source, followlinks=False):
         relative_folder = Path(folder).relative_to(source)
-        for name in sorted(dirnames):
+        dirnames.sort()  # os.walk then visits folders, and lists refusals, in the same order
+        for name in list(dirnames):
             here = Path(folder) / name
             relative = (relative_folder / name).as_posix()
             if here.is_symlink():

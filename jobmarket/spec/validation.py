@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.store import ContentStore
@@ -132,12 +132,16 @@ def fetch_document(store: ContentStore, model: type[Model], digest: bytes, sourc
 def read_document_file(
     model: type[Model], path: str | Path, limit: int = MAX_DOCUMENT_BYTES
 ) -> Model:
-    """Read and validate a document from a local file; a missing file is one clear error."""
+    """Read and validate a document from a local file; an unreadable path is one clear error."""
     source = Path(path)
     try:
         data = source.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(f"{source} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{source} is a folder; give a JSON file") from None
+    except PermissionError:
+        raise InvalidInput(f"{source} is not readable; check its permissions") from None
     return parse_document(model, data, str(source), limit=limit)
 
 
@@ -205,3 +209,7 @@ def check_cid(value: str) -> str:
         return str(Cid.parse(value))
     except InvalidInput as err:
         raise ValueError(err.problem) from None
+
+
+RelativePath = Annotated[str, AfterValidator(check_relative_path)]
+CidText = Annotated[str, AfterValidator(check_cid)]

@@ -148,10 +148,11 @@ def run(
     """
     logs.configure(log_format, logging.DEBUG if verbose else logging.INFO)
     session = session_from(rpc_url, account)
+    chain_id = session.client.chain_id
     if confirmations is None:
-        confirmations = 0 if is_local_chain(session.client.chain_id) else 2
+        confirmations = 0 if is_local_chain(chain_id) else 2
     if poll_interval is None:
-        poll_interval = default_poll_interval(session.client.chain_id)
+        poll_interval = default_poll_interval(chain_id)
     settings = NodeSettings(
         max_jobs=max_jobs,
         confirmations=confirmations,

@@ -215,11 +215,11 @@ class DockerExecutor:
         self._track(job)
         return job
 
-    def wait(self, job: JobContainer, deadline: float | None = None) -> ExitState:
-        """Block until the job's container has stopped; the watchdog kills it at ``deadline``.
+    def wait(self, job: JobContainer) -> ExitState:
+        """Block until the job's container has stopped; the watchdog kills it at its deadline.
 
-        ``deadline`` (epoch seconds) defaults to Docker's ``StartedAt`` plus the job's timeout,
-        so waiting for a container started by an earlier process keeps its original deadline.
+        The deadline is Docker's ``StartedAt`` plus the job's timeout, so waiting for a
+        container started by an earlier process keeps its original deadline.
         """
         watch = self._known_watch(job.key)
         if watch is None:  # not started by this executor, or already exited: ask Docker
@@ -229,9 +229,8 @@ class DockerExecutor:
             if not job.running:
                 return self._exit_state(job)
             watch = self._watch_for(job)
-        self._track(job, deadline)
-        deadlines = [d for d in (deadline, job.deadline) if d is not None]
-        latest = (min(deadlines) if deadlines else time.time()) + self.policy.api_grace_s
+        self._track(job)
+        latest = (job.deadline or time.time()) + self.policy.api_grace_s
         if watch is not None:  # no API call until the process is gone
             while not watch.exited(_POLL_S) and time.time() < latest:
                 pass
@@ -303,6 +302,26 @@ class DockerExecutor:
         """The job's host folder, always below ``work_root`` (never taken from a label)."""
         return JobDir(self.work_root / check_name("job key", key))
 
+    def check_image(self, image: str) -> str | None:
+        """The local id of ``image``, or None if it is missing but the policy lets ``start``
+        pull it; never pulls, so the node can ask before it claims a job.
+
+        Raises ImageNotAvailable if it is missing and pulling is off, InvalidRequest if Docker
+        rejects the name.
+        """
+        try:
+            return self._call(self.client.images.get, image).id
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as err:
+            raise InvalidRequest(f"image name {image!r} is invalid ({err.explanation})") from err
+        if not self.policy.allow_pull:
+            raise ImageNotAvailable(
+                f"image {image} is not on this node and pulling is disabled",
+                "load the image (docker load) or allow pulling in the node policy",
+            )
+        return None
+
     # --- internals ----------------------------------------------------------------------
 
     def _create(self, request: ExecutionRequest, limits: Limits, jobdir: JobDir) -> Container:
@@ -335,17 +354,9 @@ class DockerExecutor:
 
     def _resolve_image(self, image: str) -> str:
         """The local image's id; pulling only if the node policy allows it."""
-        try:
-            return self._call(self.client.images.get, image).id
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.APIError as err:
-            raise InvalidRequest(f"image name {image!r} is invalid ({err.explanation})") from err
-        if not self.policy.allow_pull:
-            raise ImageNotAvailable(
-                f"image {image} is not on this node and pulling is disabled",
-                "load the image (docker load) or allow pulling in the node policy",
-            )
+        image_id = self.check_image(image)
+        if image_id is not None:
+            return image_id
         try:
             return self._call(self.client.images.pull, image).id
         except docker.errors.APIError as err:
@@ -354,12 +365,12 @@ class DockerExecutor:
                 "check the image name and the registry",
             ) from err
 
-    def _track(self, job: JobContainer, deadline: float | None = None) -> None:
+    def _track(self, job: JobContainer) -> None:
         """Watch a running job's process and arm its deadline with the watchdog."""
         if not job.running:
             return
         self._watch_for(job)
-        deadline = deadline if deadline is not None else job.deadline
+        deadline = job.deadline
         if deadline is not None:
             self.watchdog.arm(job.key, deadline, lambda: self._expire(job, deadline))
 

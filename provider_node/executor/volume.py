@@ -99,12 +99,6 @@ class OutputVolume:
     def is_mounted(self) -> bool:
         return os.path.ismount(self.mountpoint)
 
-    def usage(self) -> tuple[int, int]:
-        """Bytes and inodes in use, as the filesystem counts them."""
-        stats = os.statvfs(self.mountpoint)
-        used_bytes = (stats.f_blocks - stats.f_bfree) * stats.f_frsize
-        return used_bytes, stats.f_files - stats.f_ffree
-
     def unmount(self) -> None:
         """Unmount (the loop device is released with it: mount sets autoclear)."""
         if self.is_mounted():

@@ -118,10 +118,6 @@ class Watchdog:
             self._deadlines.pop(key, None)
             self._actions.pop(key, None)
 
-    def armed(self, key: str) -> bool:
-        with self._wake:
-            return key in self._deadlines
-
     def close(self) -> None:
         with self._wake:
             self._closed = True

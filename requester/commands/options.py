@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-RPC_ENV = "JOBMARKET_RPC_URL"
-ACCOUNT_ENV = "JOBMARKET_ACCOUNT"
+from jobmarket.chain.rpc import RPC_ENV
+from requester.api import ACCOUNT_ENV, DEFAULT_LOCAL_ACCOUNT, Requester
+from requester.verbs import UNTIL_CHOICES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -39,8 +40,6 @@ def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
     @click.pass_context
     @functools.wraps(function)
     def wrapper(ctx: click.Context, rpc_url: str | None, account: str | None, **kwargs: Any):
-        from requester.api import Requester
-
         requester = Requester.connect(rpc_url, account)
         ctx.call_on_close(requester.close)
         return function(requester=requester, **kwargs)
@@ -58,7 +57,7 @@ def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
             envvar=ACCOUNT_ENV,
             metavar="NAME",
             help=f"Signing account: an ape account alias or TEST::N (env {ACCOUNT_ENV}; "
-            "default TEST::0, on a local chain only).",
+            f"default {DEFAULT_LOCAL_ACCOUNT}, on a local chain only).",
         ),
         json_option,
     ]
@@ -148,7 +147,7 @@ def wait_options(function: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--until",
-            type=click.Choice(["claimed", "submitted", "settled"]),
+            type=click.Choice(UNTIL_CHOICES),
             help="Wait for this state instead of your turn (a submitted result) or the end.",
         ),
         click.option("--timeout", metavar="DURATION", help="Give up after this long."),

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import click
 
-from jobmarket.errors import InvalidInput
 from jobmarket.spec.capabilities import ProviderCapabilities
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.result import ResultManifest
 from jobmarket.spec.schema_files import DOCUMENTS, schema_text
 from jobmarket.spec.validation import DocumentInvalid
 
-_PARSERS = {
-    "job-spec": JobSpec.parse,
-    "provider-capabilities": ProviderCapabilities.parse,
-    "result-manifest": ResultManifest.parse,
+_READERS = {
+    "job-spec": JobSpec.from_file,
+    "provider-capabilities": ProviderCapabilities.from_file,
+    "result-manifest": ResultManifest.from_file,
 }
 
 
@@ -29,7 +28,7 @@ def spec_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--kind",
-    type=click.Choice(sorted(_PARSERS)),
+    type=click.Choice(sorted(_READERS)),
     default="job-spec",
     show_default=True,
     help="Which document FILE holds.",
@@ -37,20 +36,13 @@ def spec_group() -> None:
 def validate(file: Path, kind: str) -> None:
     """Check FILE; print its CID (the spec's on-chain identity) or one line per problem."""
     try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"{file} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{file} is a folder; give a JSON file") from None
-    try:
-        document = _PARSERS[kind](data, str(file))
+        document = _READERS[kind](file)
     except DocumentInvalid as err:
         for line in err.lines:
             click.echo(f"error: {file}: {line}", err=True)
         raise click.exceptions.Exit(err.exit_code) from None
     if isinstance(document, JobSpec | ProviderCapabilities):
-        _, cid = document.to_block()
-        click.echo(f"ok {cid}")
+        click.echo(f"ok {document.cid}")
         if isinstance(document, JobSpec) and not document.image_is_pinned:
             click.echo(
                 f"warning: image {document.image} is not pinned by digest; "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 CHUNK = 262144
 
@@ -92,9 +94,6 @@ def test_store_uses_ipfs_dir_option(cli, tmp_path):
 
 
 def test_python_dash_m_requester_works(tmp_path):
-    import subprocess
-    import sys
-
     path = tmp_path / "x"
     path.write_bytes(b"")
     result = subprocess.run(
@@ -104,3 +103,21 @@ def test_python_dash_m_requester_works(tmp_path):
         check=True,
     )
     assert result.stdout == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku\n"
+
+
+def test_store_add_of_a_fifo_is_refused_instead_of_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    store = ["store", "--ipfs-dir", str(tmp_path / "ipfs")]
+    env = {key: value for key, value in os.environ.items() if key != "IPFS_API"}
+    result = subprocess.run(
+        [sys.executable, "-m", "requester", *store, "add", str(fifo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,  # before the fix the add blocked in open() forever
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: unrecognized file type for {fifo}; add regular files and folders\n"
+    )

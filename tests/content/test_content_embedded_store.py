@@ -21,7 +21,7 @@ from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.content.importer import Importer, ImportParams
 from jobmarket.content.multiformats import encode_varint
 from jobmarket.content.store import open_store
-from jobmarket.errors import IntegrityError, InvalidInput, NotFound
+from jobmarket.errors import IntegrityError, InvalidInput, NotFound, UserError
 
 CHUNK = 262144
 
@@ -171,12 +171,28 @@ def test_file_whose_sizes_lie_is_refused(store):
         b"".join(store.cat(root))
 
 
+def test_file_claiming_children_it_does_not_link_is_refused(store):
+    """A lone node whose sizes promise 10 bytes must not read back as an empty file."""
+    data = encode_unixfs(UnixFSType.FILE, filesize=10, blocksizes=[10])
+    root = _put(store, encode_node([], data))
+    with pytest.raises(IntegrityError, match="lists 1 block sizes for 0 links"):
+        b"".join(store.cat(root))
+
+
 def test_get_refuses_to_overwrite(store, tmp_path):
     cid = store.add_bytes(b"x")
     (tmp_path / "taken").write_text("mine")
     with pytest.raises(InvalidInput, match="already exists"):
         store.get(cid, tmp_path / "taken")
     assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_a_store_folder_that_cannot_be_written_is_one_error(store):
+    """Disk full or wrong permissions, simulated by a file where a shard folder belongs."""
+    shard = store.blocks.path_for(Cid.for_block(b"x", RAW)).parent
+    shard.write_bytes(b"")
+    with pytest.raises(UserError, match=r"cannot write block \S+ into the content store"):
+        store.add_bytes(b"x")
 
 
 def test_pins_persist_and_gc_keeps_only_pinned_content(tmp_path):
@@ -250,6 +266,17 @@ def test_not_a_car_file_is_one_clear_error(store, tmp_path):
     bogus.write_bytes(b"\x05hello")
     with pytest.raises(InvalidInput, match="is not a valid CAR file"):
         store.import_car(bogus)
+    with pytest.raises(InvalidInput, match="is not a file"):
+        store.import_car(tmp_path)
+
+
+def test_carv2_pointing_far_past_its_end_is_refused_without_reading_that_far(store, tmp_path):
+    """The data offset comes from the file: 2**62 must be an error, not a 4 EiB allocation."""
+    forged = tmp_path / "forged.car"
+    header = bytes(16) + (2**62).to_bytes(8, "little") + (10).to_bytes(8, "little") + bytes(8)
+    forged.write_bytes(CARV2_PRAGMA + header)
+    with pytest.raises(InvalidInput, match="unexpected end of file"):
+        store.import_car(forged)
 
 
 def test_blocks_are_files_named_by_multihash_and_written_once(store):

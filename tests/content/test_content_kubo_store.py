@@ -151,6 +151,8 @@ def test_car_import_is_verified_before_kubo_sees_it(client, kubo, store, tmp_pat
     calls = kubo.calls.count("dag/import")
     with pytest.raises(IntegrityError):
         client.import_car(tampered)
+    with pytest.raises(InvalidInput, match="is not a file"):
+        client.import_car(tmp_path)
     assert kubo.calls.count("dag/import") == calls
 
 

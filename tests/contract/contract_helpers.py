@@ -1,8 +1,9 @@
 """Constants and helpers shared by the JobMarket contract tests (fixtures are in conftest.py)."""
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ape import chain
 from ape.api import AccountAPI, ReceiptAPI
@@ -19,10 +20,12 @@ CLAIM_WINDOW = 3_600
 WORK_TIMEOUT = 1_800
 REVIEW_WINDOW = 1_200
 ARBITER_WINDOW = 3 * 86_400
+MAX_BPS = 10_000
 COLLATERAL_BPS = 1_000  # 10 % of the price
 ABANDON_SLASH_BPS = 2_000  # 20 % of the collateral
-COLLATERAL = PRICE * COLLATERAL_BPS // 10_000
-MAX_BPS = 10_000
+COLLATERAL = PRICE * COLLATERAL_BPS // MAX_BPS
+# What the requester receives when the provider abandons a claimed job (default parameters).
+SLASH_ON_ABANDON = COLLATERAL * ABANDON_SLASH_BPS // MAX_BPS
 
 
 def digest(label: str) -> bytes:
@@ -44,6 +47,12 @@ def next_timestamp() -> int:
     timestamp = chain.blocks.head.timestamp + 1
     set_next_timestamp(timestamp)
     return timestamp
+
+
+def only(events: Sequence[Any]) -> Any:
+    """The one event of a kind a transaction emitted (fails if there are none or several)."""
+    assert len(events) == 1, events
+    return events[0]
 
 
 def fees(receipt: ReceiptAPI) -> int:

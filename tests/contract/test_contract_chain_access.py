@@ -140,6 +140,13 @@ def test_a_damaged_file_is_reported_not_ignored(deployments_file, content):
     assert "fix or delete" in raised.value.message
 
 
+def test_an_unreadable_file_is_reported_not_ignored(deployments_file):
+    deployments_file.mkdir()
+    with pytest.raises(InvalidInput) as raised:
+        deployments.lookup(CHAIN_ID)
+    assert raised.value.message.startswith(f"cannot read the deployments file {deployments_file}")
+
+
 # ---------------------------------------------------------------- checks against the chain
 
 
@@ -183,17 +190,16 @@ def test_job_market_is_the_recorded_contract_with_the_bundled_type(deployments_f
 # ---------------------------------------------------------------- the deploy script
 
 
-def test_the_deploy_script_deploys_and_records(tmp_path, accounts, monkeypatch):
+def run_deploy(record_path: Path, *options: str) -> subprocess.CompletedProcess:
     """`ape run deploy` against this test's anvil, as a user would run it."""
-    record_path = tmp_path / "deployments.json"
     env = {
         **os.environ,
         "APE_FOUNDRY_HOST": chain.provider.uri,
         deployments.ENV_VAR: str(record_path),
     }
     ape = str(Path(sys.executable).with_name("ape"))
-    result = subprocess.run(
-        [ape, "run", "deploy", "--network", "ethereum:local:foundry", "--collateral-bps", "500"],
+    return subprocess.run(
+        [ape, "run", "deploy", "--network", "ethereum:local:foundry", *options],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -201,6 +207,11 @@ def test_the_deploy_script_deploys_and_records(tmp_path, accounts, monkeypatch):
         timeout=120,
         check=False,
     )
+
+
+def test_the_deploy_script_deploys_and_records(tmp_path, accounts, monkeypatch):
+    record_path = tmp_path / "deployments.json"
+    result = run_deploy(record_path, "--collateral-bps", "500")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"recorded in {record_path}" in result.stdout
 
@@ -212,3 +223,16 @@ def test_the_deploy_script_deploys_and_records(tmp_path, accounts, monkeypatch):
     market = job_market(chain.provider)
     assert market.params()[2] == 500
     assert market.owner() == accounts[0].address
+
+
+def test_the_deploy_script_refuses_before_deploying_when_it_could_not_record(tmp_path, accounts):
+    """A deployment the tools cannot find is lost: a damaged record file stops it before any gas."""
+    record_path = tmp_path / "deployments.json"
+    record_path.write_text("not json")
+    nonce_before = accounts[0].nonce
+    result = run_deploy(record_path)
+    assert result.returncode != 0
+    assert f"{record_path} is not a deployments file" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert accounts[0].nonce == nonce_before
+    assert record_path.read_text() == "not json"

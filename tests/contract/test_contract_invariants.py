@@ -33,6 +33,7 @@ from contract_helpers import (
     ABANDON_SLASH_BPS,
     ARBITER_WINDOW,
     COLLATERAL_BPS,
+    MAX_BPS,
     ZERO_ADDRESS,
     digest,
     next_timestamp,
@@ -53,7 +54,6 @@ from hypothesis.stateful import (
 from jobmarket.chain.states import JobState
 
 S = JobState
-MAX_BPS = 10_000
 REFUSE, ACCEPT = 1, 0
 SETTLEMENT_EVENTS = ("JobAccepted", "JobResolved", "JobCanceled", "JobExpired")
 ACTIONS = (

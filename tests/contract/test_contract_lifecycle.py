@@ -3,34 +3,28 @@
 import ape
 from ape import chain
 from contract_helpers import (
-    ABANDON_SLASH_BPS,
     ARBITER_WINDOW,
     CLAIM_WINDOW,
     COLLATERAL,
     PRICE,
     REVIEW_WINDOW,
+    SLASH_ON_ABANDON,
     STAKE,
     WORK_TIMEOUT,
     ZERO_ADDRESS,
     digest,
     fees,
     next_timestamp,
+    only,
     set_next_timestamp,
 )
 
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 
-SLASH_ON_ABANDON = COLLATERAL * ABANDON_SLASH_BPS // 10_000
-
 
 def block_time(receipt) -> int:
     return chain.blocks[receipt.block_number].timestamp
-
-
-def only(events):
-    assert len(events) == 1, events
-    return events[0]
 
 
 def test_post_job_escrows_the_price_and_announces_every_term(market, requester):

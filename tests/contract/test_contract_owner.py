@@ -9,9 +9,11 @@ from contract_helpers import (
     COLLATERAL,
     COLLATERAL_BPS,
     PRICE,
+    SLASH_ON_ABANDON,
     STAKE,
     ZERO_ADDRESS,
     digest,
+    only,
     set_next_timestamp,
 )
 
@@ -20,11 +22,6 @@ from jobmarket.chain.states import JobState
 
 GLOBAL_SLOT = 2  # storage slot of JobMarket._global (`vyper -f layout`); checked below
 VERSION_SHIFT = 65
-
-
-def only(events):
-    assert len(events) == 1, events
-    return events[0]
 
 
 # ---------------------------------------------------------------- parameters
@@ -61,7 +58,7 @@ def test_an_old_jobs_abandon_slash_uses_its_own_version(market, jobs, owner, req
     market.set_params(0, 5_000, 10_000, sender=owner)
     balance_before = requester.balance
     market.abandon(job_id, sender=provider)
-    assert requester.balance == balance_before + COLLATERAL * ABANDON_SLASH_BPS // 10_000
+    assert requester.balance == balance_before + SLASH_ON_ABANDON
 
 
 def test_params_and_their_history_are_readable(market, owner):

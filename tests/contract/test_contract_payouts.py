@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import ape
 import pytest
 from contract_helpers import (
-    ABANDON_SLASH_BPS,
     COLLATERAL,
     PRICE,
     REVIEW_WINDOW,
+    SLASH_ON_ABANDON,
     STAKE,
     WORK_TIMEOUT,
     ZERO_ADDRESS,
@@ -38,7 +38,6 @@ MODES = {
     "reenter": REENTER,
     "reenter or refuse": REENTER_OR_REFUSE,
 }
-SLASH_ON_ABANDON = COLLATERAL * ABANDON_SLASH_BPS // 10_000
 # A gas-burning receiver of a full-gas withdrawal burns everything it is given; a fixed limit
 # (instead of the estimate, which tries the whole block) keeps that affordable under tracing.
 WITHDRAW_GAS = {"gas": 2_000_000}

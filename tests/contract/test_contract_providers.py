@@ -1,15 +1,10 @@
 """Providers register, stake, and withdraw only the stake no claimed job holds."""
 
 import ape
-from contract_helpers import COLLATERAL, PRICE, STAKE, digest, fees
+from contract_helpers import COLLATERAL, PRICE, STAKE, digest, fees, only
 
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
-
-
-def only(events):
-    assert len(events) == 1, events
-    return events[0]
 
 
 def test_register_with_a_stake(market, stranger):

@@ -13,6 +13,7 @@ import pytest
 from ape import chain
 from contract_helpers import digest, set_next_timestamp
 
+from jobmarket.chain import TERMINAL_STATES
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 
@@ -100,8 +101,6 @@ EXPECTED: dict[tuple[JobState, str], dict[str, JobState | Revert]] = {
 for terminal in (S.ACCEPTED, S.RESOLVED, S.CANCELED, S.EXPIRED):
     EXPECTED[(terminal, "late")] = dict(TERMINAL_ROW)
 
-SETTLING = {S.ACCEPTED, S.RESOLVED, S.CANCELED, S.EXPIRED}
-
 
 @pytest.mark.parametrize(("state", "timing"), list(EXPECTED), ids=lambda v: str(v))
 def test_every_function_in_every_state(state, timing, market, jobs, request):
@@ -127,7 +126,7 @@ def test_every_function_in_every_state(state, timing, market, jobs, request):
         snapshot = chain.snapshot()
         call(job_id, *extra, sender=roles[role])
         assert jobs.state(job_id) is expected, function
-        if expected in SETTLING:
+        if expected in TERMINAL_STATES:
             # The same call again must not pay out a second time (the terminal rows above
             # check every other call on a settled job).
             with ape.reverts(TERMINAL_ROW[function]):

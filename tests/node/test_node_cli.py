@@ -75,6 +75,18 @@ def test_the_registered_capabilities_are_the_published_document(cli, market: Mar
     assert document.networks == ["none"]
 
 
+def test_a_node_with_a_fresh_journal_finds_its_registration_on_chain(cli, market: Market) -> None:
+    assert cli("register", account="TEST::4").exit_code == 0  # registered, without stake
+    node_folders = (market.home / "nodes").glob(f"*-{dev_account(4).address[2:10].lower()}-*")
+    for journal in [j for folder in node_folders for j in folder.glob("journal.sqlite3*")]:
+        journal.unlink()  # another machine, or a wiped folder: the digest is not journaled
+
+    line = _one_error_line(cli("run", account="TEST::4"))
+
+    # Past "no capability document found": the digest came from the chain's logs.
+    assert "has no stake" in line
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -17,13 +17,16 @@ from node_world import (
     Market,
     container_name,
     container_starts,
+    node_id,
     remove_node_containers,
     shell_job,
 )
 from support.node import ProviderNode, register_provider
 
 from jobmarket.chain.states import JobState
+from jobmarket.docker_engine import DEFAULT_IMAGE
 from provider_node.crashpoints import POINTS
+from provider_node.executor import DockerExecutor, ExecutionRequest, Limits
 
 # One line per run in /out/runs; the sleep keeps the container running across a crash.
 SCRIPT = "echo run >> /out/runs; sleep 2; echo done"
@@ -75,6 +78,44 @@ def test_a_crash_at_any_step_completes_the_job_exactly_once(
         all=True, filters={"name": container_name(provider, job_id)}
     )
     assert leftovers == []
+
+
+def test_a_crash_between_creating_and_starting_the_container_runs_the_job_once(
+    market: Market, provider: ProviderNode, docker_api: docker.DockerClient, tmp_path: Path
+) -> None:
+    since = time.time()
+    job_id = market.post(shell_job(SCRIPT))
+    provider.start(crash_at=f"claimed:{job_id}")
+    assert provider.wait_exit(timeout=60) == -signal.SIGKILL
+    # No test hook sits inside the executor: create the container as the node's executor
+    # would have just before the crash, and leave it never started.
+    node = node_id(provider)
+    executor = DockerExecutor(
+        node, client=docker_api, work_root=market.home / "nodes" / node / "jobs"
+    )
+    request = ExecutionRequest(
+        key=f"{node}-{job_id}",
+        image=DEFAULT_IMAGE,
+        argv=("sh", "-c", SCRIPT),
+        limits=Limits(timeout_s=60.0),
+    )
+    try:
+        executor._create(request, request.limits, executor.jobdir(request.key))
+    finally:
+        executor.close()
+    assert docker_api.containers.get(container_name(provider, job_id)).status == "created"
+
+    provider.start()
+    provider.wait_for_step(job_id, "submitted", timeout=60)
+    manifest = market.fetch(job_id, tmp_path / "result")
+
+    assert "abandoned" not in provider.steps_of(job_id)
+    assert market.calls("abandon", PROVIDER_ADDRESS, job_id) == []
+    assert len(market.calls("claim", PROVIDER_ADDRESS, job_id)) == 1
+    assert len(market.calls("submit_result", PROVIDER_ADDRESS, job_id)) == 1
+    assert container_starts(docker_api, container_name(provider, job_id), since) == 1
+    assert manifest.status == "succeeded"
+    assert (tmp_path / "result" / "outputs" / "runs").read_text() == "run\n"
 
 
 def test_sigterm_mid_run_leaves_the_job_tracked_and_a_restart_delivers_it(

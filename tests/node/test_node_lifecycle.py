@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from node_world import PRICE, PROVIDER, PROVIDER_ADDRESS, REQUESTER, Market, shell_job
-from support.node import ProviderNode
+from support.node import ProviderNode, register_provider
 
 from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.states import JobState
@@ -159,3 +159,25 @@ def test_a_disputed_job_settles_by_the_arbiter_or_after_the_arbiter_deadline(
     assert neutral["reason"].startswith("dispute closed with the neutral outcome")
     assert market.job(abandoned_dispute).state == JobState.RESOLVED
     assert market.calls("finalize", PROVIDER_ADDRESS, resolved_job) == []
+
+
+def test_a_new_registration_applies_to_the_next_job_without_a_restart(
+    market: Market, node: ProviderNode, tmp_path: Path
+) -> None:
+    # Runs last in this module: it raises the memory the node offers (2048 MB until now).
+    since = node.mark()
+    register_provider(
+        market.url,
+        market.home,
+        account=PROVIDER,
+        stake="0",
+        args=["--price-floor", "1000 gwei", "--max-memory-mb", "3072"],
+    )
+    node.wait_for(lambda e: e.get("event") == "capabilities-updated", since=since, timeout=30)
+    job_id = market.post(shell_job("echo roomier", resources={"memory_mb": 3072}))
+
+    node.wait_for_step(job_id, "submitted", timeout=60)
+    manifest = market.fetch(job_id, tmp_path / "result")
+
+    assert manifest.status == "succeeded"
+    assert manifest.limits.memory_mb == 3072  # the new maximum, not the one the node started with

@@ -10,6 +10,7 @@ from requester_support import DEPLOYER, IMAGE, POOR
 
 from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.states import JobState
+from jobmarket.errors import InvalidInput
 from requester.api import Requester
 
 ME = dev_account(0).address
@@ -121,6 +122,12 @@ def test_an_invalid_spec_is_refused_with_the_field_named(cli, no_transaction):
 def test_a_work_timeout_shorter_than_the_run_time_is_refused(cli, no_transaction):
     result = cli(*POST, "--price", "0.01", "--timeout", "30m", "--work-timeout", "10m")
     refused(result, 2, "the work timeout 10m is shorter than the job's run-time limit 30m")
+
+
+@pytest.mark.parametrize("window", ["claim_within", "work_timeout", "review_window"])
+def test_a_zero_window_is_refused_not_replaced_by_the_default(requester, no_transaction, window):
+    with pytest.raises(InvalidInput, match="must be longer than zero"):
+        requester.post(image=IMAGE, command="true", price="0.01", **{window: 0})
 
 
 @pytest.mark.parametrize("job_id", ["abc", "1e3", "1.5"])

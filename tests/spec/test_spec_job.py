@@ -7,6 +7,7 @@ import json
 import pytest
 
 from jobmarket.content.importer import Importer
+from jobmarket.errors import InvalidInput
 from jobmarket.spec import DocumentInvalid, JobSpec
 
 PINNED = "docker.io/library/python@sha256:" + "ab" * 32
@@ -114,6 +115,11 @@ def test_docker_references_that_are_valid():
     ):
         assert JobSpec.parse(_spec(image=image)).image == image
     assert not JobSpec.parse(_spec(image="alpine:3.20")).image_is_pinned
+
+
+def test_a_folder_given_as_spec_file_is_one_clear_error(tmp_path):
+    with pytest.raises(InvalidInput, match="is a folder; give a JSON file"):
+        JobSpec.from_file(tmp_path)
 
 
 def test_not_json_is_one_line():

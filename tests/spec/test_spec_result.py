@@ -7,13 +7,14 @@ import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobmarket.content.cid import DAG_PB, Cid
 from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.errors import IntegrityError
-from jobmarket.spec import AppliedLimits, RefusedFile
+from jobmarket.spec import AppliedLimits, RefusedFile, ResultManifest
 from jobmarket.spec.result_dir import (
     RESULT_PARAMS,
     build_result_dir,
@@ -48,23 +49,34 @@ def _collected_outputs(root: Path) -> Path:
     return root
 
 
+def _build(tmp_path: Path, outputs: Path, **overrides: Any) -> ResultManifest:
+    """The result folder of a succeeded run whose logs are ``tmp_path/stdout``."""
+    arguments: dict[str, Any] = {
+        "job_id": 1,
+        "outputs_dir": outputs,
+        "stdout_log": tmp_path / "stdout",
+        "stderr_log": tmp_path / "stdout",
+        "status": "succeeded",
+        "exit_code": 0,
+        "started_at": STARTED,
+        "finished_at": STARTED,
+        "image_id": "sha256:" + "c" * 64,
+        "limits": LIMITS,
+    }
+    return build_result_dir(tmp_path / "result", **(arguments | overrides))
+
+
 @pytest.fixture
 def built(tmp_path):
     outputs = _collected_outputs(tmp_path / "collected")
     (tmp_path / "stdout").write_bytes(b"line\n" * 5000)
     (tmp_path / "stderr").write_bytes("warnung: ünïcode\n".encode())
-    manifest = build_result_dir(
-        tmp_path / "result",
+    manifest = _build(
+        tmp_path,
+        outputs,
         job_id=7,
-        outputs_dir=outputs,
-        stdout_log=tmp_path / "stdout",
         stderr_log=tmp_path / "stderr",
-        status="succeeded",
-        exit_code=0,
-        started_at=STARTED,
         finished_at=STARTED + timedelta(seconds=12.5),
-        image_id="sha256:" + "c" * 64,
-        limits=LIMITS,
         refused=[RefusedFile(path="huge.bin", reason="output cap of 1 GiB reached")],
         spec_cid="bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e",
     )
@@ -91,6 +103,16 @@ def test_manifest_describes_every_collected_file_and_every_refusal(built):
     on_disk = json.loads((root / "manifest.json").read_text())
     assert on_disk["job_id"] == 7 and on_disk["limits"]["user"] == "65534:65534"
     assert check_result_tree(root, job_id=7) == manifest
+
+
+def test_refusals_are_listed_in_the_same_order_on_every_filesystem(tmp_path):
+    collected = tmp_path / "collected"
+    for folder in ("b", "c", "a"):  # ext4 walks these in hash order, tmpfs in creation order
+        (collected / folder).mkdir(parents=True)
+        (collected / folder / "link").symlink_to("/etc/passwd")
+    (tmp_path / "stdout").write_bytes(b"")
+    manifest = _build(tmp_path, collected)
+    assert [refusal.path for refusal in manifest.refused] == ["a/link", "b/link", "c/link"]
 
 
 def test_published_result_is_fetched_and_verified_against_the_chain_digest(built, tmp_path):

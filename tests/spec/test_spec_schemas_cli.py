@@ -46,3 +46,9 @@ def test_spec_validate_prints_one_error_line_per_problem(tmp_path):
         f"error: {path}: command: must have at least 1 item",
         f"error: {path}: resources.memory_mb: must be ≤ 65536",
     ]
+
+
+def test_spec_validate_of_a_missing_file_is_one_error_line(tmp_path):
+    result = _run("spec", "validate", str(tmp_path / "absent.json"), "--kind", "result-manifest")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'absent.json'} does not exist; check the path\n"
