@@ -26,6 +26,8 @@ from jobmarket.content.dagpb import (
     decode_unixfs,
 )
 from jobmarket.errors import IntegrityError, InvalidInput
+from jobmarket.names import path_problem
+from jobmarket.terminal import printable
 
 GetBlock = Callable[[Cid], bytes]
 
@@ -184,6 +186,95 @@ def list_directory(get_block: GetBlock, cid: Cid, decoded: Decoded | None = None
     if len(set(names)) != len(names):
         raise IntegrityError(f"directory {cid} lists the same name twice")
     return entries
+
+
+class TreeTooLarge(InvalidInput):
+    """The content is larger (bytes or entries) than the caller allows; nothing was written."""
+
+
+@dataclass
+class TreeSummary:
+    """What writing a DAG out would produce: counted while every block was read and verified."""
+
+    total_bytes: int = 0
+    files: int = 0
+    directories: int = 0
+    symlinks: int = 0
+    max_depth: int = 0
+
+
+def inspect_tree(
+    get_block: GetBlock,
+    cid: Cid,
+    *,
+    prefix: str = "",
+    max_bytes: int | None = None,
+    max_entries: int | None = None,
+) -> TreeSummary:
+    """Read every block under ``cid`` (each verified by ``get_block``) and sum what it holds.
+
+    Checks everything :func:`write_tree` would refuse later — structure, sizes, entry names and
+    path lengths (``prefix`` is the path the tree will be mounted at, counted in) under the
+    rule book :mod:`jobmarket.names` — and stops at the first block that is missing or wrong
+    (``NotFound``/``IntegrityError``) or once ``max_bytes``/``max_entries`` would be exceeded
+    (:class:`TreeTooLarge`, decided from the sizes the DAG claims before their bytes are read).
+    """
+    summary = TreeSummary()
+    _inspect(get_block, cid, prefix, 0, summary, max_bytes, max_entries)
+    return summary
+
+
+def _inspect(
+    get_block: GetBlock,
+    cid: Cid,
+    path: str,
+    depth: int,
+    summary: TreeSummary,
+    max_bytes: int | None,
+    max_entries: int | None,
+) -> None:
+    if depth > MAX_TREE_DEPTH:
+        raise IntegrityError(f"directory tree under {cid} is deeper than {MAX_TREE_DEPTH} levels")
+    if path:
+        problem = path_problem(path)
+        if problem:
+            raise InvalidInput(f"path {printable(path[:200])} {problem}")
+    summary.max_depth = max(summary.max_depth, depth)
+    entries = summary.files + summary.directories + summary.symlinks + 1
+    if max_entries is not None and entries > max_entries:
+        raise TreeTooLarge(f"{cid} holds more than {max_entries} files and folders")
+    decoded = decode(cid, get_block(cid))
+    kind = decoded.kind
+    if kind == UnixFSType.DIRECTORY:
+        summary.directories += 1
+        for entry in list_directory(get_block, cid, decoded):
+            child = f"{path}/{entry.name}" if path else entry.name
+            _inspect(get_block, entry.cid, child, depth + 1, summary, max_bytes, max_entries)
+    elif kind == UnixFSType.SYMLINK:
+        summary.symlinks += 1
+    elif kind == UnixFSType.HAMT_SHARD:
+        raise InvalidInput(
+            f"{cid} is a sharded (HAMT) directory", "this store reads basic directories only"
+        )
+    else:
+        summary.files += 1
+        declared = _declared_size(decoded)
+        if max_bytes is not None and summary.total_bytes + declared > max_bytes:
+            raise TreeTooLarge(f"{cid} holds more than {max_bytes} bytes")
+        for piece in _file_pieces(get_block, cid, decoded, 0):
+            summary.total_bytes += len(piece)
+            if max_bytes is not None and summary.total_bytes > max_bytes:
+                raise TreeTooLarge(f"{cid} holds more than {max_bytes} bytes")
+
+
+def _declared_size(decoded: Decoded) -> int:
+    """The file size a node claims (verified as its pieces are read)."""
+    if decoded.raw is not None:
+        return len(decoded.raw)
+    unixfs = decoded.unixfs
+    assert unixfs is not None
+    own = len(unixfs.data) if unixfs.data is not None else 0
+    return max(own + sum(unixfs.blocksizes), unixfs.filesize or 0)
 
 
 def write_tree(get_block: GetBlock, cid: Cid, destination: Path) -> None:
