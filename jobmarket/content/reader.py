@@ -277,11 +277,21 @@ def _declared_size(decoded: Decoded) -> int:
     return max(own + sum(unixfs.blocksizes), unixfs.filesize or 0)
 
 
-def write_tree(get_block: GetBlock, cid: Cid, destination: Path) -> None:
+def write_tree(
+    get_block: GetBlock,
+    cid: Cid,
+    destination: Path,
+    *,
+    max_bytes: int | None = None,
+    symlinks: bool = False,
+) -> None:
     """Write a file or directory to ``destination`` (which must not exist), all or nothing.
 
     Content is first written under a temporary sibling and renamed into place only after every
     block verified, so a failure never leaves a half-written or unverified tree behind.
+    ``max_bytes`` bounds the file bytes written (:class:`TreeTooLarge` at the first byte past
+    it, whatever the DAG claims). Symbolic links are refused unless ``symlinks``: then each is
+    recreated as a link (its target is never followed or resolved here).
     """
     destination = Path(destination)
     if destination.exists() or destination.is_symlink():
@@ -293,35 +303,63 @@ def write_tree(get_block: GetBlock, cid: Cid, destination: Path) -> None:
     if staging.exists():
         _remove(staging)
     try:
-        _write_entry(get_block, cid, staging, 0)
+        _Writer(get_block, max_bytes, symlinks).write(cid, staging, 0)
         os.replace(staging, destination)
     except BaseException:
         _remove(staging)
         raise
 
 
-def _write_entry(get_block: GetBlock, cid: Cid, target: Path, depth: int) -> None:
-    if depth > MAX_TREE_DEPTH:
-        raise IntegrityError(f"directory tree under {cid} is deeper than {MAX_TREE_DEPTH} levels")
-    decoded = decode(cid, get_block(cid))
-    kind = decoded.kind
-    if kind == UnixFSType.DIRECTORY:
-        target.mkdir()
-        for entry in list_directory(get_block, cid, decoded):
-            _write_entry(get_block, entry.cid, target / entry.name, depth + 1)
-    elif kind == UnixFSType.SYMLINK:
-        raise IntegrityError(
-            f"{target.name} ({cid}) is a symbolic link",
-            "refusing to write links; they could point outside the destination",
-        )
-    elif kind == UnixFSType.HAMT_SHARD:
-        raise InvalidInput(
-            f"{cid} is a sharded (HAMT) directory", "this store reads basic directories only"
-        )
-    else:
-        with open(target, "xb") as out:
-            for piece in _file_pieces(get_block, cid, decoded, 0):
-                out.write(piece)
+MAX_LINK_TARGET_BYTES = 4095
+
+
+class _Writer:
+    def __init__(self, get_block: GetBlock, max_bytes: int | None, symlinks: bool) -> None:
+        self.get_block = get_block
+        self.max_bytes = max_bytes
+        self.symlinks = symlinks
+        self.written = 0
+
+    def write(self, cid: Cid, target: Path, depth: int) -> None:
+        if depth > MAX_TREE_DEPTH:
+            raise IntegrityError(
+                f"directory tree under {cid} is deeper than {MAX_TREE_DEPTH} levels"
+            )
+        get_block = self.get_block
+        decoded = decode(cid, get_block(cid))
+        kind = decoded.kind
+        if kind == UnixFSType.DIRECTORY:
+            target.mkdir()
+            for entry in list_directory(get_block, cid, decoded):
+                self.write(entry.cid, target / entry.name, depth + 1)
+        elif kind == UnixFSType.SYMLINK:
+            if not self.symlinks:
+                raise IntegrityError(
+                    f"{target.name} ({cid}) is a symbolic link",
+                    "refusing to write links; they could point outside the destination",
+                )
+            os.symlink(_link_target(cid, decoded), target)
+        elif kind == UnixFSType.HAMT_SHARD:
+            raise InvalidInput(
+                f"{cid} is a sharded (HAMT) directory", "this store reads basic directories only"
+            )
+        else:
+            with open(target, "xb") as out:
+                for piece in _file_pieces(get_block, cid, decoded, 0):
+                    self.written += len(piece)
+                    if self.max_bytes is not None and self.written > self.max_bytes:
+                        raise TreeTooLarge(f"{cid} holds more than {self.max_bytes} bytes")
+                    out.write(piece)
+
+
+def _link_target(cid: Cid, decoded: Decoded) -> bytes:
+    """A UnixFS symlink's target bytes, refused when no filesystem could hold them."""
+    unixfs = decoded.unixfs
+    assert unixfs is not None
+    target = unixfs.data or b""
+    if not target or b"\0" in target or len(target) > MAX_LINK_TARGET_BYTES:
+        raise IntegrityError(f"symbolic link {cid} has an impossible target")
+    return target
 
 
 def _remove(path: Path) -> None:

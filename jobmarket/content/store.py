@@ -90,14 +90,22 @@ class ContentStore(ABC):
         """Entries of a directory (names already checked to be safe)."""
         return reader.list_directory(self.get_block, cid)
 
-    def get(self, cid: Cid, destination: str | os.PathLike[str]) -> Path:
+    def get(
+        self,
+        cid: Cid,
+        destination: str | os.PathLike[str],
+        *,
+        max_bytes: int | None = None,
+        symlinks: bool = False,
+    ) -> Path:
         """Write a file or directory tree to ``destination`` (which must not exist yet).
 
         All or nothing: the tree is verified while written to a temporary sibling and only
-        then renamed into place. Entry names like ``..`` or containing ``/`` are refused.
+        then renamed into place. Entry names like ``..`` or containing ``/`` are refused;
+        ``max_bytes`` and ``symlinks`` as in :func:`reader.write_tree`.
         """
         target = Path(destination)
-        reader.write_tree(self.get_block, cid, target)
+        reader.write_tree(self.get_block, cid, target, max_bytes=max_bytes, symlinks=symlinks)
         return target
 
     # -- pins and archives -------------------------------------------------------------------
