@@ -13,14 +13,16 @@ left behind, which is what makes ``kill -9`` at any moment safe:
 * ``pinned``: the submit transaction is journaled before it is sent, and followed if found.
 
 Money is never at stake before the spec has been fetched, verified and accepted, the image
-found and the inputs seen. A job the node cannot run after claiming it (image gone, inputs
-unavailable, no time left) is abandoned before its work deadline, which costs a fraction of
-the collateral instead of all of it.
+found, every block of every input read and checked as staging will check it, and the disk
+found to hold the inputs and the job's allowance. A job the node cannot run after claiming it
+(image gone, inputs unavailable, no time left) is abandoned before its work deadline, which
+costs a fraction of the collateral instead of all of it.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import traceback
 
@@ -30,6 +32,7 @@ from jobmarket.chain.states import JobState
 from jobmarket.chain.units import format_price
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
+from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
 from provider_node.crashpoints import crash_point
@@ -49,7 +52,7 @@ from provider_node.progress import advance
 from provider_node.publisher import publish_execution
 from provider_node.retry import Interrupted, backoff, is_transient
 from provider_node.runtime import Runtime
-from provider_node.staging import InputsUnavailable, missing_inputs, remove_staged, stage_inputs
+from provider_node.staging import InputsUnavailable, remove_staged, stage_inputs
 from provider_node.steps import (
     ABANDONING,
     RIVAL_CLAIM_PENDING,
@@ -70,6 +73,10 @@ DEFER_RIVAL_S = 3.0
 
 # Claim refusals that mean "not now" rather than "never".
 _CLAIM_LATER = {Revert.STAKE_TOO_LOW, Revert.PAUSED, Revert.NOT_REGISTERED}
+
+
+def _mib(size: int) -> str:
+    return f"{size / MiB:.0f} MiB"
 
 
 class JobPipeline:
@@ -165,15 +172,30 @@ class JobPipeline:
             spec = self._fetch_spec_for_decision(job)
             if spec is None:
                 return False
-            reasons = self.rt.policy.check_spec(spec, job) or self._local_problems(spec)
+            reasons = self.rt.policy.check_spec(spec, job)
+            if reasons:
+                return self._decline(reasons)
+            try:
+                reasons, disk_bytes = self._local_problems(spec)
+            except Unreachable as err:
+                return self._defer(
+                    job, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S
+                )
             if reasons:
                 return self._decline(reasons)
         else:
             spec = self._spec_or_none(job)
+            disk_bytes = 0
         cpu = spec.resources.cpu if spec else 0.0
         memory = spec.resources.memory_mb if spec else 0
         if not self.rt.capacity.try_reserve(
-            self.job_id, cpu, memory, job.collateral, force=resuming
+            self.job_id,
+            cpu,
+            memory,
+            job.collateral,
+            disk_bytes=disk_bytes,
+            disk_free=None if resuming else self._free_disk(),
+            force=resuming,
         ):
             return self._defer(job, WAITING_FOR_SLOT, DEFER_CAPACITY_S)
         if not resuming and not self._enough_stake(job):
@@ -200,15 +222,31 @@ class JobPipeline:
             self._defer(job, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S)
         return None
 
-    def _local_problems(self, spec: JobSpec) -> list[str]:
-        """What this machine lacks to run the spec: the image, the inputs."""
+    def _local_problems(self, spec: JobSpec) -> tuple[list[str], int]:
+        """What stops this machine from running the spec — the image, any input (every block
+        read and checked, as staging will), the disk — and the disk bytes the job may take."""
         problems = []
         try:
             self.rt.executor.check_image(spec.image)
         except (ImageNotAvailable, InvalidRequest) as err:
             problems.append(err.problem)
-        problems += missing_inputs(self.rt.store, spec)
-        return problems
+        inputs = inspect_inputs(self.rt.store.get_block, spec)
+        problems += inputs.problems
+        margin = self.rt.settings.disk_margin_mb * MiB
+        needed = inputs.total_bytes + input_allowance(spec) + margin
+        if not problems:
+            free = self._free_disk()
+            if needed > free:
+                problems.append(
+                    f"disk: the job may take {_mib(needed)} (inputs {_mib(inputs.total_bytes)}, "
+                    f"resources.disk_mb {spec.resources.disk_mb} MiB, margin {_mib(margin)}); "
+                    f"this node has {_mib(free)} free"
+                )
+        return problems, needed
+
+    def _free_disk(self) -> int:
+        """Free bytes where inputs are staged and outputs collected (the node's folder)."""
+        return shutil.disk_usage(self.rt.identity.folder).free
 
     def _enough_stake(self, job: JobRecord) -> bool:
         info = self.rt.client.provider_info(self.rt.me)

@@ -23,6 +23,8 @@ class NodeSettings:
     claim_margin_s: int = 5
     # Time kept after the run for collecting, pinning and submitting before the work deadline.
     delivery_margin_s: int = 30
+    # Free disk the work folder must keep beyond what a job's inputs and disk_mb may take.
+    disk_margin_mb: int = 256
     # Processes a job may run (fork bombs stop here).
     pids: int = 256
     # Finalize our submitted jobs once their review window has passed.

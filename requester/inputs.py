@@ -18,6 +18,7 @@ from jobmarket.chain.units import parse_price as parse_price_with_unit
 from jobmarket.content.cid import Cid
 from jobmarket.errors import InvalidInput
 from jobmarket.spec.validation import check_relative_path
+from jobmarket.terminal import printable
 
 PRICE_HINT = "write e.g. 0.01 (ether), '0.01 ether' or '250000 gwei'"
 _BARE_NUMBER = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*$")
@@ -100,21 +101,30 @@ def _mount_name(name: str, source: str) -> str:
         return check_relative_path(name)
     except ValueError as err:
         raise InvalidInput(
-            f"input name {name!r} in {source!r} {err}", "give a plain name"
+            f"input name '{printable(name[:80])}' {err}", "give a plain name (NAME=PATH)"
         ) from None
 
 
 def parse_input_path(text: str) -> NamedPath:
     """``PATH`` (mounted at ``/in/<basename>``) or ``NAME=PATH``; the path must exist."""
     name, sep, path_text = text.partition("=")
-    if not sep or Path(text).exists():
+    if not sep or _exists(text):
         name, path_text = "", text
     path = Path(path_text).expanduser()
-    if not path.exists():
-        raise InvalidInput(f"input {path_text!r} does not exist", "check the path")
+    shown = printable(path_text[:200])
+    if not _exists(path_text):
+        raise InvalidInput(f"input '{shown}' does not exist", "check the path")
     if not (path.is_file() or path.is_dir()):
-        raise InvalidInput(f"input {path_text!r} is not a file or folder", "give a file or folder")
+        raise InvalidInput(f"input '{shown}' is not a file or folder", "give a file or folder")
     return NamedPath(_mount_name(name or path.resolve().name, text), path)
+
+
+def _exists(text: str) -> bool:
+    """Whether a path exists; a path no filesystem could hold (a 300-byte name) does not."""
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError):  # ENAMETOOLONG, ELOOP, EACCES; NUL in the name
+        return False
 
 
 def parse_input_cid(text: str) -> NamedCid:

@@ -2,7 +2,8 @@
 
 A spec comes from a file (``--spec job.json``) or from an image, a command and inputs; local
 files and folders are added to the content store (pinned) and mounted at ``/in/<name>``, and
-inputs given by CID must already be in the store, since that is where providers fetch them.
+inputs given by CID must already be in the store, since that is where providers fetch them;
+every input is then checked exactly as a provider checks it before claiming.
 :class:`JobTerms` holds the money and the deadlines and checks them against the contract's
 limits and against the spec (a work timeout shorter than the job's run time cannot be met).
 """
@@ -18,6 +19,7 @@ from jobmarket.chain.units import format_price
 from jobmarket.content.cid import Cid
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, NotFound
+from jobmarket.spec.inputs import inspect_inputs
 from jobmarket.spec.job import JobSpec
 from requester.durations import format_duration, parse_duration
 from requester.inputs import NamedCid, NamedPath, parse_address, parse_price
@@ -184,7 +186,21 @@ def with_inputs(
     for named in paths:
         cid = store.add_path(named.path, pin=True)
         mounts.append({"cid": str(cid), "path": named.name})
-    return JobSpec.parse({**document, "inputs": mounts}, "job spec")
+    spec = JobSpec.parse({**document, "inputs": mounts}, "job spec")
+    require_stageable(store, spec)
+    return spec
+
+
+def require_stageable(store: ContentStore, spec: JobSpec) -> None:
+    """Refuse to pay for a job every provider would decline: the node's own input check
+    (:func:`~jobmarket.spec.inputs.inspect_inputs`), run here on the same store."""
+    report = inspect_inputs(store.get_block, spec)
+    if report.problems:
+        raise InvalidInput(
+            "; ".join(report.problems)[:600],
+            "fix the input (or raise resources.disk_mb in a --spec file); no provider would "
+            "take this job",
+        )
 
 
 def require_available(store: ContentStore, cid: Cid, name: str) -> None:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.errors import InvalidInput
+from jobmarket.names import env_name_problem, env_value_problem
 from jobmarket.spec.validation import (
     CidText,
     Document,
@@ -32,10 +33,10 @@ _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?)"
 _PATH_PART = r"(?:[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)"
 _IMAGE = re.compile(
-    rf"^(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+    rf"(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
+    re.ASCII,  # Docker's \w is [A-Za-z0-9_], not every Unicode letter
 )
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _check_image(value: str) -> str:
@@ -47,7 +48,7 @@ def _check_image(value: str) -> str:
     )
     if (
         len(value) > 512
-        or not _IMAGE.match(value)
+        or not _IMAGE.fullmatch(value)
         or (not has_registry and not re.fullmatch(_PATH_PART, first))
     ):
         raise ValueError(
@@ -110,10 +111,12 @@ class JobSpec(Document):
         if len(env) > 128:
             raise ValueError("must have at most 128 variables")
         for name, value in env.items():
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
-            if "\0" in value:
-                raise ValueError(f"value of {name} must not contain NUL characters")
+            problem = env_name_problem(name)
+            if problem:
+                raise ValueError(problem)
+            problem = env_value_problem(value)
+            if problem:
+                raise ValueError(f"value of {name} {problem}")
         return env
 
     @field_validator("inputs")

@@ -9,7 +9,8 @@ UTF-8), and a person must be told precisely which field broke which rule
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+import re
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -17,9 +18,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import IntegrityError, InvalidInput
+from jobmarket.names import check_path
 
 MAX_DOCUMENT_BYTES = 262144
 """A document must fit one raw block (one default chunk), so its CID is ``bafkrei…``."""
+
+MAX_JSON_DEPTH = 64
+"""No protocol document nests deeper than a few levels; 64 leaves room and stops a document of
+100,000 brackets from exhausting the parser's recursion (a RecursionError, not a refusal)."""
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -87,14 +93,45 @@ def parse_document(
         except UnicodeDecodeError:
             raise DocumentInvalid(["document: must be UTF-8 text"], source) from None
     if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError as err:
-            raise DocumentInvalid([f"document: is not valid JSON ({err})"], source) from None
+        data = load_json(data, source)
     try:
         return model.model_validate(data)
     except ValidationError as err:
         raise DocumentInvalid(error_lines(err), source) from None
+
+
+# A JSON string (with its escapes), or one bracket: all a nesting count has to look at.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+
+
+def json_depth_problem(text: str, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why ``text`` nests too deeply to be parsed, or None; iterative, so any depth is safe.
+
+    Brackets inside strings do not count. Malformed text is left for the parser to report.
+    """
+    if text.count("[") + text.count("{") <= max_depth:
+        return None  # cannot nest deeper than it has openings (nearly every document)
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > max_depth:
+                return f"document: nests deeper than {max_depth} levels"
+        elif token in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+def load_json(text: str, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` for text a counterpart wrote: too deep or invalid is one DocumentInvalid."""
+    problem = json_depth_problem(text, max_depth)
+    if problem:
+        raise DocumentInvalid([problem], source)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise DocumentInvalid([f"document: is not valid JSON ({err})"], source) from None
 
 
 def canonical_json(model: BaseModel) -> bytes:
@@ -188,19 +225,9 @@ class Document(StrictModel):
 
 
 def check_relative_path(value: str) -> str:
-    """A relative POSIX path that stays inside the folder it is resolved against."""
-    if not value:
-        raise ValueError("must not be empty")
-    if "\0" in value or "\\" in value:
-        raise ValueError("must not contain NUL or backslash characters")
-    if value.startswith("/"):
-        raise ValueError("must be relative (no leading /)")
-    if len(value) > 1024:
-        raise ValueError("must have at most 1024 characters")
-    parts = value.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise ValueError("must not contain empty, '.' or '..' components")
-    return str(PurePosixPath(value))
+    """A relative path that stays inside its folder, under the rule book :mod:`jobmarket.names`
+    (components of at most 255 bytes, no control characters, at most 1024 bytes in all)."""
+    return check_path(value)
 
 
 def check_cid(value: str) -> str:

@@ -66,6 +66,13 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     help="Seconds kept before the work deadline to collect, pin and submit the result.",
 )
 @click.option(
+    "--disk-margin",
+    type=click.IntRange(0, 10**7),
+    default=_DEFAULTS.disk_margin_mb,
+    show_default=True,
+    help="MiB of free disk kept beyond what a job's inputs and disk_mb may take.",
+)
+@click.option(
     "--pids",
     type=click.IntRange(8, 65536),
     default=_DEFAULTS.pids,
@@ -129,6 +136,7 @@ def run(
     allow_pull: bool,
     claim_margin: int,
     delivery_margin: int,
+    disk_margin: int,
     pids: int,
     finalize: bool,
     finalize_delay: int,
@@ -161,6 +169,7 @@ def run(
         allow_pull=allow_pull,
         claim_margin_s=claim_margin,
         delivery_margin_s=delivery_margin,
+        disk_margin_mb=disk_margin,
         pids=pids,
         finalize=finalize,
         finalize_delay_s=finalize_delay,

@@ -14,12 +14,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from jobmarket.names import env_name_problem, env_value_problem
 from provider_node.executor.errors import InvalidRequest
 
 MiB = 1024 * 1024
 # Docker container names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*; labels carry the same string.
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NetworkMode(StrEnum):
@@ -135,9 +135,11 @@ class ExecutionRequest:
         if any(not isinstance(arg, str) or "\0" in arg for arg in self.argv):
             raise InvalidRequest("command arguments must be strings without NUL bytes")
         for name, value in self.env.items():
-            if not _ENV_NAME_PATTERN.fullmatch(name) or "\0" in str(value):
+            problem = env_name_problem(name) or env_value_problem(value)
+            if problem:
                 raise InvalidRequest(
-                    f"environment variable {name!r} is invalid", "use names like MY_VAR"
+                    f"environment variable {name!r} is invalid: {problem}",
+                    "use names like MY_VAR",
                 )
         if self.inputs is not None:
             inputs = Path(self.inputs)

@@ -73,11 +73,22 @@ def test_a_fetched_spec_parses_back_to_the_same_spec():
         ({"inputs": [{"cid": "nope", "path": "a"}]}, "inputs.0.cid: 'nope' is not a CID"),
         (
             {"inputs": [{"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": "../x"}]},
-            "inputs.0.path: must not contain empty, '.' or '..' components",
+            "inputs.0.path: component '..' must not be '.' or '..'",
         ),
         ({"outputs": ["/etc/passwd"]}, "outputs.0: must be relative (no leading /)"),
         ({"outputs": ["a", "a/b"]}, "outputs: path 'a/b' lies inside 'a'"),
         ({"outputs": ["a", "a"]}, "outputs: path 'a' appears twice"),
+        ({"env": {"A\n": "x"}}, "env: 'A\\n' is not a valid variable name"),
+        ({"env": {"A": "x\0"}}, "env: value of A must not contain NUL characters"),
+        ({"image": "alpine:3.20\n"}, "image: must be a Docker image reference"),
+        ({"image": "alpine:vé"}, "image: must be a Docker image reference"),
+        ({"outputs": ["ok/" + "x" * 300]}, "outputs.0: component 'xxxx"),
+        ({"outputs": ["a\\b"]}, "outputs.0: component 'a\\\\b' must not contain a backslash"),
+        ({"outputs": ["a\x1b[2J"]}, "outputs.0: component 'a\\x1b[2J' must not contain control"),
+        (
+            {"inputs": [{"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": "é" * 128}]},
+            "inputs.0.path: component 'éééé",
+        ),
         ({"colour": "blue"}, "colour: is not a known field (check the spelling)"),
         ({"version": 2}, "version: must be 1"),
     ],
@@ -143,3 +154,47 @@ def test_requester_publishes_and_provider_fetches_by_the_on_chain_digest(tmp_pat
     path.write_bytes(path.read_bytes().replace(b"hello", b"HELLO"))
     with pytest.raises(IntegrityError, match="corrupted on disk"):
         JobSpec.fetch(store, cid.digest)
+
+
+def test_names_at_the_limits_of_the_rule_book_are_accepted():
+    component = "é" * 127 + "x"  # 255 bytes of UTF-8
+    path = "/".join([component] * 4)  # 1023 bytes
+    spec = JobSpec.parse(
+        _spec(
+            outputs=[path],
+            inputs=[{"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": component}],
+            env={"A" * 255: "x" * 4096},
+        )
+    )
+    assert spec.outputs == [path] and spec.inputs[0].path == component
+
+
+def test_one_byte_past_a_limit_is_refused():
+    with pytest.raises(DocumentInvalid, match="is 256 bytes; a name may have at most 255"):
+        JobSpec.parse(_spec(outputs=["é" * 128]))
+    with pytest.raises(DocumentInvalid, match="a path may have at most 1024 bytes"):
+        JobSpec.parse(_spec(outputs=["/".join(["x" * 255] * 4) + "/yy"]))
+    with pytest.raises(DocumentInvalid, match="at most 255"):
+        JobSpec.parse(_spec(env={"A" * 256: "x"}))
+
+
+def test_a_deeply_nested_spec_is_one_line_not_a_recursion_error():
+    for depth in (65, 100_000):
+        with pytest.raises(DocumentInvalid) as caught:
+            JobSpec.parse(b"[" * depth + b"]" * depth, "spec.json")
+        assert caught.value.lines == ["document: nests deeper than 64 levels"]
+    with pytest.raises(DocumentInvalid) as caught:  # unbalanced, as a hostile block may be
+        JobSpec.parse(b'{"a":' * 50_000, "spec.json")
+    assert caught.value.lines == ["document: nests deeper than 64 levels"]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    deep_text = "[{" * 400 + '\\"' + "[" * 500
+    spec = JobSpec.parse(json.dumps(_spec(name="[" * 100, description=deep_text)))
+    assert spec.description == deep_text
+    nested_64 = json.dumps(_spec(labels=None)).replace(
+        '"labels": null', '"x": ' + "[" * 62 + "]" * 62
+    )
+    with pytest.raises(DocumentInvalid) as caught:  # 64 levels parse; the field is unknown
+        JobSpec.parse(nested_64)
+    assert caught.value.lines == ["x: is not a known field (check the spelling)"]

@@ -52,3 +52,11 @@ def test_spec_validate_of_a_missing_file_is_one_error_line(tmp_path):
     result = _run("spec", "validate", str(tmp_path / "absent.json"), "--kind", "result-manifest")
     assert result.exit_code == 2
     assert result.stderr == f"error: {tmp_path / 'absent.json'} does not exist; check the path\n"
+
+
+def test_spec_validate_of_deeply_nested_json_is_one_error_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    result = _run("spec", "validate", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: document: nests deeper than 64 levels\n"
