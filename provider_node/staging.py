@@ -24,6 +24,7 @@ from jobmarket.content.store import ContentStore
 from jobmarket.errors import UserError
 from jobmarket.spec.inputs import input_allowance
 from jobmarket.spec.job import JobSpec
+from jobmarket.terminal import printable
 
 
 class InputsUnavailable(UserError):
@@ -42,15 +43,24 @@ def stage_inputs(store: ContentStore, spec: JobSpec, folder: Path) -> Path | Non
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     remaining = input_allowance(spec)
+    written: Path | None = None
     try:
-        for mount in spec.inputs:
+        for number, mount in enumerate(spec.inputs):
             target = folder / mount.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            store.get(Cid.parse(mount.cid), target, max_bytes=remaining, symlinks=True)
-            remaining -= _bytes_written(target)
+            # Written under a short name, then moved: the store's temporary sibling of a
+            # 255-byte mount name would be longer than any filesystem allows.
+            written = folder.parent / f".{folder.name}.input-{number}"
+            if written.exists() or written.is_symlink():
+                remove_staged(written)
+            store.get(Cid.parse(mount.cid), written, max_bytes=remaining, symlinks=True)
+            remaining -= _bytes_written(written)
+            os.rename(written, target)
     except (UserError, OSError) as err:
         shutil.rmtree(folder, ignore_errors=True)
-        problem = err.problem if isinstance(err, UserError) else str(err)
+        if written is not None:
+            remove_staged(written)
+        problem = err.problem if isinstance(err, UserError) else printable(str(err))
         raise InputsUnavailable(
             f"input {mount.path} ({mount.cid}) could not be staged: {problem}",
             "the job is given back (abandoned)",
@@ -86,5 +96,8 @@ def _make_readable(folder: Path) -> None:
                     os.chmod(path, mode)
 
 
-def remove_staged(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def remove_staged(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)

@@ -86,7 +86,11 @@ def test_a_fetched_spec_parses_back_to_the_same_spec():
         ({"outputs": ["a\\b"]}, "outputs.0: component 'a\\\\b' must not contain a backslash"),
         ({"outputs": ["a\x1b[2J"]}, "outputs.0: component 'a\\x1b[2J' must not contain control"),
         (
-            {"inputs": [{"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": "é" * 128}]},
+            {
+                "inputs": [
+                    {"cid": "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD", "path": "é" * 130}
+                ]
+            },
             "inputs.0.path: component 'éééé",
         ),
         ({"colour": "blue"}, "colour: is not a known field (check the spelling)"),
