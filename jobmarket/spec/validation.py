@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
@@ -100,26 +101,23 @@ def parse_document(
         raise DocumentInvalid(error_lines(err), source) from None
 
 
-# A JSON string (with its escapes), or one bracket: all a nesting count has to look at.
-_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+# A JSON string with its escapes (unterminated: to the end), and runs of anything but brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def json_depth_problem(text: str, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     """Why ``text`` nests too deeply to be parsed, or None; iterative, so any depth is safe.
 
-    Brackets inside strings do not count. Malformed text is left for the parser to report.
+    Brackets inside strings do not count. A closing bracket with nothing open is left for the
+    parser, which stops there before nesting anything.
     """
     if text.count("[") + text.count("{") <= max_depth:
         return None  # cannot nest deeper than it has openings (nearly every document)
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            if depth > max_depth:
-                return f"document: nests deeper than {max_depth} levels"
-        elif token in "]}":
-            depth = max(0, depth - 1)
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    if max(accumulate(map(_NESTING_STEP.__getitem__, brackets)), default=0) > max_depth:
+        return f"document: nests deeper than {max_depth} levels"
     return None
 
 
