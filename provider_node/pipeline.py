@@ -194,7 +194,7 @@ class JobPipeline:
             memory,
             job.collateral,
             disk_bytes=disk_bytes,
-            disk_free=None if resuming else self._free_disk(),
+            disk_free=None if resuming else self._free_disk() - self._disk_margin(),
             force=resuming,
         ):
             return self._defer(job, WAITING_FOR_SLOT, DEFER_CAPACITY_S)
@@ -232,21 +232,24 @@ class JobPipeline:
             problems.append(err.problem)
         inputs = inspect_inputs(self.rt.store.get_block, spec)
         problems += inputs.problems
-        margin = self.rt.settings.disk_margin_mb * MiB
-        needed = inputs.total_bytes + input_allowance(spec) + margin
+        needed = inputs.total_bytes + input_allowance(spec)
         if not problems:
-            free = self._free_disk()
-            if needed > free:
+            free, margin = self._free_disk(), self._disk_margin()
+            if needed + margin > free:
                 problems.append(
-                    f"disk: the job may take {_mib(needed)} (inputs {_mib(inputs.total_bytes)}, "
-                    f"resources.disk_mb {spec.resources.disk_mb} MiB, margin {_mib(margin)}); "
-                    f"this node has {_mib(free)} free"
+                    f"disk: the job may take {_mib(needed + margin)} (inputs "
+                    f"{_mib(inputs.total_bytes)}, resources.disk_mb {spec.resources.disk_mb} MiB, "
+                    f"margin {_mib(margin)}); this node has {_mib(free)} free"
                 )
         return problems, needed
 
     def _free_disk(self) -> int:
         """Free bytes where inputs are staged and outputs collected (the node's folder)."""
         return shutil.disk_usage(self.rt.identity.folder).free
+
+    def _disk_margin(self) -> int:
+        """Free disk kept for the node itself (journal, results), once for all jobs."""
+        return self.rt.settings.disk_margin_mb * MiB
 
     def _enough_stake(self, job: JobRecord) -> bool:
         info = self.rt.client.provider_info(self.rt.me)

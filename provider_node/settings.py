@@ -23,7 +23,7 @@ class NodeSettings:
     claim_margin_s: int = 5
     # Time kept after the run for collecting, pinning and submitting before the work deadline.
     delivery_margin_s: int = 30
-    # Free disk the work folder must keep beyond what a job's inputs and disk_mb may take.
+    # Free disk (MiB) kept beyond what the jobs' inputs and disk_mb may take (once, not per job).
     disk_margin_mb: int = 256
     # Processes a job may run (fork bombs stop here).
     pids: int = 256

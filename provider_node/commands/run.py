@@ -70,7 +70,7 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     type=click.IntRange(0, 10**7),
     default=_DEFAULTS.disk_margin_mb,
     show_default=True,
-    help="MiB of free disk kept beyond what a job's inputs and disk_mb may take.",
+    help="MiB of free disk kept beyond what the jobs in progress may take (inputs + disk_mb).",
 )
 @click.option(
     "--pids",
