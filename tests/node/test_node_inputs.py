@@ -26,6 +26,11 @@ from provider_node.executor import ExecutionRequest, InvalidRequest
 from provider_node.staging import InputsUnavailable, stage_inputs
 
 
+@pytest.fixture(autouse=True)
+def _needs_root() -> None:
+    """Overrides the suite's root check: nothing here mounts anything or talks to Docker."""
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
     return EmbeddedStore(tmp_path / "ipfs", fsync=False)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hostile_inputs import directory, symlink
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -119,6 +120,11 @@ def jobs(draw):
     )
     outputs = draw(st.lists(_mount_paths(), max_size=2))
     return inputs, env, outputs
+
+
+@pytest.fixture(autouse=True)
+def _needs_root() -> None:
+    """Overrides the suite's root check: nothing here mounts anything or talks to Docker."""
 
 
 _STORE_DIR = Path(tempfile.mkdtemp(prefix="rulebook-store-"))
