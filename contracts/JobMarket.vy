@@ -18,7 +18,8 @@
        arguments and amounts; each failure has its own short reason string.
      - Payouts to requesters are pushed with a bounded gas stipend; a receiver that
        reverts or runs out of gas gets a credit instead (`withdraw`), so no receiver
-       can block a settlement. A provider's payout is added to its stake.
+       can block a settlement. A provider's payout is added to its stake (any part
+       over the stake field's width is credited instead).
      - Parameters are versioned; each job keeps the version current at its post,
        so an owner's change applies to future jobs only.
 """
@@ -130,6 +131,9 @@ event ResultSubmitted:
     review_deadline: uint256
 
 
+# @dev `payout` (price minus fee) is added to the claimer's stake; a part the stake
+#      cannot hold (over 2**96 - 1 wei) is credited instead, announced in the same
+#      transaction by StakeLimitReached and Credited.
 event JobAccepted:
     job_id: indexed(uint256)
     claimer: indexed(address)
@@ -144,6 +148,9 @@ event JobDisputed:
     arbiter_deadline: uint256
 
 
+# @dev `to_provider` is added to the claimer's stake (a part over 2**96 - 1 wei is
+#      credited instead: StakeLimitReached and Credited); `to_requester` is pushed and
+#      includes `slashed`.
 event JobResolved:
     job_id: indexed(uint256)
     provider_bps: uint256
@@ -170,10 +177,22 @@ event Paid:
     amount: uint256
 
 
+# @dev `amount` was added to `credits(account)`, to be pulled with `withdraw`: a push
+#      the receiver refused, a protocol fee, or the part of a payout over the claimer's
+#      stake limit (then preceded by StakeLimitReached).
 event Credited:
     account: indexed(address)
     job_id: indexed(uint256)
     amount: uint256
+
+
+# @dev A settlement would have taken `account`'s stake over 2**96 - 1 wei: the stake is
+#      now `stake` (that limit) and `credited` wei of the payout went to its credits.
+event StakeLimitReached:
+    account: indexed(address)
+    job_id: indexed(uint256)
+    stake: uint256
+    credited: uint256
 
 
 event Withdrawn:
@@ -485,8 +504,8 @@ def abandon(job_id: uint256):
     params: uint256 = self._params_history[packing.version(b)]
     collateral: uint256 = price * packing.collateral_bps(params) // MAX_BPS
     slash: uint256 = collateral * packing.abandon_slash_bps(params) // MAX_BPS
-    self._providers[msg.sender] = packing.settled(
-        self._providers[msg.sender], 0, collateral, slash, 0, 0
+    self._providers[msg.sender] = packing.released(
+        self._providers[msg.sender], collateral, slash, 0
     )
 
     refund: uint256 = 0
@@ -566,9 +585,7 @@ def reclaim(job_id: uint256):
         params: uint256 = self._params_history[packing.version(b)]
         slashed = price * packing.collateral_bps(params) // MAX_BPS
         claimer: address = packing.account(b)
-        self._providers[claimer] = packing.settled(
-            self._providers[claimer], 0, slashed, slashed, 0, 1
-        )
+        self._providers[claimer] = packing.released(self._providers[claimer], slashed, slashed, 1)
     self._jobs[job_id].b = packing.with_transition(b, EXPIRED, packing.deadline(b))
     log JobExpired(job_id=job_id, refund=price, slashed=slashed)
     self._push(packing.requester(a), job_id, price + slashed)
@@ -840,9 +857,12 @@ def _settle_accepted(job_id: uint256, a: uint256, b: uint256):
     claimer: address = packing.account(b)
 
     self._jobs[job_id].b = packing.with_transition(b, ACCEPTED, packing.deadline(b))
-    self._providers[claimer] = packing.settled(
-        self._providers[claimer], payout, collateral, 0, 1, 0
-    )
+    p: uint256 = 0
+    over_limit: uint256 = 0
+    p, over_limit = packing.settled(self._providers[claimer], payout, collateral, 0, 1, 0)
+    self._providers[claimer] = p
+    if over_limit != 0:
+        self._credit_over_stake_limit(claimer, job_id, over_limit)
     if fee != 0:
         self._credit(self.fee_recipient, job_id, fee)
     log JobAccepted(job_id=job_id, claimer=claimer, payout=payout, fee=fee, by=msg.sender)
@@ -872,7 +892,9 @@ def _settle_dispute(job_id: uint256, b: uint256, provider_bps: uint256, by_arbit
 
     self._jobs[job_id].b = packing.with_transition(b, RESOLVED, packing.deadline(b))
     claimer: address = packing.account(b)
-    self._providers[claimer] = packing.settled(
+    p: uint256 = 0
+    over_limit: uint256 = 0
+    p, over_limit = packing.settled(
         self._providers[claimer],
         to_provider,
         collateral,
@@ -880,6 +902,9 @@ def _settle_dispute(job_id: uint256, b: uint256, provider_bps: uint256, by_arbit
         convert(won, uint256),
         convert(lost, uint256),
     )
+    self._providers[claimer] = p
+    if over_limit != 0:
+        self._credit_over_stake_limit(claimer, job_id, over_limit)
     if fee != 0:
         self._credit(self.fee_recipient, job_id, fee)
     log JobResolved(
@@ -915,6 +940,19 @@ def _push(account: address, job_id: uint256, amount: uint256):
 def _credit(account: address, job_id: uint256, amount: uint256):
     self.credits[account] += amount
     log Credited(account=account, job_id=job_id, amount=amount)
+
+
+@internal
+def _credit_over_stake_limit(claimer: address, job_id: uint256, amount: uint256):
+    """
+    @dev The part of a payout the claimer's stake field (96 bits) cannot hold: a
+         settlement must never revert because of the receiver's state, so it becomes
+         a credit (`withdraw`) instead.
+    """
+    log StakeLimitReached(
+        account=claimer, job_id=job_id, stake=packing.MAX_STAKE, credited=amount
+    )
+    self._credit(claimer, job_id, amount)
 
 
 @internal

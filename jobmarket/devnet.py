@@ -3,11 +3,17 @@
 ``make demo``, the benchmarks and the integration tests all start their chain here, so they
 behave the same way: anvil on a free port (or a given one), optionally mining on an interval,
 and a JobMarket deployed from the bundled artifact and recorded for that chain.
+
+A port somebody else already listens on is refused before anything starts, and the chain that
+answers must be served by our own child: otherwise a failed anvil (it exits with "address in
+use") would leave the readiness probe talking to the other program's chain, and we would deploy
+onto it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import signal
@@ -30,11 +36,17 @@ from jobmarket.chain.deployments import (
     DEFAULT_COLLATERAL_BPS,
     Deployment,
 )
-from jobmarket.errors import NotFound, Unreachable
+from jobmarket.errors import NotFound, Unreachable, UserError
+from jobmarket.terminal import printable
 
 REPO_ANVIL = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "anvil"
 START_TIMEOUT_S = 20.0
 PR_SET_PDEATHSIG = 1
+HOST = "127.0.0.1"
+# How long to wait for whatever already listens on a port to say what it is.
+PROBE_TIMEOUT_S = 1.0
+# /proc/net/tcp{,6}: the state of a listening socket.
+TCP_LISTEN = "0A"
 
 
 def anvil_binary() -> str:
@@ -54,8 +66,116 @@ def _die_with_parent() -> None:
 
 def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+class PortInUse(UserError):
+    """The port a local chain was asked for is taken by another program."""
+
+
+def check_port_free(port: int) -> None:
+    """Raise :class:`PortInUse`, saying who listens there, unless anvil could bind ``port``.
+
+    The test binds the way anvil does (``SO_REUSEADDR``), so only a live listener counts, not
+    a socket of a recently stopped process still in TIME_WAIT.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+            return
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise PortInUse(
+                    f"cannot listen on {HOST}:{port}: {err.strerror}",
+                    f"choose another port with --port (a free one: {free_port()})",
+                ) from None
+    raise PortInUse(
+        f"port {port} on {HOST} is already in use by {describe_listener(port)}",
+        f"stop that program, or choose another port with --port (a free one: {free_port()})",
+    )
+
+
+def describe_listener(port: int) -> str:
+    """What listens on ``port``, in words: the Ethereum node it is, and its process if visible."""
+    what = _describe_rpc(port)
+    owners = [f"process {pid} `{printable(command)}`" for pid, command in _listener_processes(port)]
+    return ", ".join([what, *owners])
+
+
+def _describe_rpc(port: int) -> str:
+    w3 = Web3(
+        Web3.HTTPProvider(
+            f"http://{HOST}:{port}",
+            request_kwargs={"timeout": PROBE_TIMEOUT_S},
+            exception_retry_configuration=None,
+        )
+    )
+    try:
+        client = printable(w3.client_version)[:80]
+        chain_id, block = int(w3.eth.chain_id), int(w3.eth.block_number)
+    except Exception:  # anything but a JSON-RPC answer means "not a node"
+        return "a program that does not answer Ethereum JSON-RPC"
+    return f"an Ethereum node ({client}, chain {chain_id}, block {block})"
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on ``port`` (any address), or None where /proc cannot tell."""
+    inodes: set[str] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == TCP_LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+                inodes.add(inode)
+    return inodes if readable else None
+
+
+def _socket_inodes_of(pid: int) -> set[str]:
+    """The socket inodes process ``pid`` holds open (empty where we may not look)."""
+    found = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                found.add(target[len("socket:[") : -1])
+    except OSError:
+        pass
+    return found
+
+
+def _listener_processes(port: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes listening on ``port`` that we are allowed to see."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _socket_inodes_of(int(entry.name)) & inodes:
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:
+                raw = b""
+            command = raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
+            found.append((int(entry.name), command[:120]))
+    return found
+
+
+def _serves_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on ``port`` (True where /proc cannot
+    tell: the port was free just before, so the listener is almost certainly ours)."""
+    inodes = _listening_inodes(port)
+    return inodes is None or bool(_socket_inodes_of(pid) & inodes)
 
 
 @dataclass
@@ -69,10 +189,12 @@ class Anvil:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{HOST}:{self.port}"
 
     def start(self) -> Anvil:
-        command = [anvil_binary(), "--port", str(self.port), "--host", "127.0.0.1"]
+        """Start anvil and wait until it answers; refuses a port another program listens on."""
+        check_port_free(self.port)
+        command = [anvil_binary(), "--port", str(self.port), "--host", HOST]
         if self.block_time is not None:
             command += ["--block-time", str(self.block_time)]
         # The child keeps its own copy of the log's descriptor; ours is closed once it runs.
@@ -88,15 +210,26 @@ class Anvil:
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if _listening_inodes(self.port):
+                    raise PortInUse(
+                        f"port {self.port} on {HOST} was taken by "
+                        f"{describe_listener(self.port)} while anvil started",
+                        f"stop that program, or choose another port with --port "
+                        f"(a free one: {free_port()})",
+                    )
                 raise Unreachable(
                     f"anvil exited at start with code {self.process.returncode}",
-                    f"is port {self.port} already in use?",
+                    f"see {self.log_path}" if self.log_path else "run it by hand to see why",
                 )
             try:
                 w3.eth.chain_id  # noqa: B018 - readiness probe
-                return self
             except Exception:
                 time.sleep(0.05)
+                continue
+            # Something answers; only our own anvil's chain will do (see the module docstring).
+            if _serves_port(self.process.pid, self.port):
+                return self
+            time.sleep(0.05)
         self.stop()
         raise Unreachable(f"anvil did not answer on {self.url} within {START_TIMEOUT_S:.0f} s")
 
@@ -185,7 +318,13 @@ if __name__ == "__main__":
     from jobmarket.cli import ErrorReportingCommand
 
     @click.command(cls=ErrorReportingCommand)
-    @click.option("--port", default=8545, show_default=True, help="Port of the local chain.")
+    @click.option(
+        "--port",
+        type=click.IntRange(1, 65535),
+        default=8545,
+        show_default=True,
+        help="Port of the local chain on 127.0.0.1 (refused if another program listens on it).",
+    )
     @click.option("--block-time", type=float, default=None, help="Seconds per block [automine].")
     def _main(port: int, block_time: float | None) -> None:
         """A local anvil with a freshly deployed JobMarket, for trying the CLIs by hand."""

@@ -268,7 +268,7 @@ def pack_provider(
 ) -> uint256:
     """
     @dev Counters saturate instead of spilling into their neighbours; a stake over
-         96 bits (79 billion ether) reverts.
+         96 bits (79 billion ether) reverts (a deposit; settlements cap it first).
     """
     assert stake <= MAX_STAKE, "stake too high"
     return (
@@ -299,17 +299,48 @@ def settled(
     slash: uint256,
     completed: uint256,
     slashed: uint256,
-) -> uint256:
+) -> (uint256, uint256):
     """
     @notice Provider slot after a job ends: `credit` added to the stake, `unlock`
             released from the locked stake, `slash` (part of the released amount)
             taken from the stake, and the counters increased.
-    @dev Reverts (underflow) if `unlock` exceeds the locked stake or `slash` the stake.
+    @dev A settlement must never depend on the receiver's state, so a stake that
+         would exceed 96 bits is capped at MAX_STAKE instead of reverting; the caller
+         credits the rest. Packs the slot itself, with pack_provider's layout and
+         saturating counters, to save an internal call on every settlement. Reverts
+         (underflow) if `unlock` exceeds the locked stake or `slash` the stake.
+    @return The new provider slot, and the part of `credit` over the stake limit
+            (zero for any real stake).
+    """
+    stake: uint256 = (p & MASK_96) + credit - slash
+    over_limit: uint256 = 0
+    if stake > MAX_STAKE:
+        over_limit = stake - MAX_STAKE
+        stake = MAX_STAKE
+    return (
+        stake
+        | ((((p >> P_LOCKED) & MASK_96) - unlock) << P_LOCKED)
+        | (min(((p >> P_COMPLETED) & MASK_31) + completed, MASK_31) << P_COMPLETED)
+        | (min(((p >> P_SLASHED) & MASK_32) + slashed, MASK_32) << P_SLASHED)
+        | (p & (1 << P_REGISTERED)),
+        over_limit,
+    )
+
+
+@internal
+@pure
+def released(p: uint256, unlock: uint256, slash: uint256, slashed: uint256) -> uint256:
+    """
+    @notice Provider slot after a job ends without a payout (abandon, reclaim):
+            `unlock` released from the locked stake, `slash` (part of the released
+            amount) taken from the stake, and the slashed counter increased.
+    @dev The stake only shrinks, so it always fits. Reverts (underflow) if `unlock`
+         exceeds the locked stake or `slash` the stake.
     """
     return self.pack_provider(
-        (p & MASK_96) + credit - slash,
+        (p & MASK_96) - slash,
         ((p >> P_LOCKED) & MASK_96) - unlock,
-        ((p >> P_COMPLETED) & MASK_31) + completed,
+        (p >> P_COMPLETED) & MASK_31,
         ((p >> P_SLASHED) & MASK_32) + slashed,
         p >> P_REGISTERED == 1,
     )

@@ -281,8 +281,8 @@ class MarketClient:
 
         ``job_id`` filters job events on their first indexed argument; ``account`` filters on
         the indexed address that follows it (requester in JobPosted, claimer in JobClaimed).
-        Money events (Paid, Credited, Withdrawn, Stake*) index the account first: filter them
-        with :meth:`account_events`.
+        Money events (Paid, Credited, Withdrawn, StakeDeposited, StakeWithdrawn,
+        StakeLimitReached) index the account first: filter them with :meth:`account_events`.
         """
         topics: list[Any] = [[self.topic(name) for name in names] if names else None]
         topics.append(None if job_id is None else HexBytes(job_id.to_bytes(32, "big")))

@@ -14,6 +14,9 @@ providers and dispute splits Hypothesis picks), and its rules move jobs several 
 post-and-drive, a whole lifecycle, a few more moves on an existing job, a paused interlude, plus
 parameter changes, withdrawals and stake moves. Moves that must fail (late, wrong state, paused)
 are tried too and must revert. A hostile requester that refuses payments makes credits appear.
+Most examples also put one provider's stake next to the 96-bit limit of its packed field
+(funded with anvil_setBalance, a real deposit), so payouts overflow it: the settlement must go
+through, the stake stop at the limit and the excess become a credit the provider withdraws.
 Each example runs from a chain snapshot and is rolled back afterwards; every transaction has a
 pinned timestamp, so a run does not depend on the wall clock.
 
@@ -83,6 +86,9 @@ MOVES: dict[JobState, tuple[tuple[str, ...], ...]] = {
     JobState.DISPUTED: (("resolve",), ("resolve",), ("wait", "close_dispute"), ("wait", "resolve")),
 }
 PROBE_FROM = 80
+# The largest stake the packed provider slot holds; payouts beyond it become credits.
+MAX_STAKE = 2**96 - 1
+OVER_STAKE_LIMIT = "payout over the stake limit credited"
 # Whole lifecycles, including late moves that must be refused on the way.
 # ("last call" claims exactly at the claim deadline, so an abandon right after expires the job.)
 PATHS: tuple[tuple[str, ...], ...] = (
@@ -238,11 +244,16 @@ class MarketMachine(RuleBasedStateMachine):
         ),
         providers=st.lists(st.sampled_from([0, 1]), min_size=len(PATHS), max_size=len(PATHS)),
         bps=st.sampled_from([0, 2_500, 10_000]),
+        near_limit=st.sampled_from([0, 1, None]),
+        headroom=st.sampled_from([0, 10**16, 5 * 10**18]),
     )
-    def every_lifecycle(self, requesters, providers, bps):
+    def every_lifecycle(self, requesters, providers, bps, near_limit, headroom):
         """Each example starts by running every path once, so every transition is exercised
-        (by accounts Hypothesis picks); the rules then interleave more on top."""
+        (by accounts Hypothesis picks); the rules then interleave more on top. Before that, one
+        provider's stake may be filled to ``headroom`` wei below the stake limit."""
         self.configure_hostile(refuse=True)
+        if near_limit is not None:
+            self.fill_stake(self.providers[near_limit], headroom)
         job_ids = []
         for path, requester, provider in zip(PATHS, requesters, providers, strict=True):
             job_id = self.post_job(requester, 10**7, None, 3_600)
@@ -452,9 +463,24 @@ class MarketMachine(RuleBasedStateMachine):
             job.state = S.EXPIRED
 
     def release(self, job: ModelJob, credit: int, slash: int) -> None:
+        """The claimer's collateral released, its payout added and slash taken; a stake over
+        the limit stops there and the excess becomes the claimer's credit."""
         assert job.claimer is not None
         self.model.locked[job.claimer] -= job.collateral
-        self.model.stakes[job.claimer] += credit - slash
+        stake = self.model.stakes[job.claimer] + credit - slash
+        if stake > MAX_STAKE:
+            self.model.credits[job.claimer] += stake - MAX_STAKE
+            stake = MAX_STAKE
+            REACHED[OVER_STAKE_LIMIT] += 1
+        self.model.stakes[job.claimer] = stake
+
+    def fill_stake(self, account, headroom: int) -> None:
+        """Deposit real ether until ``account``'s stake is ``headroom`` below the limit."""
+        amount = MAX_STAKE - headroom - self.model.stakes[account.address]
+        chain.provider.set_balance(account.address, account.balance + amount)
+        next_timestamp()
+        self.market.deposit_stake(sender=account, value=amount)
+        self.model.stakes[account.address] += amount
 
     @rule(
         fee=st.sampled_from([0, 100, 1_000]),
@@ -490,6 +516,8 @@ class MarketMachine(RuleBasedStateMachine):
                 "owner withdraws",
                 "hostile withdraws",
                 "requester withdraws",
+                "provider 0 withdraws",
+                "provider 1 withdraws",
                 "hostile accepts payments",
                 "hostile refuses payments",
             ]
@@ -499,11 +527,14 @@ class MarketMachine(RuleBasedStateMachine):
         if move.endswith("payments"):
             self.configure_hostile(refuse=move.startswith("hostile refuses"))
             return
-        actor = getattr(self, move.split()[0])
+        words = move.split()
+        actor = self.providers[int(words[1])] if words[0] == "provider" else getattr(self, words[0])
         credit = self.model.credits[actor.address]
         refuses = actor is self.hostile and self.model.hostile_refuses
         if self.attempt(credit > 0 and not refuses, actor, "withdraw") is not None:
             self.model.credits[actor.address] = 0
+            if words[0] == "provider":
+                REACHED["provider withdraws its credit"] += 1
 
     @rule(
         provider=st.sampled_from([0, 1]),
@@ -512,9 +543,9 @@ class MarketMachine(RuleBasedStateMachine):
     def stake_moves(self, provider, move):
         account = self.providers[provider]
         if move == "deposit":
-            next_timestamp()
-            self.market.deposit_stake(sender=account, value=10**18)
-            self.model.stakes[account.address] += 10**18
+            fits = self.model.stakes[account.address] + 10**18 <= MAX_STAKE
+            if self.attempt(fits, account, "deposit_stake", value=10**18) is not None:
+                self.model.stakes[account.address] += 10**18
             return
         free = self.model.stakes[account.address] - self.model.locked[account.address]
         amount = free if move == "withdraw all" else free // 2
@@ -575,7 +606,8 @@ def test_random_action_sequences_keep_the_market_solvent(
     for name, count in sorted(REACHED.items()):
         print(f"  {count:5d}  {name}")
     record_property("reached", dict(REACHED))
-    missing = (TRANSITIONS | {s.name for s in JobState if s is not S.NONEXISTENT}) - set(REACHED)
+    wanted = TRANSITIONS | {s.name for s in JobState if s is not S.NONEXISTENT} | {OVER_STAKE_LIMIT}
+    missing = wanted - set(REACHED)
     assert not missing, f"the run never reached {sorted(missing)}"
 
 
