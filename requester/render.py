@@ -182,6 +182,6 @@ def results_text(manifest: ResultManifest, destination: Path) -> str:
     for refused in manifest.refused:
         lines.append(f"  not collected: {refused.path} ({refused.reason})")
     if manifest.logs.stderr_tail.strip():
-        tail = manifest.logs.stderr_tail.strip().splitlines()[-3:]
+        tail = manifest.logs.stderr_tail.strip().split("\n")[-3:]  # not splitlines: \r, \x85
         lines.append("  stderr (last lines): " + " | ".join(tail))
     return "\n".join(lines)

@@ -390,7 +390,7 @@ def _check_manifest_is_ours(
     for path in paths:
         problem = path_problem(path)
         if problem:
-            raise _refused(cid, f"output path {path[:200]!r} {problem}")
+            raise _refused(cid, f"output path '{path[:200]}' {problem}")
 
 
 @dataclass(frozen=True)
@@ -460,7 +460,7 @@ def _plan_outputs(
             path = f"{folder}/{entry.name}" if folder else entry.name
             problem = path_problem(path)
             if problem:
-                raise _refused(cid, f"output path {path[:200]!r} {problem}")
+                raise _refused(cid, f"output path '{path[:200]}' {problem}")
             record = listed.pop(path, None)
             if record is not None:
                 plan.files.append((f"{OUTPUTS_DIR}/{path}", entry.cid, record))
