@@ -418,7 +418,7 @@ def _room(folder: Path, max_bytes: int) -> _Room:
     return _Room(
         max_bytes,
         f"the download limit of {format_size(max_bytes)}",
-        "if you expect that much, raise the limit (--max-size, or max_bytes= in Python)",
+        "if you expect that much, raise the limit (--max-size; max_size= in the Python API)",
     )
 
 
