@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from requester_support import file_bomb
+from requester_support import CAPABILITIES, ScriptedProvider, file_bomb
 
+from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import ImportedNode
 from jobmarket.errors import IntegrityError
@@ -195,3 +196,17 @@ def test_a_hostile_output_name_is_refused_in_one_escaped_line(cli, post, provide
     assert "a\\e[2J" in line and "dispute" in line
     assert control_characters(refused.stdout_bytes + refused.stderr_bytes) == []
     assert not (workdir / "result").exists()
+
+
+def test_a_hostile_capability_document_is_printed_escaped(cli, chain, store, provider):
+    stranger = ScriptedProvider(chain.client, dev_account(5), store)
+    stranger.register(CAPABILITIES.model_copy(update={"accepted_images": [f"x{HOSTILE}"]}))
+
+    listed = cli("providers")
+    as_json = cli("providers", "--json")
+
+    assert listed.exit_code == 0 and "images x\\e[2J" in listed.stdout
+    assert f"x{HOSTILE}" in [i for p in json.loads(as_json.stdout) for i in
+                             (p.get("capabilities") or {}).get("accepted_images", [])]  # fmt: skip
+    for run in (listed, as_json):
+        assert control_characters(run.stdout_bytes + run.stderr_bytes) == []
