@@ -5,11 +5,12 @@ described in :mod:`jobmarket.spec.result`, hashes every file once (sha2-256 and 
 a single pass) and writes ``manifest.json``; :func:`publish_result` adds the folder to a
 content store and returns the root CID whose digest goes on-chain.
 
-Requester: :func:`fetch_result` checks the root CID against the on-chain digest, fetches the
-tree through the store (every block verified, unsafe names refused) and then
-:func:`check_result_tree` proves each file matches the manifest — size, sha2-256 and CID —
-and that nothing unlisted is present. Any mismatch removes the fetched tree and raises
-:class:`~jobmarket.errors.IntegrityError`: unverified output is never left for use.
+Requester: :func:`fetch_result` checks the root CID against the on-chain digest, reads and
+checks the manifest and the folder listings before writing anything, refuses what exceeds the
+download limit or the free space, writes each file capped at its declared size and proves it
+matches the manifest — size, sha2-256 and CID — before the folder is renamed into place. Any
+mismatch raises :class:`~jobmarket.errors.IntegrityError` and leaves nothing behind.
+:func:`check_result_tree` proves the same of a result folder already on disk.
 """
 
 from __future__ import annotations
