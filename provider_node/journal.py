@@ -213,31 +213,61 @@ class JournalMismatch(UserError):
     """The journal on disk belongs to another chain, market or account."""
 
 
+class JournalDamaged(UserError):
+    """The journal file is not a readable SQLite database (truncated, overwritten, corrupt)."""
+
+
 class Journal:
     """The node's durable memory; every method is safe to call from any thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-        )
         self._lock = threading.RLock()
         self._depth = 0
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+        except sqlite3.Error as err:
+            raise self._damaged(err) from None
+        try:
+            self._open()
+        except sqlite3.Error as err:
+            self._db.close()
+            raise self._damaged(err) from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(str(p) for p in problems[:3]))
             self._db.executescript(_SCHEMA)
             found = self.get_meta("schema_version")
             if found is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif int(found) != SCHEMA_VERSION:
+            elif found != str(SCHEMA_VERSION):
                 raise JournalMismatch(
-                    f"the journal {self.path} has schema version {found}, "
+                    f"the journal {self.path} has schema version {found[:20]!r}, "
                     f"this node understands {SCHEMA_VERSION}",
                     "use the provider-node version that wrote it, or move it away",
                 )
+
+    def _damaged(self, err: sqlite3.Error) -> JournalDamaged:
+        """How a journal that is not a readable database is reported: what and what to do."""
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        return JournalDamaged(
+            f"the node's journal {self.path} cannot be read ({detail})",
+            f"restore it from a backup, or move it aside (mv {self.path} {self.path}.damaged) "
+            "to start a fresh one: the node then reads the chain again but no longer knows "
+            "the jobs it had claimed",
+        )
 
     def close(self) -> None:
         with self._lock:

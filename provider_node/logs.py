@@ -10,18 +10,21 @@ as ``extra={"fields": {...}}``; :func:`emit` is the short form used across the n
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from typing import Any
+
+from jobmarket.cli import json_text
+from jobmarket.terminal import printable
 
 ROOT_LOGGER = "provider_node"
 _RESERVED = ("ts", "level", "event")
 
 
 class LogfmtFormatter(logging.Formatter):
-    """``key=value`` pairs; values with spaces, quotes or ``=`` are quoted."""
+    """``key=value`` pairs; values with spaces, quotes, ``=`` or control characters are quoted
+    as JSON strings (which escapes the controls: a spec's text never reaches a terminal raw)."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
@@ -30,7 +33,7 @@ class LogfmtFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(_fields(record), default=str, separators=(",", ":"))
+        return json_text(_fields(record), default=str, separators=(",", ":"))
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -54,8 +57,8 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 def _logfmt_value(value: Any) -> str:
     text = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-    if text == "" or any(ch in text for ch in ' "=\n\t'):
-        return json.dumps(text)
+    if text == "" or any(ch in text for ch in ' "=') or printable(text) != text:
+        return json_text(text)
     return text
 
 

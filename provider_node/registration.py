@@ -15,9 +15,9 @@ from pathlib import Path
 
 from jobmarket.chain.client import MarketClient
 from jobmarket.content.store import ContentStore
-from jobmarket.errors import UserError
+from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
-from jobmarket.spec.job import Resources
+from jobmarket.spec.validation import DocumentInvalid
 from provider_node.journal import Journal
 
 CAPABILITIES_META = "capabilities"
@@ -47,6 +47,27 @@ def node_version() -> str:
     return f"provider-node/{version} ({platform.system().lower()})"
 
 
+# The ``register`` option behind each field of a document built from options.
+_OPTION_OF_FIELD = {
+    "accepted_images": "--image",
+    "networks": "--network",
+    "max_timeout_s": "--max-timeout",
+    "price_floor_wei": "--price-floor",
+    "max_resources.cpu": "--max-cpu",
+    "max_resources.memory_mb": "--max-memory-mb",
+    "max_resources.disk_mb": "--max-disk-mb",
+}
+
+
+def _option_line(line: str) -> str:
+    """``accepted_images.0: must have …`` as ``--image: must have …``."""
+    field, _, rule = line.partition(": ")
+    for prefix, option in _OPTION_OF_FIELD.items():
+        if field == prefix or field.startswith(prefix + "."):
+            return f"{option}: {rule}"
+    return line
+
+
 def build_capabilities(
     *,
     hardware: Hardware,
@@ -58,17 +79,28 @@ def build_capabilities(
     accepted_images: list[str],
     networks: list[str],
 ) -> ProviderCapabilities:
-    return ProviderCapabilities(
-        node_version=node_version(),
-        hardware=hardware,
-        max_resources=Resources(
-            cpu=max_cpu, memory_mb=max_memory_mb, gpu=min(hardware.gpus, 8), disk_mb=max_disk_mb
-        ),
-        max_timeout_s=max_timeout_s,
-        price_floor_wei=price_floor_wei,
-        accepted_images=accepted_images,
-        networks=networks,  # type: ignore[arg-type]
-    )
+    """The capability document ``register`` publishes; a bad option is named in one line."""
+    document = {
+        "node_version": node_version(),
+        "hardware": hardware.model_dump(),
+        "max_resources": {
+            "cpu": max_cpu,
+            "memory_mb": max_memory_mb,
+            "gpu": min(hardware.gpus, 8),
+            "disk_mb": max_disk_mb,
+        },
+        "max_timeout_s": max_timeout_s,
+        "price_floor_wei": price_floor_wei,
+        "accepted_images": accepted_images,
+        "networks": networks,
+    }
+    try:
+        return ProviderCapabilities.parse(document)
+    except DocumentInvalid as err:
+        raise InvalidInput(
+            "cannot register with these options: " + "; ".join(map(_option_line, err.lines)),
+            "fix the options named (see `provider-node register --help`); nothing was sent",
+        ) from None
 
 
 def registered_digest(client: MarketClient, account: str, journal: Journal) -> bytes | None:

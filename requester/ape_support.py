@@ -25,6 +25,7 @@ from web3.types import TxParams
 
 from jobmarket.chain import deployments
 from jobmarket.chain.client import MarketClient
+from jobmarket.cli import error_line
 from jobmarket.errors import UserError
 from requester.api import Requester
 from requester.signer import signable
@@ -102,7 +103,7 @@ def reporting_errors() -> Iterator[None]:
     try:
         yield
     except UserError as err:
-        click.echo(f"error: {err.message}", err=True)
+        error_line(err.message)
         sys.stdout.flush()
         raise SystemExit(err.exit_code) from None
 

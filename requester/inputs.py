@@ -44,11 +44,17 @@ def parse_address(text: str, *, what: str = "address") -> str:
 def parse_job_id(text: str | int) -> int:
     """A job id: a whole number ≥ 0 (``#3`` is accepted too)."""
     value = str(text).strip().removeprefix("#")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True
         raise InvalidInput(
             f"the job id {text!r} is not a number", "give the number `requester post` printed"
         )
-    return int(value)
+    digits = value.lstrip("0") or "0"
+    if len(digits) > 78 or int(digits) >= 2**256:  # job ids are uint256 on chain
+        raise InvalidInput(
+            f"the job id {digits[:20]}… ({len(digits)} digits) is larger than any job id",
+            "give the number `requester post` printed",
+        )
+    return int(digits)
 
 
 def parse_price(text: str | int) -> int:

@@ -8,7 +8,6 @@ the backstop for a chain that moved in between.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import TYPE_CHECKING
 from jobmarket.chain.client import JobView
 from jobmarket.chain.states import JobState
 from jobmarket.errors import IntegrityError, UserError
+from jobmarket.sizes import parse_size
 from jobmarket.spec.result import ResultManifest
-from jobmarket.spec.result_dir import fetch_result
+from jobmarket.spec.result_dir import DEFAULT_MAX_RESULT_BYTES, fetch_result
 from requester.clock import chain_now
 from requester.durations import format_duration, format_relative
 from requester.errors import ActionNotAllowed
@@ -158,13 +158,19 @@ class Job:
                 )
             time.sleep(poll_interval or self.requester.poll_interval)
 
-    def results(self, destination: str | Path) -> ResultManifest:
+    def results(
+        self, destination: str | Path, *, max_size: int | str = DEFAULT_MAX_RESULT_BYTES
+    ) -> ResultManifest:
         """Download the submitted result to ``destination`` and verify all of it.
 
-        Every file is checked against the manifest and the manifest (the directory root)
-        against the digest the provider submitted on chain; the manifest must also name this
-        job and its spec. On any mismatch nothing is left at ``destination``.
+        The manifest (the directory root) is checked against the digest the provider
+        submitted on chain and must name this job and its spec; the sizes it declares must fit
+        ``max_size`` (bytes, or text such as ``"2GiB"``; default 1 GiB) and the free space
+        of the target's filesystem. Every file is written with a cap of its declared size and
+        checked against the manifest before the folder is renamed to ``destination``: on
+        any refusal ``destination`` is not created.
         """
+        limit = parse_size(max_size, what="maximum result size")
         status = self.status()
         submitted = self.feed.last_result()
         if submitted is None:
@@ -174,19 +180,20 @@ class Job:
                 f"now waiting on {status.waiting_on}",
             )
         digest = bytes(submitted.args["result_digest"])
-        target = Path(destination)
-        manifest = fetch_result(
-            self.requester.store, result_cid(digest), digest, target, job_id=self.id
-        )
-        spec = status.spec_cid
-        if manifest.spec_cid is not None and spec is not None and manifest.spec_cid != str(spec):
-            shutil.rmtree(target, ignore_errors=True)
-            raise IntegrityError(
-                f"the result of job {self.id} was made for spec {manifest.spec_cid}, "
-                f"but the job's spec is {spec}",
-                f"dispute it (`requester dispute {self.id}`); do not use these files",
+        try:
+            return fetch_result(
+                self.requester.store,
+                result_cid(digest),
+                digest,
+                Path(destination),
+                job_id=self.id,
+                spec_cid=status.spec_cid,
+                max_bytes=limit,
             )
-        return manifest
+        except IntegrityError as err:
+            raise IntegrityError(
+                err.problem, f"dispute it (`requester dispute {self.id}`); nothing was written"
+            ) from None
 
     # -- the requester's moves -----------------------------------------------------------------
 

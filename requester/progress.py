@@ -3,7 +3,8 @@
 Each on-chain step is printed as a permanent line as it happens. On a terminal a status line
 below them is redrawn after every poll: current state, elapsed time, who the job waits on
 and the gas spent so far. When the output is not a terminal (a pipe, a log file, CI) only the
-step lines are written, plain and without control characters, so logs stay readable.
+step lines are written, plain and without control characters, so logs stay readable. Every
+line's text is escaped (:func:`jobmarket.terminal.printable`) before the redraw codes are added.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from typing import TextIO
 
 from jobmarket.chain.states import JobState
+from jobmarket.terminal import printable
 from requester.durations import format_duration
 from requester.history import JobStep
 from requester.render import amount, step_line
@@ -39,14 +41,14 @@ class _LiveLine:
         if self._shown:
             self.stream.write(_CLEAR_LINE)
             self._shown = False
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
     def redraw(self, text: str) -> None:
         if not self.live:
             return
         self._frame = (self._frame + 1) % len(_SPINNER)
-        self.stream.write(f"{_CLEAR_LINE}{_SPINNER[self._frame]} {text}")
+        self.stream.write(f"{_CLEAR_LINE}{_SPINNER[self._frame]} {printable(text)}")
         self.stream.flush()
         self._shown = True
 

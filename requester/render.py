@@ -6,12 +6,12 @@ show the same words; ``--json`` output is built from the objects' ``to_json`` in
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from jobmarket.chain.units import WEI_PER_ETHER, WEI_PER_GWEI, format_price
+from jobmarket.cli import json_text
 from jobmarket.spec.result import ResultManifest
 from requester.durations import format_duration
 from requester.estimate import PATHS, CostEstimate
@@ -36,7 +36,7 @@ def short(address: str | None) -> str:
 
 
 def to_json_text(document: Any) -> str:
-    return json.dumps(document, indent=2, sort_keys=False)
+    return json_text(document, indent=2, sort_keys=False)
 
 
 def step_line(step: JobStep, posted_at: int | None, me: str | None) -> str:
@@ -182,6 +182,6 @@ def results_text(manifest: ResultManifest, destination: Path) -> str:
     for refused in manifest.refused:
         lines.append(f"  not collected: {refused.path} ({refused.reason})")
     if manifest.logs.stderr_tail.strip():
-        tail = manifest.logs.stderr_tail.strip().splitlines()[-3:]
+        tail = manifest.logs.stderr_tail.strip().split("\n")[-3:]  # not splitlines: \r, \x85
         lines.append("  stderr (last lines): " + " | ".join(tail))
     return "\n".join(lines)

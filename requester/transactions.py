@@ -14,7 +14,7 @@ from typing import Any
 
 from hexbytes import HexBytes
 
-from jobmarket.chain.client import MarketClient, TransactionRefused
+from jobmarket.chain.client import MarketClient, TransactionRefused, max_gas_cost
 from jobmarket.chain.units import format_price
 from requester.errors import InsufficientFunds, explain_refusal
 from requester.signer import Signer
@@ -56,12 +56,6 @@ def shortfall(what: str, sender: str, balance: int, value: int, gas: int) -> Ins
         f"it needs {needs}up to {format_price(gas)} (gas)",
         "fund the account or lower the price; nothing was sent",
     )
-
-
-def max_gas_cost(tx: dict) -> int:
-    """The most ``tx`` can cost in gas: its gas limit at its maximum fee per gas."""
-    fee = tx.get("maxFeePerGas", tx.get("gasPrice", 0))
-    return int(tx["gas"]) * int(fee)
 
 
 def prepare(

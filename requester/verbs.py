@@ -8,7 +8,6 @@ same :class:`~jobmarket.errors.UserError` whichever front end called.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,8 +15,11 @@ from typing import Any, TextIO
 import click
 
 from jobmarket.chain.states import JobState
+from jobmarket.cli import json_text, say
 from jobmarket.errors import InvalidInput, UserError
+from jobmarket.sizes import parse_size
 from jobmarket.spec.result import ResultManifest
+from jobmarket.spec.result_dir import DEFAULT_MAX_RESULT_BYTES
 from requester.api import Requester
 from requester.durations import parse_duration
 from requester.errors import ActionNotAllowed
@@ -41,7 +43,10 @@ UNTIL_CHOICES = ("claimed", "submitted", "settled")
 
 def emit(as_json: bool, document: Any, text: str) -> None:
     """Print ``document`` as JSON or ``text`` for people, on standard output."""
-    click.echo(to_json_text(document) if as_json else text)
+    if as_json:
+        click.echo(to_json_text(document))  # json.dumps escapes every control character
+    else:
+        say(text)
 
 
 def progress_stream(as_json: bool) -> tuple[TextIO, bool]:
@@ -110,6 +115,7 @@ def post(
     accept: bool,
     wait_timeout: str | None,
     job_timeout: str | None,
+    max_size: str | None = None,
     **options: Any,
 ) -> None:
     """Post; with ``wait``/``fetch``/``accept`` follow it to a verified, accepted result."""
@@ -122,6 +128,7 @@ def post(
         raise InvalidInput(
             f"{fetch} already exists", "give --fetch a folder that does not exist yet"
         )
+    fetch_limit = parse_size(max_size or DEFAULT_MAX_RESULT_BYTES, what="maximum result size")
     job = requester.post(spec, env=parse_env(env), timeout=job_timeout, **options)
     status = job.status()
     report: dict[str, Any] = {
@@ -131,22 +138,22 @@ def post(
         "status": status.to_json(),
     }
     if not as_json:
-        click.echo(f"posted job {job.id} (spec {status.spec_cid})")
-        click.echo(tx_line(job.transactions[0]))
+        say(f"posted job {job.id} (spec {status.spec_cid})")
+        say(tx_line(job.transactions[0]))
     if wait or fetch is not None:
         status = follow(job, timeout=wait_timeout, as_json=as_json)
         report["status"] = status.to_json()
         if not as_json:
-            click.echo(_settle_line(status))
+            say(_settle_line(status))
     if fetch is not None:
         if status.result_cid is None:
             raise ActionNotAllowed(
                 f"job {job.id} ended {status.state.name} without a result", "nothing to fetch"
             )
-        manifest = job.results(fetch)
+        manifest = job.results(fetch, max_size=fetch_limit)
         report["results"] = _results_json(manifest, fetch)
         if not as_json:
-            click.echo(results_text(manifest, fetch))
+            say(results_text(manifest, fetch))
         if accept:
             if manifest.status != "succeeded":
                 if as_json:
@@ -162,8 +169,8 @@ def post(
             report["transactions"].append(record.to_json())
             report["status"] = status.to_json()
             if not as_json:
-                click.echo(tx_line(record))
-                click.echo(_settle_line(status))
+                say(tx_line(record))
+                say(_settle_line(status))
     if as_json:
         emit(True, report, "")
 
@@ -181,10 +188,17 @@ def wait(
     emit(as_json, final.to_json(), _settle_line(final))
 
 
-def results(requester: Requester, *, as_json: bool, job_id: str, destination: Path | None) -> None:
+def results(
+    requester: Requester,
+    *,
+    as_json: bool,
+    job_id: str,
+    destination: Path | None,
+    max_size: str | None = None,
+) -> None:
     job = requester.job(job_id)
     target = destination or Path(f"job-{job.id}-result")
-    manifest = job.results(target)
+    manifest = job.results(target, max_size=max_size or DEFAULT_MAX_RESULT_BYTES)
     emit(as_json, _results_json(manifest, target), results_text(manifest, target))
 
 
@@ -232,7 +246,7 @@ def watch(requester: Requester, *, as_json: bool, until_settled: bool, timeout: 
 
     def on_step(step: JobStep) -> None:
         if as_json:
-            click.echo(json.dumps({"job_id": step.job_id, **step.to_json()}))
+            click.echo(json_text({"job_id": step.job_id, **step.to_json()}))
         else:
             progress.on_step(step)
 
@@ -248,4 +262,4 @@ def watch(requester: Requester, *, as_json: bool, until_settled: bool, timeout: 
         progress.close()
     if not as_json:
         active = [job for job, state in states.items() if not state.is_terminal]
-        click.echo(f"{len(states)} job(s) followed, {len(active)} still active")
+        say(f"{len(states)} job(s) followed, {len(active)} still active")

@@ -27,6 +27,7 @@ from jobmarket.errors import InvalidInput, NotFound, UserError
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
 TEST_HD_PATH = "m/44'/60'/0'/0"
 TEST_PREFIX = "TEST::"
+MAX_TEST_INDEX = 2**31 - 1  # the last non-hardened BIP-32 child index
 
 
 @lru_cache(maxsize=32)
@@ -114,8 +115,13 @@ def load_account(name: str, chain_id: int) -> LocalAccount:
     name = name.strip()
     if name.upper().startswith(TEST_PREFIX):
         raw_index = name[len(TEST_PREFIX) :]
-        if not raw_index.isdigit():
+        if not (raw_index.isascii() and raw_index.isdigit()):
             raise InvalidInput(f"malformed test account '{name}'", "use TEST::0, TEST::1, ...")
+        if len(raw_index) > 10 or int(raw_index) > MAX_TEST_INDEX:
+            raise InvalidInput(
+                f"test account '{name[:40]}' does not exist: the index is above {MAX_TEST_INDEX}",
+                "use TEST::0, TEST::1, ... (anvil funds TEST::0 to TEST::9)",
+            )
         if not is_local_chain(chain_id):
             raise UserError(
                 f"test account {name} refused on chain {chain_id}: its key is public",

@@ -43,6 +43,12 @@ class TransactionRefused(UserError):
         super().__init__(f"{function} was refused by the contract: {reason}{where}")
 
 
+def max_gas_cost(tx: dict | TxParams) -> int:
+    """The most ``tx`` can cost in gas: its gas limit at its maximum fee per gas."""
+    fee = tx.get("maxFeePerGas", tx.get("gasPrice", 0))
+    return int(tx["gas"]) * int(fee)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class JobView:
     """A job as ``get_job`` returns it, with typed fields (amounts in wei, times in unix s)."""

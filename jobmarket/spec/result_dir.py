@@ -5,11 +5,12 @@ described in :mod:`jobmarket.spec.result`, hashes every file once (sha2-256 and 
 a single pass) and writes ``manifest.json``; :func:`publish_result` adds the folder to a
 content store and returns the root CID whose digest goes on-chain.
 
-Requester: :func:`fetch_result` checks the root CID against the on-chain digest, fetches the
-tree through the store (every block verified, unsafe names refused) and then
-:func:`check_result_tree` proves each file matches the manifest — size, sha2-256 and CID —
-and that nothing unlisted is present. Any mismatch removes the fetched tree and raises
-:class:`~jobmarket.errors.IntegrityError`: unverified output is never left for use.
+Requester: :func:`fetch_result` checks the root CID against the on-chain digest, reads and
+checks the manifest and the folder listings before writing anything, refuses what exceeds the
+download limit or the free space, writes each file capped at its declared size and proves it
+matches the manifest — size, sha2-256 and CID — before the folder is renamed into place. Any
+mismatch raises :class:`~jobmarket.errors.IntegrityError` and leaves nothing behind.
+:func:`check_result_tree` proves the same of a result folder already on disk.
 """
 
 from __future__ import annotations
@@ -19,16 +20,22 @@ import os
 import shutil
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from jobmarket.content import reader
 from jobmarket.content.cid import DAG_PB, Cid
+from jobmarket.content.dagpb import UnixFSType
 from jobmarket.content.importer import Importer, ImportParams
 from jobmarket.content.store import ContentStore
-from jobmarket.errors import IntegrityError, InvalidInput
+from jobmarket.errors import IntegrityError, InvalidInput, UserError
+from jobmarket.names import path_problem
+from jobmarket.sizes import format_size
 from jobmarket.spec.result import (
     LOGS_DIR,
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
     OUTPUTS_DIR,
     STDERR_NAME,
     STDOUT_NAME,
@@ -41,6 +48,7 @@ from jobmarket.spec.result import (
     Status,
 )
 from jobmarket.spec.validation import DocumentInvalid
+from jobmarket.terminal import printable
 
 RESULT_PARAMS = ImportParams(cid_version=1, hidden=True)
 """How results are imported: CIDv1, raw leaves, default chunks, hidden files included."""
@@ -236,6 +244,43 @@ def check_result_tree(root: str | os.PathLike[str], job_id: int | None = None) -
     return manifest
 
 
+DEFAULT_MAX_RESULT_BYTES = 1 << 30
+"""What ``fetch_result`` writes at most unless told otherwise (``--max-size``): 1 GiB."""
+
+FREE_SPACE_MARGIN_BYTES = 64 << 20
+"""Free space a download leaves on the target's filesystem, beyond what the result needs."""
+
+ENTRY_COST_BYTES = 4096
+"""What one file or folder costs a filesystem at least (a block), counted against the limits."""
+
+
+class ResultTooLarge(UserError):
+    """The result would exceed the download limit or the free space: nothing was written."""
+
+
+def _refused(cid: Cid, text: str) -> IntegrityError:
+    return IntegrityError(
+        f"result {cid} does not match its manifest: {printable(text)}",
+        "dispute the result; nothing was written",
+    )
+
+
+@dataclass
+class _Planned:
+    """What a verified manifest says will be written, and where each file's DAG is."""
+
+    manifest_bytes: bytes
+    manifest: ResultManifest
+    files: list[tuple[str, Cid, FileRecord]]  # path under the result folder, DAG, record
+    folders: list[str]  # every folder below the result folder, parents first
+
+    @property
+    def needed_bytes(self) -> int:
+        entries = 1 + len(self.files) + len(self.folders)  # 1: manifest.json
+        data = len(self.manifest_bytes) + sum(record.size for _, _, record in self.files)
+        return data + entries * ENTRY_COST_BYTES
+
+
 def fetch_result(
     store: ContentStore,
     root: Cid | str,
@@ -243,8 +288,21 @@ def fetch_result(
     destination: str | os.PathLike[str],
     *,
     job_id: int | None = None,
+    spec_cid: Cid | str | None = None,
+    max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> ResultManifest:
-    """Fetch a submitted result and verify it end to end against the on-chain digest."""
+    """Fetch a submitted result and verify it end to end against the on-chain digest.
+
+    Verify before writing, and bound what is written: the root must be the on-chain digest;
+    the manifest is read (at most :data:`MAX_MANIFEST_BYTES`) and checked (job, spec, paths
+    under the names rule book) and the folder listings matched against it, all before a byte
+    reaches the disk; the total the manifest declares must fit ``max_bytes`` and the target
+    filesystem's free space less :data:`FREE_SPACE_MARGIN_BYTES`. Each file is then written
+    into a temporary folder next to ``destination`` with a cap of its declared size, hashed as
+    it is written and compared with the manifest (size, sha2-256, CID); only a result that
+    verified completely is renamed to ``destination``. On any refusal ``destination`` is not
+    created and the temporary folder is removed.
+    """
     cid = root if isinstance(root, Cid) else Cid.parse(root)
     if cid.codec != DAG_PB:
         raise IntegrityError(f"result {cid} is not a UnixFS directory (dag-pb)", "dispute it")
@@ -254,9 +312,230 @@ def fetch_result(
             "fetch the CID derived from the on-chain digest (Cid.from_digest(digest, DAG_PB))",
         )
     target = Path(destination)
-    store.get(cid, target)
+    _check_destination(target)
+    get_block = store.get_block
+    entries = _top_level(get_block, cid)
+    manifest_bytes, manifest = _read_manifest(get_block, cid, entries[MANIFEST_NAME])
+    _check_manifest_is_ours(cid, manifest, job_id, spec_cid)
+    room = _room(target.parent, max_bytes)
+    plan = _Planned(manifest_bytes, manifest, [], [])
+    _check_fits(cid, manifest, _declared_bytes(manifest_bytes, manifest), room)
+    _plan_outputs(get_block, cid, entries[OUTPUTS_DIR], plan, room)
+    _plan_logs(get_block, cid, entries[LOGS_DIR], plan)
+    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    if staging.exists() or staging.is_symlink():
+        _remove_tree(staging)
     try:
-        return check_result_tree(target, job_id)
+        _write_planned(get_block, cid, plan, staging)
+        if target.exists() or target.is_symlink():
+            raise InvalidInput(
+                f"{target} appeared while the result was downloading; it was left as it is",
+                "download again into a folder that does not exist",
+            )
+        os.rename(staging, target)
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        _remove_tree(staging)
         raise
+    return manifest
+
+
+def _check_destination(target: Path) -> None:
+    if target.exists() or target.is_symlink():
+        raise InvalidInput(
+            f"{target} already exists", "give a folder that does not exist yet for the result"
+        )
+    if not target.parent.is_dir():
+        raise InvalidInput(f"folder {target.parent} does not exist", "create it first")
+
+
+def _top_level(get_block: reader.GetBlock, cid: Cid) -> dict[str, reader.Entry]:
+    entries = {entry.name: entry for entry in reader.list_directory(get_block, cid)}
+    expected = {MANIFEST_NAME, OUTPUTS_DIR, LOGS_DIR}
+    if set(entries) != expected:
+        raise _refused(cid, f"top level holds {sorted(entries)}, expected {sorted(expected)}")
+    return entries
+
+
+def _read_manifest(
+    get_block: reader.GetBlock, cid: Cid, entry: reader.Entry
+) -> tuple[bytes, ResultManifest]:
+    data = bytearray()
+    try:
+        for piece in reader.iter_file(get_block, entry.cid):
+            data += piece
+            if len(data) > MAX_MANIFEST_BYTES:
+                raise _refused(cid, f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES} bytes")
+    except InvalidInput as err:
+        raise _refused(cid, f"{MANIFEST_NAME} is not a file ({err.problem})") from None
+    try:
+        return bytes(data), ResultManifest.parse(bytes(data))
+    except DocumentInvalid as err:
+        raise _refused(cid, f"{MANIFEST_NAME} is invalid: " + "; ".join(err.lines)) from None
+
+
+def _check_manifest_is_ours(
+    cid: Cid, manifest: ResultManifest, job_id: int | None, spec_cid: Cid | str | None
+) -> None:
+    if job_id is not None and manifest.job_id != job_id:
+        raise _refused(cid, f"the manifest is for job {manifest.job_id}, not job {job_id}")
+    made_for = manifest.spec_cid
+    expected = Cid.parse(spec_cid) if isinstance(spec_cid, str) else spec_cid
+    if expected is not None and made_for is not None and Cid.parse(made_for) != expected:
+        raise IntegrityError(
+            f"the result {cid} was made for spec {made_for}, but the job's spec is {spec_cid}",
+            "dispute it; nothing was written",
+        )
+    paths = [record.path for record in manifest.outputs]
+    if len(set(paths)) != len(paths):
+        raise _refused(cid, "the manifest lists a file twice")
+    for path in paths:
+        problem = path_problem(path)
+        if problem:
+            raise _refused(cid, f"output path '{path[:200]}' {problem}")
+
+
+@dataclass(frozen=True)
+class _Room:
+    """The most a download may write, what sets that bound, and what to do when it is hit."""
+
+    bytes: int
+    bound: str
+    hint: str
+
+
+def _room(folder: Path, max_bytes: int) -> _Room:
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError as err:
+        raise InvalidInput(f"cannot see the free space of {folder}: {err.strerror}") from None
+    free = max(0, usage.free - FREE_SPACE_MARGIN_BYTES)
+    if free < max_bytes:
+        return _Room(
+            free,
+            f"the {format_size(usage.free)} free in {folder} "
+            f"(less {format_size(FREE_SPACE_MARGIN_BYTES)} kept spare)",
+            "free some space or download into a folder on another filesystem",
+        )
+    return _Room(
+        max_bytes,
+        f"the download limit of {format_size(max_bytes)}",
+        "if you expect that much, raise the limit (--max-size; max_size= in the Python API)",
+    )
+
+
+def _declared_bytes(manifest_bytes: bytes, manifest: ResultManifest) -> int:
+    logs = manifest.logs
+    files = [*manifest.outputs, logs.stdout, logs.stderr]
+    data = len(manifest_bytes) + sum(record.size for record in files)
+    return data + (len(files) + 4) * ENTRY_COST_BYTES  # + manifest.json and three folders
+
+
+def _check_fits(cid: Cid, manifest: ResultManifest, needed: int, room: _Room) -> None:
+    if needed > room.bytes:
+        raise ResultTooLarge(
+            f"the result of job {manifest.job_id} ({cid}) needs {format_size(needed)} "
+            f"({len(manifest.outputs)} output files), more than {room.bound}; "
+            "nothing was written",
+            room.hint,
+        )
+
+
+def _plan_outputs(
+    get_block: reader.GetBlock,
+    cid: Cid,
+    outputs: reader.Entry,
+    plan: _Planned,
+    room: _Room,
+) -> None:
+    """Match the outputs folder's listings with the manifest, reading folder blocks only."""
+    listed = {record.path: record for record in plan.manifest.outputs}
+    plan.folders.append(OUTPUTS_DIR)
+    pending: list[tuple[str, Cid]] = [("", outputs.cid)]
+    while pending:
+        folder, folder_cid = pending.pop()
+        decoded = reader.decode(folder_cid, get_block(folder_cid))
+        if decoded.kind not in (UnixFSType.DIRECTORY, UnixFSType.HAMT_SHARD):
+            shown = f"{OUTPUTS_DIR}/{folder}" if folder else OUTPUTS_DIR
+            raise _refused(cid, f"{shown} is not listed as a file and is not a folder")
+        for entry in reader.list_directory(get_block, folder_cid, decoded):
+            path = f"{folder}/{entry.name}" if folder else entry.name
+            problem = path_problem(path)
+            if problem:
+                raise _refused(cid, f"output path '{path[:200]}' {problem}")
+            record = listed.pop(path, None)
+            if record is not None:
+                plan.files.append((f"{OUTPUTS_DIR}/{path}", entry.cid, record))
+                continue
+            plan.folders.append(f"{OUTPUTS_DIR}/{path}")
+            _check_fits(cid, plan.manifest, plan.needed_bytes, room)
+            pending.append((path, entry.cid))
+    if listed:
+        missing = sorted(listed)[:5]
+        raise _refused(cid, f"listed files are missing: {missing}")
+    plan.folders.sort()  # parents before children
+
+
+def _plan_logs(get_block: reader.GetBlock, cid: Cid, logs: reader.Entry, plan: _Planned) -> None:
+    entries = {entry.name: entry for entry in reader.list_directory(get_block, logs.cid)}
+    if set(entries) != {STDOUT_NAME, STDERR_NAME}:
+        raise _refused(cid, f"{LOGS_DIR}/ must hold exactly {STDOUT_NAME} and {STDERR_NAME}")
+    if logs.cid != Cid.parse(plan.manifest.logs.cid):
+        listed = plan.manifest.logs.cid
+        raise _refused(cid, f"{LOGS_DIR}/ is {logs.cid}, the manifest says {listed}")
+    plan.folders.append(LOGS_DIR)
+    records = plan.manifest.logs
+    for name, record in ((STDOUT_NAME, records.stdout), (STDERR_NAME, records.stderr)):
+        plan.files.append((f"{LOGS_DIR}/{name}", entries[name].cid, record))
+
+
+def _write_planned(get_block: reader.GetBlock, cid: Cid, plan: _Planned, staging: Path) -> None:
+    try:
+        staging.mkdir()
+        (staging / MANIFEST_NAME).write_bytes(plan.manifest_bytes)
+        for folder in plan.folders:
+            (staging / folder).mkdir()
+        for path, file_cid, record in plan.files:
+            _write_file(get_block, cid, file_cid, record, staging / path, path)
+    except OSError as err:
+        raise UserError(
+            f"cannot write the result next to {staging.parent}: {err.strerror}",
+            "free some space or download into another folder; nothing was kept",
+        ) from None
+
+
+def _write_file(
+    get_block: reader.GetBlock,
+    cid: Cid,
+    file_cid: Cid,
+    record: FileRecord,
+    target: Path,
+    shown: str,
+) -> None:
+    """Write one file, never more than its declared size, and prove it is what was listed."""
+    sha256 = hashlib.sha256()
+    written = 0
+    with open(target, "xb") as out:
+        try:
+            for piece in reader.iter_file(get_block, file_cid):
+                written += len(piece)
+                if written > record.size:
+                    raise _refused(cid, f"{shown} holds more than the {record.size} bytes listed")
+                sha256.update(piece)
+                out.write(piece)
+        except InvalidInput as err:
+            problem = f"{shown} is listed as a file but is not one ({err.problem})"
+            raise _refused(cid, problem) from None
+    for field, actual, listed in (
+        ("size", written, record.size),
+        ("sha256", sha256.hexdigest(), record.sha256),
+        ("CID", file_cid, Cid.parse(record.cid)),
+    ):
+        if actual != listed:
+            raise _refused(cid, f"{shown} has {field} {actual}, the manifest says {listed}")
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -11,10 +11,17 @@ from pathlib import Path
 import click
 
 from jobmarket.chain.units import format_price, parse_price
+from jobmarket.cli import say
 from jobmarket.content.store import open_store
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
-from provider_node.commands.common import AMOUNT, STATE_NOTE, common_options, session_from
+from provider_node.commands.common import (
+    AMOUNT,
+    STATE_NOTE,
+    common_options,
+    require_funds,
+    session_from,
+)
 from provider_node.registration import CAPABILITIES_META, build_capabilities, machine_hardware
 from provider_node.session import Session
 from provider_node.transactions import Mined
@@ -120,12 +127,13 @@ def register(
         )
     session = session_from(rpc_url, account)
     client = session.client
+    require_funds(session, "register", document.digest, value=deposit)
     with open_store() as store:
         cid = document.publish(store)
     mined = session.tx_manager().transact("register", cid.digest, value=deposit)
     session.journal.set_meta(CAPABILITIES_META, cid.digest.hex())
     info = client.provider_info(session.account.address)
-    click.echo(
+    say(
         f"registered {session.account.address}: capabilities {cid}, stake "
         f"{format_price(info.stake)} ({_tx(mined)})"
     )
@@ -138,10 +146,10 @@ def stake(rpc_url: str | None, account: str | None, amount: int) -> None:
     """Add AMOUNT (such as '0.5 ether') to the stake that backs claims."""
     session = session_from(rpc_url, account)
     _require_registered(session)
-    _require_balance(session, amount)
+    require_funds(session, "deposit_stake", value=amount)
     mined = session.tx_manager().transact("deposit_stake", value=amount)
     info = session.client.provider_info(session.account.address)
-    click.echo(
+    say(
         f"staked {format_price(amount)}: stake {format_price(info.stake)}, "
         f"free {format_price(info.free)} ({_tx(mined)})"
     )
@@ -170,11 +178,10 @@ def unstake(rpc_url: str | None, account: str | None, amount: str) -> None:
                 f"({format_price(info.locked)} is locked by claimed jobs)",
                 "withdraw less, or 'all'",
             )
+    require_funds(session, "withdraw_stake", wanted)
     mined = session.tx_manager().transact("withdraw_stake", wanted)
     left = session.client.provider_info(session.account.address)
-    click.echo(
-        f"withdrew {format_price(wanted)}: stake {format_price(left.stake)} left ({_tx(mined)})"
-    )
+    say(f"withdrew {format_price(wanted)}: stake {format_price(left.stake)} left ({_tx(mined)})")
 
 
 @click.command(epilog=STATE_NOTE)
@@ -188,8 +195,9 @@ def withdraw(rpc_url: str | None, account: str | None) -> None:
             f"{session.account.address} has no credits to withdraw",
             "earnings are credited to the stake: use `provider-node unstake`",
         )
+    require_funds(session, "withdraw")
     mined = session.tx_manager().transact("withdraw")
-    click.echo(f"withdrew {format_price(credits)} of credits ({_tx(mined)})")
+    say(f"withdrew {format_price(credits)} of credits ({_tx(mined)})")
 
 
 def _require_registered(session: Session) -> None:
@@ -197,16 +205,6 @@ def _require_registered(session: Session) -> None:
         raise UserError(
             f"account {session.account.address} is not registered as a provider",
             "run `provider-node register --stake AMOUNT` first",
-        )
-
-
-def _require_balance(session: Session, amount: int) -> None:
-    balance = session.client.balance(session.account.address)
-    if balance < amount:
-        raise UserError(
-            f"{session.account.address} holds {format_price(balance)}, less than "
-            f"{format_price(amount)}",
-            "fund the account or stake less",
         )
 
 

@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
-from jobmarket.chain.units import parse_price
+from jobmarket.chain.client import max_gas_cost
+from jobmarket.chain.units import format_price, parse_price
 from jobmarket.errors import UserError
 from provider_node.session import LOCAL_DEFAULT_ACCOUNT, Session
 
@@ -45,6 +46,30 @@ def common_options(function: F) -> F:
 
 def session_from(rpc_url: str | None, account: str | None) -> Session:
     return Session(rpc_url=rpc_url, account_name=account)
+
+
+def require_funds(session: Session, function: str, *args: Any, value: int = 0) -> None:
+    """Refuse before anything is signed when the account cannot pay ``value`` plus the most
+    the call's gas can cost (an estimate with more value than the balance fails without a
+    reason, so the value is checked first); a call the contract would refuse stops here too."""
+    me = session.account.address
+    balance = session.client.balance(me)
+    if balance < value:
+        raise UserError(
+            f"{me} holds {format_price(balance)}, less than the {format_price(value)} "
+            f"{function} would send",
+            "fund the account or send less; nothing was sent",
+        )
+    tx = session.client.build(function, *args, sender=me, value=value, block="pending")
+    gas = max_gas_cost(tx)
+    if balance < value + gas:
+        needs = f"{format_price(value)} + " if value else ""
+        raise UserError(
+            f"{me} holds {format_price(balance)}; {function} needs {needs}up to "
+            f"{format_price(gas)} of gas",
+            ("fund the account or send less" if value else "fund the account")
+            + "; nothing was sent",
+        )
 
 
 class Amount(click.ParamType):

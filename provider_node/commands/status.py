@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from jobmarket.cli import json_text, say
 from provider_node import status as node_status
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 
@@ -24,9 +23,9 @@ def status(rpc_url: str | None, account: str | None, as_json: bool) -> None:
     finally:
         session.close()
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        click.echo(json_text(data, indent=2, sort_keys=True))
     else:
-        click.echo(node_status.render(data))
+        say(node_status.render(data))
 
 
 COMMANDS = [status]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from jobmarket.cli import say
 from jobmarket.content.cid import Cid
 from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.content.importer import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, Importer, ImportParams
@@ -94,7 +95,7 @@ def cid_command(path: Path, **options: object) -> None:
     """
     importer = Importer(_params(**options))  # type: ignore[arg-type]
     node = importer.add_stream(sys.stdin.buffer) if str(path) == "-" else importer.add_path(path)
-    click.echo(str(node.cid))
+    say(str(node.cid))
 
 
 @click.group("store")
@@ -131,7 +132,7 @@ def _store(ctx: click.Context) -> ContentStore:
 def store_add(ctx: click.Context, path: Path, pin: bool, **options: object) -> None:
     """Store a file or folder; prints its CID."""
     params = _params(**options)  # type: ignore[arg-type]
-    click.echo(str(_store(ctx).add_path(path, pin=pin, params=params)))
+    say(str(_store(ctx).add_path(path, pin=pin, params=params)))
 
 
 @store_group.command("get")
@@ -141,7 +142,7 @@ def store_add(ctx: click.Context, path: Path, pin: bool, **options: object) -> N
 def store_get(ctx: click.Context, cid: Cid, dest: Path) -> None:
     """Write the file or folder CID to DEST (which must not exist), verifying every block."""
     _store(ctx).get(cid, dest)
-    click.echo(f"wrote {cid} to {dest}", err=True)
+    say(f"wrote {cid} to {dest}", err=True)
 
 
 @store_group.command("cat")
@@ -161,7 +162,7 @@ def store_cat(ctx: click.Context, cid: Cid) -> None:
 def store_pin(ctx: click.Context, cid: Cid) -> None:
     """Pin CID and everything below it (all blocks must be present)."""
     _store(ctx).pin(cid)
-    click.echo(f"pinned {cid}")
+    say(f"pinned {cid}")
 
 
 @store_group.command("unpin")
@@ -170,7 +171,7 @@ def store_pin(ctx: click.Context, cid: Cid) -> None:
 def store_unpin(ctx: click.Context, cid: Cid) -> None:
     """Remove the pin on CID (its blocks go at the next `store gc`)."""
     _store(ctx).unpin(cid)
-    click.echo(f"unpinned {cid}")
+    say(f"unpinned {cid}")
 
 
 @store_group.command("ls")
@@ -181,10 +182,10 @@ def store_ls(ctx: click.Context, cid: Cid | None) -> None:
     store = _store(ctx)
     if cid is None:
         for pinned in store.pins():
-            click.echo(str(pinned))
+            say(str(pinned))
         return
     for entry in store.ls(cid):
-        click.echo(f"{entry.cid} {entry.tsize} {entry.name}")
+        say(f"{entry.cid} {entry.tsize} {entry.name}")
 
 
 @store_group.command("export")
@@ -194,7 +195,7 @@ def store_ls(ctx: click.Context, cid: Cid | None) -> None:
 def store_export(ctx: click.Context, cid: Cid, file: Path) -> None:
     """Write the DAG of CID to FILE as a CAR (importable with `ipfs dag import`)."""
     count = _store(ctx).export_car(cid, file)
-    click.echo(f"exported {cid} ({count} blocks) to {file}", err=True)
+    say(f"exported {cid} ({count} blocks) to {file}", err=True)
 
 
 @store_group.command("import")
@@ -204,7 +205,7 @@ def store_export(ctx: click.Context, cid: Cid, file: Path) -> None:
 def store_import(ctx: click.Context, file: Path, no_pin: bool) -> None:
     """Load a CAR file (e.g. from `ipfs dag export`), verifying every block; prints its roots."""
     for root in _store(ctx).import_car(file, pin_roots=not no_pin):
-        click.echo(str(root))
+        say(str(root))
 
 
 @store_group.command("gc")
@@ -216,7 +217,7 @@ def store_gc(ctx: click.Context) -> None:
         raise InvalidInput(
             "garbage collection of a Kubo node is Kubo's job", "run `ipfs repo gc` on that node"
         )
-    click.echo(f"removed {store.gc()} blocks")
+    say(f"removed {store.gc()} blocks")
 
 
 COMMANDS = [cid_command, store_group]

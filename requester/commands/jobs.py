@@ -14,7 +14,13 @@ import click
 
 from requester import verbs
 from requester.api import Requester
-from requester.commands.options import job_id_argument, market_command, post_options, wait_options
+from requester.commands.options import (
+    job_id_argument,
+    market_command,
+    max_size_option,
+    post_options,
+    wait_options,
+)
 
 
 @click.command("post")
@@ -45,9 +51,14 @@ def wait(requester: Requester, **options: Any) -> None:
 @click.command("results")
 @job_id_argument
 @click.argument("destination", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@max_size_option
 @market_command
 def results(requester: Requester, **options: Any) -> None:
-    """Download a job's result into DIR [job-<id>-result] and verify every file."""
+    """Download a job's result into DIR [job-<id>-result] and verify every file.
+
+    Nothing is written before the manifest verified against the chain and its declared sizes
+    fit --max-size and the free space; DIR appears only once every file verified.
+    """
     verbs.results(requester, **options)
 
 

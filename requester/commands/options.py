@@ -68,6 +68,14 @@ def job_id_argument(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("job_id", metavar="JOB")(function)
 
 
+max_size_option = click.option(
+    "--max-size",
+    metavar="SIZE",
+    help="Refuse a result whose files add up to more than this (bytes, 500MB, 2GiB) [1GiB]; "
+    "the target filesystem's free space bounds it too.",
+)
+
+
 def _terms_options() -> list[Decorator]:
     return [
         click.option(
@@ -133,6 +141,7 @@ def post_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Then download and verify the result into DIR (implies --wait).",
         ),
         click.option("--accept", is_flag=True, help="Then accept the verified result."),
+        max_size_option,
         click.option("--wait-timeout", metavar="DURATION", help="Give up waiting after this."),
     ]
     return _apply(options, function)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from jobmarket.cli import error_line, say
 from jobmarket.spec.capabilities import ProviderCapabilities
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.result import ResultManifest
@@ -39,25 +40,25 @@ def validate(file: Path, kind: str) -> None:
         document = _READERS[kind](file)
     except DocumentInvalid as err:
         for line in err.lines:
-            click.echo(f"error: {file}: {line}", err=True)
+            error_line(f"{file}: {line}")
         raise click.exceptions.Exit(err.exit_code) from None
     if isinstance(document, JobSpec | ProviderCapabilities):
-        click.echo(f"ok {document.cid}")
+        say(f"ok {document.cid}")
         if isinstance(document, JobSpec) and not document.image_is_pinned:
-            click.echo(
+            say(
                 f"warning: image {document.image} is not pinned by digest; "
                 "its content can change between runs (use name@sha256:…)",
                 err=True,
             )
     else:
-        click.echo("ok")
+        say("ok")
 
 
 @spec_group.command("schema")
 @click.argument("name", type=click.Choice(sorted(DOCUMENTS)), default="job-spec")
 def schema(name: str) -> None:
     """Print the JSON Schema of a document (default: the job spec)."""
-    click.echo(schema_text(name), nl=False)
+    click.echo(schema_text(name), nl=False)  # our own schema text
 
 
 COMMANDS = [spec_group]

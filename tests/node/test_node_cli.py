@@ -4,6 +4,7 @@ get wrong ends in one ``error:`` line, a non-zero exit and no transaction."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,81 @@ def test_every_run_option_is_documented_and_python_dash_m_works() -> None:
                    "--deny-image", "--allow-pull", "--finalize", "--withdraw-credits",
                    "--shutdown-grace", "--log-format", "JOBMARKET_HOME"):  # fmt: skip
         assert option in result.stdout, option
+
+
+def _run_node_cli(market: Market, tmp_path: Path, *args: str, account: str):
+    """``python -m provider_node`` as a user runs it (a subprocess, nothing caught for it)."""
+    command, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", "provider_node", command, "--rpc-url", market.url,
+         "--account", account, *rest],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "APE_DATA_FOLDER": str(tmp_path / "ape")},
+    )  # fmt: skip
+
+
+def _single_error(completed: subprocess.CompletedProcess[str], exit_code: int) -> str:
+    assert completed.returncode == exit_code, (completed.stdout, completed.stderr)
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "; " in lines[0], lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "index", "exit_code", "expected"),
+    [
+        (("register", "--image", ""), 10, 2, "--image: must have at least 1 character"),
+        (("register", "--stake", "50000 ether"), 10, 1, "less than the 50000 ETH register"),
+        # TEST::12 is one anvil never funded: not even the gas of a registration.
+        (("register",), 12, 1, "holds 0 ETH; register needs up to"),
+        (("stake", "1 ether"), 12, 1, "is not registered as a provider"),
+    ],
+)
+def test_register_mistakes_are_one_line_and_send_nothing(
+    market: Market, tmp_path: Path, args, index: int, exit_code: int, expected: str
+) -> None:
+    before = _nonce(market, index)
+
+    line = _single_error(
+        _run_node_cli(market, tmp_path, *args, account=f"TEST::{index}"), exit_code
+    )
+
+    assert expected in line
+    assert _nonce(market, index) == before
+
+
+@pytest.mark.parametrize(("damage", "index"), [("garbage", 11), ("truncated", 13)])
+def test_a_damaged_journal_is_reported_in_one_line(
+    market: Market, tmp_path: Path, damage: str, index: int
+) -> None:
+    account = f"TEST::{index}"
+    assert _run_node_cli(market, tmp_path, "status", account=account).returncode == 0
+    [journal] = (market.home / "nodes").glob(
+        f"*-{dev_account(index).address[2:10].lower()}-*/journal.sqlite3"
+    )
+    for sidecar in journal.parent.glob("journal.sqlite3-*"):
+        sidecar.unlink()
+    if damage == "garbage":
+        journal.write_bytes(bytes(range(256)) * 64)
+    else:
+        journal.write_bytes(journal.read_bytes()[:2000])
+
+    for verb in ("status", "run"):
+        line = _single_error(_run_node_cli(market, tmp_path, verb, account=account), 1)
+        assert f"the node's journal {journal} cannot be read" in line, line
+        assert "move it aside" in line
+
+
+def test_the_node_log_escapes_what_a_counterpart_wrote(capsys: pytest.CaptureFixture) -> None:
+    import logging
+
+    from provider_node import logs
+
+    hostile = "\x1b[2J\r\x9b31m\x7fname"
+    for log_format in ("text", "json"):
+        logs.configure(log_format)
+        logs.emit(logging.getLogger("provider_node"), "declined", job=3, reason=hostile)
+        line = capsys.readouterr().err.strip()
+        assert "2J" in line and "name" in line
+        assert not [ch for ch in line if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F], line

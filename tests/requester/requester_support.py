@@ -8,9 +8,10 @@ transactions a provider node sends; round trips with a real ``provider-node run`
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +19,16 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from jobmarket.chain.client import MarketClient
-from jobmarket.content.cid import Cid
+from jobmarket.content.cid import DAG_PB, Cid
+from jobmarket.content.dagpb import UnixFSType, encode_link, encode_node, encode_unixfs
 from jobmarket.content.embedded import EmbeddedStore
+from jobmarket.content.importer import DEFAULT_CHUNK_SIZE as CHUNK
+from jobmarket.content.importer import ImportedNode, Importer
 from jobmarket.devnet import Anvil
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
 from jobmarket.spec.job import Resources
-from jobmarket.spec.result import AppliedLimits
-from jobmarket.spec.result_dir import build_result_dir, publish_result
+from jobmarket.spec.result import AppliedLimits, FileRecord, RefusedFile, ResultManifest
+from jobmarket.spec.result_dir import RESULT_PARAMS, build_result_dir, publish_result
 
 STAKE = 10**18
 IMAGE = "jobmarket/busybox:1"
@@ -118,6 +122,8 @@ class ScriptedProvider:
         spec_cid: Cid | str | None = None,
         status: str = "succeeded",
         exit_code: int = 0,
+        stderr: bytes = b"",
+        refused: Sequence[RefusedFile] = (),
     ) -> Path:
         """A result folder laid out as a node lays it out (manifest, outputs, logs)."""
         outputs = folder / "raw-out"
@@ -126,7 +132,7 @@ class ScriptedProvider:
             (outputs / name).parent.mkdir(parents=True, exist_ok=True)
             (outputs / name).write_bytes(data)
         (folder / "stdout").write_bytes(b"done\n")
-        (folder / "stderr").write_bytes(b"")
+        (folder / "stderr").write_bytes(stderr)
         finished = datetime.now(UTC)
         build_result_dir(
             folder / "result",
@@ -140,9 +146,38 @@ class ScriptedProvider:
             finished_at=finished,
             image_id="sha256:" + "ab" * 32,
             limits=LIMITS,
+            refused=refused,
             spec_cid=spec_cid,
         )
         return folder / "result"
+
+    def submit_forged(
+        self, job_id: int, folder: Path, outputs: dict[bytes, tuple[ImportedNode, int]]
+    ) -> Cid:
+        """Submit a hostile result: ``outputs`` maps entry names to file DAGs (built by hand)
+        and the size the manifest declares for each. The manifest, the logs and the on-chain
+        digest are consistent with each other; only what the DAGs hold is a lie."""
+        spec = Cid.from_digest(self.client.spec_digest(job_id))
+        honest = self.result_dir(job_id, folder, {}, spec_cid=spec)
+        manifest = ResultManifest.from_file(honest / "manifest.json")
+        records = [
+            # model_construct: a forger does not ask the schema first
+            FileRecord.model_construct(
+                path=name.decode(), size=size, sha256="0" * 64, cid=str(node.cid)
+            )
+            for name, (node, size) in outputs.items()
+        ]
+        forged = manifest.model_copy(update={"outputs": records})
+        importer = Importer(RESULT_PARAMS, sink=self.store.blocks)
+        root = importer.directory_node(
+            [
+                (b"logs", importer.add_directory(honest / "logs")),
+                (b"manifest.json", importer.add_bytes(forged.to_json())),
+                (b"outputs", importer.directory_node([(n, v[0]) for n, v in outputs.items()])),
+            ]
+        )
+        self.client.transact(self.account, "submit_result", job_id, root.cid.digest)
+        return root.cid
 
     def submit(self, job_id: int, result: Path) -> Cid:
         """Publish a result folder and submit its root digest."""
@@ -160,6 +195,25 @@ class ScriptedProvider:
         spec = self.client.spec_digest(job_id)
         result = self.result_dir(job_id, folder, files, spec_cid=Cid.from_digest(spec))
         return self.submit(job_id, result)
+
+
+def file_bomb(store: EmbeddedStore, size: int = 64 << 30) -> ImportedNode:
+    """A valid UnixFS file of ``size`` bytes (256 KiB times a square) in three blocks: one
+    zero leaf, linked again and again by two levels of nodes."""
+    leaf = Importer(RESULT_PARAMS, sink=store.blocks).add_bytes(b"\0" * CHUNK)
+    leaves = size // CHUNK
+    fanout = max(1, int(leaves**0.5))
+    assert fanout * fanout * CHUNK == size, "size must be CHUNK * n * n"
+    node = leaf
+    for _ in range(2):
+        filesize = node.filesize * fanout
+        sizes = [node.filesize] * fanout
+        data = encode_unixfs(UnixFSType.FILE, filesize=filesize, blocksizes=sizes)
+        block = encode_node([encode_link(node.cid, b"", node.tsize)] * fanout, data)
+        cid = Cid(1, DAG_PB, hashlib.sha256(block).digest())
+        store.blocks.put(cid, (block,))
+        node = ImportedNode(cid, len(block) + node.tsize * fanout, filesize)
+    return node
 
 
 class Background:

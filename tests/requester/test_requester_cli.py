@@ -131,10 +131,11 @@ def test_a_tampered_result_fails_verification_and_leaves_nothing(cli, post, prov
 
     outcome = cli("results", str(job_id), str(tmp_path / "out"))
     assert outcome.exit_code == 4
-    assert outcome.stderr.startswith("error: result in ")
-    assert "does not match its manifest: answer.txt has sha256" in outcome.stderr
-    assert "dispute the result; do not use these files" in outcome.stderr
+    assert outcome.stderr.startswith("error: result bafybei")  # named by its CID: not kept
+    assert "does not match its manifest: outputs/answer.txt has sha256" in outcome.stderr
+    assert f"dispute it (`requester dispute {job_id}`); nothing was written" in outcome.stderr
     assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # no temporary leftovers
 
 
 def test_jobs_providers_and_estimate_as_json(cli, post, provider):

@@ -4,6 +4,8 @@ transaction (the account's nonce does not move)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from requester_support import DEPLOYER, IMAGE, POOR
@@ -290,3 +292,30 @@ def test_the_api_raises_the_same_errors(requester: Requester, post, provider, ch
     assert job.status().state is JobState.OPEN
     with pytest.raises(Exception, match=f"cannot accept job {job_id}: it is OPEN"):
         job.accept()
+
+
+def run_requester(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI as a user runs it (a subprocess: nothing caught by a test runner)."""
+    return subprocess.run(
+        [sys.executable, "-m", "requester", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("status", "²"), "the job id '²' is not a number"),
+        (("status", "9" * 80), "(80 digits) is larger than any job id"),
+        (("accept", "2" + "0" * 77), "(78 digits) is larger than any job id"),  # > 2**256
+        (("jobs", "--account", "TEST::1099511627776"), "the index is above 2147483647"),
+        ((*POST, "--price", "0.01", "--account", "TEST::1099511627776"), "does not exist"),
+    ],
+)
+def test_what_used_to_be_a_traceback_is_one_error_line(chain, no_transaction, args, fragment):
+    completed = run_requester(*args)
+
+    assert completed.returncode == 2, (completed.stdout, completed.stderr)
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "; " in lines[0], lines
+    assert fragment in lines[0]
