@@ -54,6 +54,8 @@ class UnixFSData:
     data: memoryview | bytes | None = None
     filesize: int | None = None
     blocksizes: list[int] = field(default_factory=list)
+    hash_type: int | None = None  # HAMT shards only
+    fanout: int | None = None  # HAMT shards only
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -82,6 +84,8 @@ def encode_unixfs(
     data: bytes | None = None,
     filesize: int | None = None,
     blocksizes: list[int] | None = None,
+    hash_type: int | None = None,
+    fanout: int | None = None,
 ) -> bytes:
     out = bytearray(b"\x08")
     out += encode_varint(int(kind))
@@ -91,6 +95,10 @@ def encode_unixfs(
         out += b"\x18" + encode_varint(filesize)
     for size in blocksizes or ():
         out += b"\x20" + encode_varint(size)
+    if hash_type is not None:
+        out += b"\x28" + encode_varint(hash_type)
+    if fanout is not None:
+        out += b"\x30" + encode_varint(fanout)
     return bytes(out)
 
 
@@ -196,8 +204,12 @@ def decode_unixfs(data: bytes | memoryview | None) -> UnixFSData:
                 while pos < len(value):
                     size, pos = decode_varint(value, pos)
                     result.blocksizes.append(size)
-            elif number in (5, 6, 7) and wire == _VARINT:
-                continue  # hashType, fanout, mode: not needed to read content
+            elif number == 5 and wire == _VARINT:
+                result.hash_type = value
+            elif number == 6 and wire == _VARINT:
+                result.fanout = value
+            elif number == 7 and wire == _VARINT:
+                continue  # mode: not needed to read content
             elif number == 8 and wire == _LEN:
                 continue  # mtime
             else:
