@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from jobmarket.content.cid import Cid
+from jobmarket.content.cid import DAG_PB, RAW, Cid
 from jobmarket.content.multiformats import decode_varint, encode_varint
 from jobmarket.errors import InvalidInput
 
@@ -163,6 +163,9 @@ def _decode_link(buf: memoryview) -> PBLink:
     tsize = 0
     for number, wire, value in _fields(buf):
         if number == 1 and wire == _LEN:
+            cid = _common_cid(value)
+            if cid is not None:
+                continue
             try:
                 parsed, end = Cid.from_bytes(value)
             except InvalidInput as err:
@@ -179,6 +182,21 @@ def _decode_link(buf: memoryview) -> PBLink:
     if cid is None:
         raise MalformedNode("link without a Hash")
     return PBLink(cid, name, tsize)
+
+
+_V1_SHA256_PREFIXES = {b"\x01\x70\x12\x20": DAG_PB, b"\x01\x55\x12\x20": RAW}
+
+
+def _common_cid(value: memoryview) -> Cid | None:
+    """The two CID layouts Kubo writes (CIDv0, CIDv1 sha2-256), decoded without the general
+    parser: a HAMT of 100,000 entries has that many links."""
+    if len(value) == 34 and value[0] == 0x12 and value[1] == 0x20:
+        return Cid(0, DAG_PB, bytes(value[2:]))
+    if len(value) == 36:
+        codec = _V1_SHA256_PREFIXES.get(bytes(value[:4]))
+        if codec is not None:
+            return Cid(1, codec, bytes(value[4:]))
+    return None
 
 
 def decode_unixfs(data: bytes | memoryview | None) -> UnixFSData:

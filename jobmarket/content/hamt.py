@@ -18,8 +18,6 @@ A 64-bit hash gives ``64 // k`` levels; two names with the same 64-bit hash cann
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 HASH_MURMUR3 = 0x22
 DEFAULT_FANOUT = 256
 MAX_FANOUT = 1024  # boxo's maximumHamtWidth
@@ -128,14 +126,13 @@ def decode_bitfield(data: bytes | memoryview | None, fanout: int) -> list[int] |
     raw = bytes(data or b"")
     if len(raw) > fanout // 8:
         return None
-    value = int.from_bytes(raw, "big")
-    return list(_set_bits(value))
-
-
-def _set_bits(value: int) -> Iterator[int]:
-    index = 0
-    while value:
-        if value & 1:
-            yield index
-        value >>= 1
-        index += 1
+    used = []
+    top = len(raw) - 1
+    for position, byte in enumerate(raw):
+        base = (top - position) * 8
+        while byte:
+            low = byte & -byte
+            used.append(base + low.bit_length() - 1)
+            byte ^= low
+    used.sort()
+    return used
