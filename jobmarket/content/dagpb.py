@@ -67,8 +67,20 @@ def _len_field(tag: int, payload: bytes) -> bytes:
 
 def encode_link(cid: Cid, name: bytes, tsize: int) -> bytes:
     """One serialized PBLink (Hash, Name, Tsize), wrapped as PBNode field 2."""
-    body = _len_field(0x0A, bytes(cid)) + _len_field(0x12, name) + b"\x18" + encode_varint(tsize)
-    return _len_field(0x12, body)
+    hash_bytes = bytes(cid)
+    body = b"".join(
+        (
+            b"\x0a",
+            encode_varint(len(hash_bytes)),
+            hash_bytes,
+            b"\x12",
+            encode_varint(len(name)),
+            name,
+            b"\x18",
+            encode_varint(tsize),
+        )
+    )
+    return b"\x12" + encode_varint(len(body)) + body
 
 
 def encode_node(encoded_links: list[bytes], data: bytes | None) -> bytes:

@@ -48,13 +48,14 @@ from jobmarket.content.dagpb import (
 )
 from jobmarket.content.hamt import (
     DEFAULT_FANOUT,
+    HASH_BITS,
     HASH_MURMUR3,
+    bits_per_level,
     encode_bitfield,
     fanout_problem,
     link_prefix,
     max_levels,
     murmur3_64,
-    slot,
 )
 from jobmarket.errors import InvalidInput
 
@@ -345,34 +346,41 @@ class Importer:
         for (name, _), (next_name, _) in itertools.pairwise(children):
             if name == next_name:
                 raise InvalidInput(f"{where} has two entries named {name!r}")
-        links = [encode_link(node.cid, name, node.tsize) for name, node in children]
-        threshold = self.params.hamt_threshold
-        if threshold and self._estimated_size(children, links) > threshold:
+        links: list[bytes] | None = None
+        if self.params.hamt_estimation == "block":  # boxo's estimate: the exact block size
+            links = [encode_link(node.cid, name, node.tsize) for name, node in children]
+            estimate = sum(map(len, links)) + len(encode_node([], EMPTY_DIRECTORY_DATA))
+        else:  # Kubo's default: each link's name and CID bytes, nothing else
+            estimate = sum(len(name) + len(bytes(node.cid)) for name, node in children)
+        if self.params.hamt_threshold and estimate > self.params.hamt_threshold:
             return self._hamt_node(children, where)
+        if links is None:
+            links = [encode_link(node.cid, name, node.tsize) for name, node in children]
         filesize = sum(node.filesize for _, node in children)
         return self._emit_node(
             links, EMPTY_DIRECTORY_DATA, sum(node.tsize for _, node in children), filesize
         )
 
-    def _estimated_size(
-        self, children: list[tuple[bytes, ImportedNode]], links: list[bytes]
-    ) -> int:
-        """boxo's estimate of a basic directory block, compared with the sharding threshold."""
-        if self.params.hamt_estimation == "block":  # the exact serialized size
-            return sum(map(len, links)) + len(encode_node([], EMPTY_DIRECTORY_DATA))
-        return sum(len(name) + len(bytes(node.cid)) for name, node in children)
-
     def _hamt_node(self, children: list[tuple[bytes, ImportedNode]], where: str) -> ImportedNode:
         """The HAMT Kubo builds for these entries (its shape depends only on the names)."""
+        fanout = self.params.hamt_fanout
         hashed = [(murmur3_64(name), name, node) for name, node in children]
-        return self._shard(hashed, 0, self.params.hamt_fanout, where)
+        prefixes = [link_prefix(index, fanout) for index in range(fanout)]
+        return self._shard(hashed, 0, fanout, prefixes, where)
 
     def _shard(
-        self, entries: list[tuple[int, bytes, ImportedNode]], level: int, fanout: int, where: str
+        self,
+        entries: list[tuple[int, bytes, ImportedNode]],
+        level: int,
+        fanout: int,
+        prefixes: list[bytes],
+        where: str,
     ) -> ImportedNode:
+        shift = HASH_BITS - (level + 1) * bits_per_level(fanout)
+        mask = fanout - 1
         buckets: dict[int, list[tuple[int, bytes, ImportedNode]]] = {}
         for entry in entries:
-            buckets.setdefault(slot(entry[0], level, fanout), []).append(entry)
+            buckets.setdefault((entry[0] >> shift) & mask, []).append(entry)
         links = []
         children_tsize = filesize = 0
         used = sorted(buckets)
@@ -380,10 +388,10 @@ class Importer:
             group = buckets[index]
             if len(group) == 1:
                 _, name, node = group[0]
-                link_name = link_prefix(index, fanout) + name
+                link_name = prefixes[index] + name
             elif level + 1 < max_levels(fanout):
-                node = self._shard(group, level + 1, fanout, where)
-                link_name = link_prefix(index, fanout)
+                node = self._shard(group, level + 1, fanout, prefixes, where)
+                link_name = prefixes[index]
             else:
                 names = ", ".join(repr(name) for _, name, _ in group)
                 raise InvalidInput(

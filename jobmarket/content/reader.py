@@ -28,14 +28,15 @@ from jobmarket.content.dagpb import (
     decode_unixfs,
 )
 from jobmarket.content.hamt import (
+    HASH_BITS,
     HASH_MURMUR3,
+    bits_per_level,
     decode_bitfield,
     fanout_problem,
     link_prefix,
     max_levels,
     murmur3_64,
     prefix_width,
-    slot,
 )
 from jobmarket.errors import IntegrityError, InvalidInput
 from jobmarket.names import name_problem, path_problem
@@ -228,12 +229,14 @@ def _hamt_entries(get_block: GetBlock, root: Cid, decoded: Decoded) -> Iterator[
     assert fanout is not None
     levels = max_levels(fanout)
     width = prefix_width(fanout)
-    stack: list[tuple[Cid, Decoded | None, tuple[int, ...]]] = [(root, decoded, ())]
+    bits = bits_per_level(fanout)
+    # (CID, decoded or None, level, the slots above it read as one number: the hash prefix)
+    stack: list[tuple[Cid, Decoded | None, int, int]] = [(root, decoded, 0, 0)]
     while stack:
-        shard_cid, shard, trail = stack.pop()
+        shard_cid, shard, level, trail = stack.pop()
         shard = shard or decode(shard_cid, get_block(shard_cid))
         unixfs, node = shard.unixfs, shard.node
-        level = len(trail)
+        shift = HASH_BITS - (level + 1) * bits
         if unixfs is None or node is None or unixfs.type != UnixFSType.HAMT_SHARD:
             raise _forged(root, shard_cid, level, f"is a UnixFS {shard.kind.name}, not a shard")
         if unixfs.hash_type != HASH_MURMUR3 or unixfs.fanout != fanout:
@@ -261,12 +264,9 @@ def _hamt_entries(get_block: GetBlock, root: Cid, decoded: Decoded) -> Iterator[
                     raise _forged(root, shard_cid, level, "is deeper than a 64-bit hash reaches")
                 if link.cid.codec != DAG_PB:
                     raise _forged(root, shard_cid, level, "links a raw block as a sub-shard")
-                sub_shards.append((link.cid, None, (*trail, index)))
+                sub_shards.append((link.cid, None, level + 1, (trail << bits) | index))
                 continue
-            hashed = murmur3_64(name)
-            if slot(hashed, level, fanout) != index or any(
-                slot(hashed, depth, fanout) != used for depth, used in enumerate(trail)
-            ):
+            if murmur3_64(name) >> shift != (trail << bits) | index:  # its slot at every level
                 problem = f"holds {printable(repr(name[:80]))} where its hash does not place it"
                 raise _forged(root, shard_cid, level, problem)
             yield Entry(safe_name(name, root), link.cid, link.tsize)
