@@ -179,8 +179,15 @@ def safe_name(raw: bytes, parent: Cid) -> str:
 
 
 def list_directory(get_block: GetBlock, cid: Cid, decoded: Decoded | None = None) -> list[Entry]:
-    """Entries of a basic or HAMT-sharded directory, names and structure checked."""
-    return list(iter_directory(get_block, cid, decoded))
+    """Entries of a basic or HAMT-sharded directory, names and structure checked.
+
+    A HAMT's entries are returned sorted by name, as the basic directory of the same entries
+    lists them (its shards hold them in hash order)."""
+    decoded = decoded or decode(cid, get_block(cid))
+    entries = list(iter_directory(get_block, cid, decoded))
+    if decoded.kind == UnixFSType.HAMT_SHARD:
+        entries.sort(key=lambda entry: os.fsencode(entry.name))
+    return entries
 
 
 def iter_directory(

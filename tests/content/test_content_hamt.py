@@ -92,7 +92,7 @@ def test_t0260_without_forcing_is_kubos_basic_directory_and_lists_the_same(tmp_p
     assert (str(basic), str(sharded)) == (T0260_UNSHARDED, T0260_SHARDED[0])
     assert _kind(store, basic) == UnixFSType.DIRECTORY
     assert _kind(store, sharded) == UnixFSType.HAMT_SHARD
-    assert sorted(store.ls(sharded), key=lambda e: e.name) == store.ls(basic)
+    assert store.ls(sharded) == store.ls(basic)  # same names, CIDs and sizes, same order
     with pytest.raises(InvalidInput, match="is a directory"):
         b"".join(store.cat(sharded))  # like `ipfs cat` of either: a directory, not a file
 
@@ -127,6 +127,18 @@ def test_nested_folders_are_sharded_each_by_its_own_size(tmp_path, store):
     store.get(root, tmp_path / "out")
     assert (tmp_path / "out" / "sub" / "deep.txt").read_text() == "deep\n"
     assert (tmp_path / "out" / "empty").is_dir()
+
+
+@pytest.mark.parametrize("fanout", [8, 16, 1024])
+def test_other_fanouts_kubo_can_be_configured_with_read_back(tmp_path, store, fanout):
+    """Import.UnixFSHAMTDirectoryMaxFanout: 1 hex digit of prefix at 8 and 16, 3 at 1024."""
+    folder = _flat_folder(tmp_path / "many", 600)
+    params = ImportParams(hamt_threshold=FORCE_SHARDING, hamt_fanout=fanout)
+    root = store.add_dir(folder, params=params)
+    assert reader.decode(root, store.get_block(root)).unixfs.fanout == fanout
+    assert [entry.name for entry in store.ls(root)] == sorted(os.listdir(folder))
+    store.get(root, tmp_path / "out")
+    assert _same_files(folder, tmp_path / "out") == 600
 
 
 def test_zero_threshold_never_shards_and_bad_parameters_are_refused(tmp_path, store):
