@@ -429,12 +429,17 @@ class _Writer:
                 )
             os.symlink(_link_target(cid, decoded), target)
         else:
-            with open(target, "xb") as out:
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
                 for piece in _file_pieces(get_block, cid, decoded, 0):
                     self.written += len(piece)
                     if self.max_bytes is not None and self.written > self.max_bytes:
                         raise TreeTooLarge(f"{cid} holds more than {self.max_bytes} bytes")
-                    out.write(piece)
+                    view = memoryview(piece)
+                    while view:
+                        view = view[os.write(out, view) :]
+            finally:
+                os.close(out)
 
 
 def _link_target(cid: Cid, decoded: Decoded) -> bytes:

@@ -58,11 +58,17 @@ def _kind(store: EmbeddedStore, cid: Cid) -> UnixFSType:
 
 
 def _same_files(left: Path, right: Path) -> int:
+    """Both flat folders hold the same names with the same bytes; returns how many."""
     names = sorted(os.listdir(left))
     assert names == sorted(os.listdir(right))
     for name in names:
-        assert (left / name).read_bytes() == (right / name).read_bytes(), name
+        assert _read(os.path.join(left, name)) == _read(os.path.join(right, name)), name
     return len(names)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb", buffering=0) as stream:  # unbuffered: 200,000 small reads
+        return stream.readall()
 
 
 # -- Kubo's own vectors --------------------------------------------------------------------------
