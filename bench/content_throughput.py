@@ -5,7 +5,13 @@ CIDv1 raw leaves, 256 KiB chunks), plus the same for CIDv0 and for a full `store
 the embedded store (hashing, fsynced block files). MB here means 10**6 bytes. The best of
 several runs is reported, as the first run also warms the page cache.
 
-    python -m bench.content_throughput [--size-mb 100] [--runs 3]
+Then a flat folder of 100,000 one-byte files (a job with many outputs; Kubo shards it as a
+HAMT): ``hamt_import_entries_per_s`` is the rate of `requester cid` on that folder (reading
+every file included), ``hamt_build_entries_per_s`` the sharded directory alone (hashing the
+names, building and hashing every shard), ``hamt_list_entries_per_s`` listing it back from
+the embedded store with every shard verified.
+
+    python -m bench.content_throughput [--size-mb 100] [--runs 3] [--hamt-entries 100000]
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jobmarket.content.embedded import EmbeddedStore
-from jobmarket.content.importer import Importer, ImportParams
+from jobmarket.content.importer import ImportedNode, Importer, ImportParams
 
 
 def _best(runs: int, action: Callable[[], object]) -> float:
@@ -34,6 +40,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--hamt-entries", type=int, default=100_000)
     args = parser.parse_args()
     size = args.size_mb * 1_000_000
 
@@ -55,13 +62,36 @@ def main() -> int:
                 EmbeddedStore(folder).add_file(source)
 
         stored = _best(max(1, args.runs - 1), store_add)
+        hamt = _hamt_rates(Path(scratch), args.hamt_entries, args.runs)
 
     print(f"file_mb={mb:g}")
     print(f"importer_mb_per_s={mb / v1:.0f}")
     print(f"importer_v0_mb_per_s={mb / v0:.0f}")
     print(f"store_add_mb_per_s={mb / stored:.0f}")
     print(f"goal_importer_mb_per_s=300 met={'yes' if mb / v1 >= 300 else 'no'}")
+    print(f"hamt_entries={args.hamt_entries}")
+    for name, seconds in hamt.items():
+        print(f"hamt_{name}_entries_per_s={args.hamt_entries / seconds:.0f}")
     return 0
+
+
+def _hamt_rates(scratch: Path, entries: int, runs: int) -> dict[str, float]:
+    """Seconds (best of ``runs``) to import, build and list a flat ``entries``-file folder."""
+    folder = scratch / "many-outputs"
+    folder.mkdir()
+    for index in range(entries):
+        descriptor = os.open(folder / f"out{index:06d}.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(descriptor, bytes((index % 251,)))
+        os.close(descriptor)
+    imported = _best(runs, lambda: Importer(ImportParams(cid_version=1)).add_path(folder))
+    leaf = Importer().add_bytes(b"x")
+    children = [(f"out{index:06d}.txt".encode(), leaf) for index in range(entries)]
+    built: list[ImportedNode] = []
+    build = _best(runs, lambda: built.append(Importer().directory_node(children)))
+    store = EmbeddedStore(scratch / "hamt-store", fsync=False)
+    root = store.add_dir(folder)
+    listed = _best(runs, lambda: store.ls(root))
+    return {"import": imported, "build": build, "list": listed}
 
 
 if __name__ == "__main__":

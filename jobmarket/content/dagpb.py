@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from jobmarket.content.cid import Cid
+from jobmarket.content.cid import DAG_PB, RAW, Cid
 from jobmarket.content.multiformats import decode_varint, encode_varint
 from jobmarket.errors import InvalidInput
 
@@ -54,6 +54,8 @@ class UnixFSData:
     data: memoryview | bytes | None = None
     filesize: int | None = None
     blocksizes: list[int] = field(default_factory=list)
+    hash_type: int | None = None  # HAMT shards only
+    fanout: int | None = None  # HAMT shards only
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -65,8 +67,20 @@ def _len_field(tag: int, payload: bytes) -> bytes:
 
 def encode_link(cid: Cid, name: bytes, tsize: int) -> bytes:
     """One serialized PBLink (Hash, Name, Tsize), wrapped as PBNode field 2."""
-    body = _len_field(0x0A, bytes(cid)) + _len_field(0x12, name) + b"\x18" + encode_varint(tsize)
-    return _len_field(0x12, body)
+    hash_bytes = bytes(cid)
+    body = b"".join(
+        (
+            b"\x0a",
+            encode_varint(len(hash_bytes)),
+            hash_bytes,
+            b"\x12",
+            encode_varint(len(name)),
+            name,
+            b"\x18",
+            encode_varint(tsize),
+        )
+    )
+    return b"\x12" + encode_varint(len(body)) + body
 
 
 def encode_node(encoded_links: list[bytes], data: bytes | None) -> bytes:
@@ -82,6 +96,8 @@ def encode_unixfs(
     data: bytes | None = None,
     filesize: int | None = None,
     blocksizes: list[int] | None = None,
+    hash_type: int | None = None,
+    fanout: int | None = None,
 ) -> bytes:
     out = bytearray(b"\x08")
     out += encode_varint(int(kind))
@@ -91,6 +107,10 @@ def encode_unixfs(
         out += b"\x18" + encode_varint(filesize)
     for size in blocksizes or ():
         out += b"\x20" + encode_varint(size)
+    if hash_type is not None:
+        out += b"\x28" + encode_varint(hash_type)
+    if fanout is not None:
+        out += b"\x30" + encode_varint(fanout)
     return bytes(out)
 
 
@@ -155,6 +175,9 @@ def _decode_link(buf: memoryview) -> PBLink:
     tsize = 0
     for number, wire, value in _fields(buf):
         if number == 1 and wire == _LEN:
+            cid = _common_cid(value)
+            if cid is not None:
+                continue
             try:
                 parsed, end = Cid.from_bytes(value)
             except InvalidInput as err:
@@ -171,6 +194,21 @@ def _decode_link(buf: memoryview) -> PBLink:
     if cid is None:
         raise MalformedNode("link without a Hash")
     return PBLink(cid, name, tsize)
+
+
+_V1_SHA256_PREFIXES = {b"\x01\x70\x12\x20": DAG_PB, b"\x01\x55\x12\x20": RAW}
+
+
+def _common_cid(value: memoryview) -> Cid | None:
+    """The two CID layouts Kubo writes (CIDv0, CIDv1 sha2-256), decoded without the general
+    parser: a HAMT of 100,000 entries has that many links."""
+    if len(value) == 34 and value[0] == 0x12 and value[1] == 0x20:
+        return Cid(0, DAG_PB, bytes(value[2:]))
+    if len(value) == 36:
+        codec = _V1_SHA256_PREFIXES.get(bytes(value[:4]))
+        if codec is not None:
+            return Cid(1, codec, bytes(value[4:]))
+    return None
 
 
 def decode_unixfs(data: bytes | memoryview | None) -> UnixFSData:
@@ -196,8 +234,12 @@ def decode_unixfs(data: bytes | memoryview | None) -> UnixFSData:
                 while pos < len(value):
                     size, pos = decode_varint(value, pos)
                     result.blocksizes.append(size)
-            elif number in (5, 6, 7) and wire == _VARINT:
-                continue  # hashType, fanout, mode: not needed to read content
+            elif number == 5 and wire == _VARINT:
+                result.hash_type = value
+            elif number == 6 and wire == _VARINT:
+                result.fanout = value
+            elif number == 7 and wire == _VARINT:
+                continue  # mode: not needed to read content
             elif number == 8 and wire == _LEN:
                 continue  # mtime
             else:

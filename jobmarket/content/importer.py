@@ -13,7 +13,12 @@ What Kubo does by default, and what this module reproduces byte for byte:
 * link Tsize is the cumulative serialized size of the child's DAG;
 * ``ipfs add -r``: basic UnixFS directories whose links are sorted by name, hidden entries
   (``.name``) skipped unless ``hidden=True``, symlinks stored as UnixFS Symlink nodes (not
-  followed), anything else (FIFOs, sockets, devices) refused.
+  followed), anything else (FIFOs, sockets, devices) refused;
+* a directory whose basic block would be too large becomes a HAMT-sharded directory (see
+  :mod:`jobmarket.content.hamt`), decided as boxo decides it: the *estimated* size — the sum
+  over links of name length plus CID byte length (Kubo's default ``links`` estimation), or
+  the exact block size (``block``, the ``unixfs-v1-2025`` profile) — is compared with
+  256 KiB and the directory is sharded only when STRICTLY greater.
 
 Memory stays constant for any file size: one chunk buffer plus at most ``max_links`` pending
 links per tree level. Blocks go to an optional :class:`BlockSink`; without one only CIDs are
@@ -41,15 +46,27 @@ from jobmarket.content.dagpb import (
     encode_unixfs,
     file_leaf_envelope,
 )
+from jobmarket.content.hamt import (
+    DEFAULT_FANOUT,
+    HASH_BITS,
+    HASH_MURMUR3,
+    bits_per_level,
+    encode_bitfield,
+    fanout_problem,
+    link_prefix,
+    max_levels,
+    murmur3_64,
+)
 from jobmarket.errors import InvalidInput
 
 DEFAULT_CHUNK_SIZE = 262144
 DEFAULT_MAX_LINKS = 174
 MAX_CHUNK_SIZE = 1048576  # Kubo refuses larger chunks: peers will not exchange bigger blocks
 MAX_LINKS_LIMIT = 8192
-# Kubo switches a directory to a HAMT shard when the sum of its links' name and CID lengths
-# exceeds 256 KiB (boxo's HAMTShardingSize estimate). We build basic directories only.
+# Kubo (Import.UnixFSHAMTDirectorySizeThreshold) shards a directory whose estimated size is
+# strictly greater than this; 0 turns sharding off (boxo's HAMTShardingSize).
 HAMT_SHARDING_THRESHOLD = 262144
+HAMT_ESTIMATIONS = ("links", "block")  # Import.UnixFSHAMTDirectorySizeEstimation
 MAX_TREE_DEPTH = 256
 
 BlockParts = Sequence[bytes | memoryview]
@@ -73,6 +90,11 @@ class ImportParams:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     max_links: int = DEFAULT_MAX_LINKS
     hidden: bool = False
+    #: shard a directory whose estimated size exceeds this many bytes (1 forces sharding of
+    #: every non-empty directory, as Kubo's sharness t0260 does; 0 never shards)
+    hamt_threshold: int = HAMT_SHARDING_THRESHOLD
+    hamt_fanout: int = DEFAULT_FANOUT
+    hamt_estimation: str = "links"
 
     def __post_init__(self) -> None:
         if self.cid_version not in (0, 1):
@@ -84,6 +106,15 @@ class ImportParams:
         if not 2 <= self.max_links <= MAX_LINKS_LIMIT:
             raise InvalidInput(
                 f"max links must be between 2 and {MAX_LINKS_LIMIT}, got {self.max_links}"
+            )
+        if self.hamt_threshold < 0:
+            raise InvalidInput(f"HAMT threshold must be 0 or more bytes, got {self.hamt_threshold}")
+        problem = fanout_problem(self.hamt_fanout)
+        if problem:
+            raise InvalidInput(f"HAMT fanout {problem}")
+        if self.hamt_estimation not in HAMT_ESTIMATIONS:
+            raise InvalidInput(
+                f"HAMT size estimation must be 'links' or 'block', got {self.hamt_estimation!r}"
             )
 
     @property
@@ -271,7 +302,7 @@ class Importer:
     def add_directory(
         self, path: str | os.PathLike[str], on_entry: EntryCallback | None = None
     ) -> ImportedNode:
-        """Import a folder recursively as basic UnixFS directories."""
+        """Import a folder recursively (basic directories, HAMT shards where Kubo shards)."""
         return self._directory(Path(path), "", on_entry, 0)
 
     def _directory(
@@ -310,23 +341,73 @@ class Importer:
     def directory_node(
         self, children: list[tuple[bytes, ImportedNode]], where: str = "directory"
     ) -> ImportedNode:
-        """A basic UnixFS directory over already-imported children, links sorted by name."""
+        """A UnixFS directory over already-imported children: basic, or a HAMT when too big."""
         children = sorted(children, key=lambda item: item[0])
-        estimate = sum(len(name) + len(bytes(node.cid)) for name, node in children)
-        if estimate > HAMT_SHARDING_THRESHOLD:
-            raise InvalidInput(
-                f"{where} has too many entries ({len(children)}) for a basic UnixFS directory "
-                "(Kubo would shard it as a HAMT, which this importer does not build); "
-                "spread the files over sub-folders"
-            )
         for (name, _), (next_name, _) in itertools.pairwise(children):
             if name == next_name:
                 raise InvalidInput(f"{where} has two entries named {name!r}")
-        links = [encode_link(node.cid, name, node.tsize) for name, node in children]
+        links: list[bytes] | None = None
+        if self.params.hamt_estimation == "block":  # boxo's estimate: the exact block size
+            links = [encode_link(node.cid, name, node.tsize) for name, node in children]
+            estimate = sum(map(len, links)) + len(encode_node([], EMPTY_DIRECTORY_DATA))
+        else:  # Kubo's default: each link's name and CID bytes, nothing else
+            estimate = sum(len(name) + len(bytes(node.cid)) for name, node in children)
+        if self.params.hamt_threshold and estimate > self.params.hamt_threshold:
+            return self._hamt_node(children, where)
+        if links is None:
+            links = [encode_link(node.cid, name, node.tsize) for name, node in children]
         filesize = sum(node.filesize for _, node in children)
         return self._emit_node(
             links, EMPTY_DIRECTORY_DATA, sum(node.tsize for _, node in children), filesize
         )
+
+    def _hamt_node(self, children: list[tuple[bytes, ImportedNode]], where: str) -> ImportedNode:
+        """The HAMT Kubo builds for these entries (its shape depends only on the names)."""
+        fanout = self.params.hamt_fanout
+        hashed = [(murmur3_64(name), name, node) for name, node in children]
+        prefixes = [link_prefix(index, fanout) for index in range(fanout)]
+        return self._shard(hashed, 0, fanout, prefixes, where)
+
+    def _shard(
+        self,
+        entries: list[tuple[int, bytes, ImportedNode]],
+        level: int,
+        fanout: int,
+        prefixes: list[bytes],
+        where: str,
+    ) -> ImportedNode:
+        shift = HASH_BITS - (level + 1) * bits_per_level(fanout)
+        mask = fanout - 1
+        buckets: dict[int, list[tuple[int, bytes, ImportedNode]]] = {}
+        for entry in entries:
+            buckets.setdefault((entry[0] >> shift) & mask, []).append(entry)
+        links = []
+        children_tsize = filesize = 0
+        used = sorted(buckets)
+        for index in used:
+            group = buckets[index]
+            if len(group) == 1:
+                _, name, node = group[0]
+                link_name = prefixes[index] + name
+            elif level + 1 < max_levels(fanout):
+                node = self._shard(group, level + 1, fanout, prefixes, where)
+                link_name = prefixes[index]
+            else:
+                names = ", ".join(repr(name) for _, name, _ in group)
+                raise InvalidInput(
+                    f"{where} has entries whose names share one 64-bit HAMT hash ({names}), "
+                    "which a sharded directory cannot hold; rename one of them"
+                )
+            links.append(encode_link(node.cid, link_name, node.tsize))
+            children_tsize += node.tsize
+            filesize += node.filesize
+        data = encode_unixfs(
+            UnixFSType.HAMT_SHARD,
+            data=encode_bitfield(used) or None,
+            hash_type=HASH_MURMUR3,
+            fanout=fanout,
+        )
+        return self._emit_node(links, data, children_tsize, filesize)
 
     def add_symlink(self, target: str | bytes) -> ImportedNode:
         """A UnixFS Symlink node (what ``ipfs add -r`` stores instead of following links)."""

@@ -28,6 +28,8 @@ def encode_varint(value: int) -> bytes:
 
 def decode_varint(data: bytes | memoryview, offset: int = 0) -> tuple[int, int]:
     """Read a minimally encoded varint at ``offset``; return (value, offset after it)."""
+    if offset < len(data) and data[offset] < 0x80:  # one byte: most tags and lengths
+        return data[offset], offset + 1
     value = 0
     shift = 0
     for index in range(offset, min(len(data), offset + MAX_VARINT_BYTES)):

@@ -87,7 +87,7 @@ class ContentStore(ABC):
         return reader.iter_file(self.get_block, cid)
 
     def ls(self, cid: Cid) -> list[reader.Entry]:
-        """Entries of a directory (names already checked to be safe)."""
+        """Entries of a basic or HAMT-sharded directory (names and shards already checked)."""
         return reader.list_directory(self.get_block, cid)
 
     def get(
@@ -101,7 +101,8 @@ class ContentStore(ABC):
         """Write a file or directory tree to ``destination`` (which must not exist yet).
 
         All or nothing: the tree is verified while written to a temporary sibling and only
-        then renamed into place. Entry names like ``..`` or containing ``/`` are refused;
+        then renamed into place. Entry names outside :mod:`jobmarket.names` (``..``, ``a/b``,
+        control characters, …) are refused;
         ``max_bytes`` and ``symlinks`` as in :func:`reader.write_tree`.
         """
         target = Path(destination)

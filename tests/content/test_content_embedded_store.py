@@ -141,9 +141,13 @@ def _put(store: EmbeddedStore, block: bytes, codec: int = DAG_PB) -> Cid:
     return cid
 
 
-@pytest.mark.parametrize("name", [b"..", b".", b"a/b", b"", b"x\0y"])
+@pytest.mark.parametrize(
+    "name",
+    [b"..", b".", b"a/b", b"", b"x\0y", b"a\\b", b"line\n", b"\x1b[2J", b"\xff", b"n" * 256],
+)
 def test_get_refuses_entry_names_that_escape_the_destination(store, tmp_path, name):
-    """A hostile but well-hashed directory (e.g. a provider's result) cannot write outside."""
+    """A hostile but well-hashed directory (e.g. a provider's result) cannot write outside,
+    nor a name the rule book (jobmarket.names) refuses for every other stage."""
     payload = _put(store, b"owned\n", RAW)
     link = encode_link(payload, name, 6)
     directory = _put(store, encode_node([link], EMPTY_DIRECTORY_DATA))

@@ -5,8 +5,8 @@ Sources of expected CIDs:
   test/cli/add_test.go and test/cli/cid_profiles_test.go);
 * Kubo's sharness test test/sharness/t0040-add-and-cat.sh (directories "planets", "moons" and
   the ``ipfs add -r .`` tree), copied below with their inputs;
-* Kubo's test/cli/cid_profiles_test.go (``DirBasicCID`` of both profiles: 4096 / 4766 one-byte
-  files with deterministic names, exactly at the HAMT threshold);
+* Kubo's test/cli/cid_profiles_test.go (``DirBasicCID`` and ``DirHAMTCID`` of both profiles:
+  one-byte files with deterministic names, exactly at and one byte over the HAMT threshold);
 * Debian's ``ipfs_cid`` binary, when installed, as a second opinion on random inputs.
 """
 
@@ -24,7 +24,6 @@ from content_data import SHARED_VECTORS, VECTORS_FILE, chacha20_stream
 from jobmarket.content.cid import Cid
 from jobmarket.content.dagpb import UnixFSType, encode_link, encode_node, encode_unixfs
 from jobmarket.content.importer import Importer, ImportParams
-from jobmarket.errors import InvalidInput
 
 MiB = 1024 * 1024
 CHUNK = 262144
@@ -201,11 +200,26 @@ def test_large_flat_directory_matches_kubo_v1(tmp_path):
     assert str(cid) == "bafybeic3h7rwruealwxkacabdy45jivq2crwz6bufb5ljwupn36gicplx4"
 
 
-def test_directory_kubo_would_shard_is_refused_with_a_clear_error(tmp_path):
-    """One byte over the threshold Kubo builds a HAMT; we say so instead of a wrong CID."""
+def test_directory_one_byte_over_the_threshold_is_kubos_hamt_v0(tmp_path):
+    """4033 * (31 + 34) = 262145: boxo's estimate is one byte over, so Kubo shards it."""
     folder = _deterministic_files(tmp_path / "d", 4033, 31, 31, "hamt-unixfs-v0-2015")
-    with pytest.raises(InvalidInput, match=r"too many entries \(4033\).*HAMT"):
-        Importer(ImportParams(cid_version=0)).add_path(folder)
+    cid = Importer(ImportParams(cid_version=0)).add_path(folder).cid
+    assert str(cid) == "QmeMiJzmhpJAUgynAcxTQYek5PPKgdv3qEvFsdV3XpVnvP"
+
+
+def test_block_estimation_profile_matches_kubo_at_and_over_the_threshold(tmp_path):
+    """unixfs-v1-2025 estimates the real block size: 262144 stays basic, 262145 shards."""
+    params = ImportParams(
+        cid_version=1, chunk_size=1048576, max_links=1024, hamt_estimation="block"
+    )
+    at = _deterministic_files(tmp_path / "at", 4766, 11, 21, "hamt-unixfs-v1-2025")
+    over = _deterministic_files(tmp_path / "over", 4766, 11, 22, "hamt-unixfs-v1-2025")
+    assert str(Importer(params).add_path(at).cid) == (
+        "bafybeic3h7rwruealwxkacabdy45jivq2crwz6bufb5ljwupn36gicplx4"
+    )
+    assert str(Importer(params).add_path(over).cid) == (
+        "bafybeiegvuterwurhdtkikfhbxcldohmxp566vpjdofhzmnhv6o4freidu"
+    )
 
 
 # -- balanced layout: an independent port of Kubo's recursive builder ----------------------------
