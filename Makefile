@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo clean
+.PHONY: install kubo test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo clean
 
 install: $(STAMP)
 
@@ -29,6 +29,30 @@ $(STAMP): requirements.lock pyproject.toml package.json package-lock.json
 docker-engine: install
 	$(VENV)/bin/python -m jobmarket.docker_engine ensure
 	$(VENV)/bin/python -m jobmarket.docker_engine build-image
+
+# Real Kubo for the tests of the cross-machine content path: built once from its pinned Go
+# module into .kubo/bin/ipfs (git-ignored) and reused while it reports the pinned version.
+# `go install …@VERSION` refuses Kubo (its go.mod has `exclude` directives), so the module is
+# copied to a writable folder and built there. Go's own caches (GOCACHE, GOMODCACHE) are kept,
+# so a re-build after `rm -rf .kubo` only relinks. Not yet a prerequisite of `make test`:
+# v0.43.1's go.mod replaces go-libp2p by a fork (github.com/lidel/go-libp2p) that the module
+# proxy does not serve, so the build stops there (issue 12).
+KUBO_VERSION := v0.43.1
+KUBO_GO := 1.26.5
+KUBO := $(CURDIR)/.kubo/bin/ipfs
+
+kubo:
+	@if [ -x $(KUBO) ] && [ "$$($(KUBO) version --number 2>/dev/null)" = "$(KUBO_VERSION:v%=%)" ]; then \
+	  echo "kubo $(KUBO_VERSION): $(KUBO)"; exit 0; fi; \
+	command -v go >/dev/null || { echo "error: go not found; Kubo $(KUBO_VERSION) is built from its Go module: install Go >= $(KUBO_GO) (https://go.dev/dl/) and run make kubo again"; exit 1; }; \
+	echo "building kubo $(KUBO_VERSION) from its Go module (once; several minutes)"; \
+	set -o pipefail; \
+	dir=$$(go mod download -json github.com/ipfs/kubo@$(KUBO_VERSION) | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error")))') \
+	  && rm -rf .kubo/src && mkdir -p .kubo/bin && cp -r "$$dir" .kubo/src && chmod -R u+w .kubo/src \
+	  && (cd .kubo/src && nice -n 10 go build -trimpath -o $(KUBO).part ./cmd/ipfs) \
+	  && mv $(KUBO).part $(KUBO) && rm -rf .kubo/src \
+	  || { echo "error: building Kubo $(KUBO_VERSION) failed (Go's output above); check that Go's module proxy serves every module in its go.mod, then run make kubo again"; exit 1; }; \
+	$(KUBO) version
 
 lint: install
 	$(VENV)/bin/ruff check .
