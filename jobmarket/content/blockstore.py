@@ -6,8 +6,9 @@ few thousand entries)::
     <root>/blocks/<2 chars>/<BASE32 MULTIHASH>.data
 
 Keys are multihashes, not CIDs, so the raw and dag-pb (or v0 and v1) names of identical bytes
-share one file. Writes go to a temporary file that is fsynced and renamed into place, so a
-crash never leaves a truncated block under a valid name. Reads re-hash the bytes: a disk that
+share one file; blocks of other codecs and hashes (from CAR imports) are kept the same way.
+Writes go to a temporary file that is fsynced and renamed into place, so a crash never leaves
+a truncated block under a valid name. Reads re-hash the bytes: a disk that
 flipped a bit produces an :class:`~jobmarket.errors.IntegrityError`, never wrong content.
 """
 
@@ -15,22 +16,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from jobmarket.content.cid import DAG_PB, Cid
 from jobmarket.content.importer import BlockParts
+from jobmarket.content.ipld import AnyCid
 from jobmarket.errors import IntegrityError, NotFound, UserError
 
 MAX_BLOCK_SIZE = 4 * 1024 * 1024
 """Largest block we accept from anyone (Kubo's own limit for exchanged blocks is 2 MiB)."""
 
 
-def block_key(cid: Cid) -> str:
-    return base64.b32encode(cid.multihash).decode("ascii").rstrip("=")
+def block_key(multihash: bytes) -> str:
+    return base64.b32encode(multihash).decode("ascii").rstrip("=")
 
 
 class Blockstore:
@@ -43,14 +43,17 @@ class Blockstore:
         self._fsync = fsync
         self._known_shards: set[str] = set()
 
-    def path_for(self, cid: Cid) -> Path:
-        key = block_key(cid)
+    def path_for(self, cid: AnyCid) -> Path:
+        return self._path(cid.multihash)
+
+    def _path(self, multihash: bytes) -> Path:
+        key = block_key(multihash)
         return self.blocks_dir / key[-3:-1] / f"{key}.data"
 
-    def has(self, cid: Cid) -> bool:
+    def has(self, cid: AnyCid) -> bool:
         return self.path_for(cid).is_file()
 
-    def put(self, cid: Cid, parts: BlockParts) -> bool:
+    def put(self, cid: AnyCid, parts: BlockParts) -> bool:
         """Store a block the caller has already hashed; returns False when it was present."""
         path = self.path_for(cid)
         if path.exists():
@@ -86,7 +89,7 @@ class Blockstore:
                 os.unlink(temp_name)
             raise
 
-    def get(self, cid: Cid) -> bytes:
+    def get(self, cid: AnyCid) -> bytes:
         """The block's bytes, verified against the CID."""
         path = self.path_for(cid)
         try:
@@ -98,18 +101,20 @@ class Blockstore:
             ) from None
         if not cid.verify(data):
             raise IntegrityError(
-                f"block {cid} is corrupted on disk ({path}): its bytes hash to "
-                f"{hashlib.sha256(data).hexdigest()[:16]}…, not to the CID",
+                f"block {cid} is corrupted on disk ({path}): its bytes do not hash to the CID",
                 "remove it and fetch it again",
             )
         return data
 
-    def delete(self, cid: Cid) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path_for(cid).unlink()
+    def delete(self, cid: AnyCid) -> None:
+        self.discard(cid.multihash)
 
-    def keys(self) -> Iterator[Cid]:
-        """Every stored block, named as a CIDv1 dag-pb (the codec is not stored with a block)."""
+    def discard(self, multihash: bytes) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(multihash).unlink()
+
+    def keys(self) -> Iterator[bytes]:
+        """The multihash of every stored block (the codec is not stored with a block)."""
         for shard in sorted(self.blocks_dir.iterdir()):
             if not shard.is_dir():
                 continue
@@ -122,5 +127,5 @@ class Blockstore:
                     multihash = base64.b32decode(key + "=" * (-len(key) % 8))
                 except ValueError:
                     continue
-                if len(multihash) == 34 and multihash[:2] == b"\x12\x20":
-                    yield Cid(1, DAG_PB, multihash[2:])
+                if multihash:
+                    yield multihash

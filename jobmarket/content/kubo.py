@@ -41,6 +41,7 @@ from jobmarket.content.importer import (
     ImportParams,
     directory_entries,
 )
+from jobmarket.content.ipld import AnyCid, parse_any
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
 
@@ -295,18 +296,18 @@ class KuboStore(ContentStore):
                 raise NotFound(f"{cid} is not pinned on {self.base_url}") from None
             raise
 
-    def pins(self) -> list[Cid]:
+    def pins(self) -> list[AnyCid]:
         body = self._request("pin/ls", {"type": "recursive"})
-        pins: list[Cid] = []
+        pins: list[AnyCid] = []
         for line in self._json_lines(body, "pin/ls"):
             keys = line.get("Keys")
             if isinstance(keys, dict):
-                pins.extend(Cid.parse(text) for text in keys)
+                pins.extend(parse_any(text) for text in keys)
             elif "Cid" in line:
-                pins.append(Cid.parse(line["Cid"]))
+                pins.append(parse_any(line["Cid"]))
         return pins
 
-    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[AnyCid]:
         source = Path(path)
         with open_car(source) as car:
             for _ in car.blocks():

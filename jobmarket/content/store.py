@@ -23,6 +23,7 @@ from jobmarket.content import reader
 from jobmarket.content.car import write_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportParams
+from jobmarket.content.ipld import AnyCid
 
 IPFS_API_ENV = "IPFS_API"
 IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
@@ -119,7 +120,7 @@ class ContentStore(ABC):
         """Stop keeping ``cid``; its blocks may be removed by the next garbage collection."""
 
     @abstractmethod
-    def pins(self) -> list[Cid]:
+    def pins(self) -> list[AnyCid]:
         """Recursively pinned roots."""
 
     def export_car(self, root: Cid, path: str | os.PathLike[str]) -> int:
@@ -140,7 +141,7 @@ class ContentStore(ABC):
         return count
 
     @abstractmethod
-    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[AnyCid]:
         """Load every block of a CAR (each verified) and pin its roots; returns the roots."""
 
     def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing open
