@@ -35,7 +35,6 @@ from jobmarket.content.blockstore import MAX_BLOCK_SIZE
 from jobmarket.content.car import open_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import (
-    DEFAULT_MAX_LINKS,
     EntryCallback,
     Importer,
     ImportParams,
@@ -193,19 +192,22 @@ class KuboStore(ContentStore):
     # -- writing -----------------------------------------------------------------------------
 
     def _add_params(self, params: ImportParams, pin: bool) -> dict[str, str]:
-        query = {
+        """Every ``add`` option that decides CIDs, explicit: a node's ``Import.*`` config (or a
+        profile such as ``unixfs-v1-2025``) replaces any option a request leaves out."""
+        return {
             "cid-version": str(params.cid_version),
             "raw-leaves": "true" if params.leaves_are_raw else "false",
             "chunker": f"size-{params.chunk_size}",
+            "max-file-links": str(params.max_links),
+            "max-directory-links": "0",  # no count limit: only the size decides HAMT sharding
+            "trickle": "false",
+            "empty-dirs": "true",
             "hash": "sha2-256",
-            "pin": "true" if pin else "false",
             "inline": "false",
+            "pin": "true" if pin else "false",
             "wrap-with-directory": "false",
             "progress": "false",
         }
-        if params.max_links != DEFAULT_MAX_LINKS:
-            query["max-file-links"] = str(params.max_links)
-        return query
 
     def _add(self, upload: list[Part], expected: Cid, params: ImportParams, pin: bool) -> Cid:
         body = self._request("add", self._add_params(params, pin), upload=upload)
@@ -350,9 +352,13 @@ _STREAM_CHUNK = 256 * 1024
 
 
 def _multipart(parts: list[Part], boundary: str) -> Iterator[bytes]:
-    """A multipart/form-data body, streamed; file names URL-escaped as Kubo's client does."""
+    """A multipart/form-data body, streamed; file names URL-escaped as Kubo's client does.
+
+    Names are escaped as the bytes they have on disk, so a name that is not UTF-8 reaches Kubo
+    unchanged (Kubo's server unescapes it to the same bytes).
+    """
     for part in parts:
-        name = urllib.parse.quote_plus(part.name, safe="")
+        name = urllib.parse.quote_plus(os.fsencode(part.name), safe="")
         yield (
             f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
