@@ -56,7 +56,8 @@ class EmbeddedStore(ContentStore):
     ) -> Cid:
         """Import under the shared repo lock: ``gc`` cannot drop new blocks before their pin."""
         with locked(self._lock_path, shared=True):
-            cid = run(Importer(params or ImportParams(), sink=self.blocks)).cid
+            with self.blocks.batch() as sink:  # one filesystem sync for the whole add
+                cid = run(Importer(params or ImportParams(), sink=sink)).cid
             if pin:
                 self._pins.add(cid)
         return cid
@@ -137,9 +138,10 @@ class EmbeddedStore(ContentStore):
         """Like ``ipfs dag import``: any verifiable block is kept (identity CIDs stay inline),
         and each root is pinned once its whole DAG (dag-pb, dag-cbor or raw) is present."""
         with open_car(path) as car, locked(self._lock_path, shared=True):
-            for cid, block in car.blocks():  # each block already checked against its CID
-                if not ipld.is_inline(cid):
-                    self.blocks.put(cid, (block,))
+            with self.blocks.batch() as sink:
+                for cid, block in car.blocks():  # each block already checked against its CID
+                    if not ipld.is_inline(cid):
+                        sink.put(cid, (block,))
             if pin_roots:
                 for root in car.roots:
                     try:
