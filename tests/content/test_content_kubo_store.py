@@ -156,6 +156,19 @@ def test_car_import_is_verified_before_kubo_sees_it(client, kubo, store, tmp_pat
     assert kubo.calls.count("dag/import") == calls
 
 
+def test_a_dag_export_cut_short_is_refused_and_leaves_no_file(client, kubo, tmp_path):
+    cid = client.add_bytes(os.urandom(3 * CHUNK))
+    kubo.inject("dag/export", "truncate")
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "export.car"
+    with pytest.raises(IntegrityError) as caught:
+        client.export_car(cid, target)
+    assert caught.value.problem == (
+        f"IPFS node at {kubo.url} exported a damaged CAR for {cid}: unexpected end of file"
+    )
+    assert list((tmp_path / "out").iterdir()) == []  # no partial file either
+
+
 def test_kubo_error_message_reaches_the_user(client):
     with pytest.raises(KuboError, match="refused pin/add"):
         client.pin(Importer().add_bytes(b"not on the node").cid)
