@@ -25,7 +25,7 @@ from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportedNode, Importer, ImportParams
 from jobmarket.content.ipld import AnyCid
 from jobmarket.content.pins import PinSet
-from jobmarket.content.store import ContentStore
+from jobmarket.content.store import ContentStore, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound
 from jobmarket.fileio import locked
 
@@ -71,6 +71,12 @@ class EmbeddedStore(ContentStore):
         self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
     ) -> Cid:
         return self._add(params, pin, lambda importer: importer.add_file(path))
+
+    def add_symlink(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        target = link_target(path)
+        return self._add(params, pin, lambda importer: importer.add_symlink(target))
 
     def add_dir(
         self,

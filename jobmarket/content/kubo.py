@@ -42,7 +42,7 @@ from jobmarket.content.importer import (
     directory_entries,
 )
 from jobmarket.content.ipld import AnyCid, parse_any
-from jobmarket.content.store import ContentStore
+from jobmarket.content.store import ContentStore, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
 from jobmarket.terminal import printable
 
@@ -283,6 +283,15 @@ class KuboStore(ContentStore):
         expected = Importer(params).add_file(source).cid
         return self._add([Part(source.name, _OCTETS, path=source)], expected, params, pin)
 
+    def add_symlink(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        params = params or ImportParams()
+        target = link_target(path)
+        expected = Importer(params).add_symlink(target).cid
+        part = Part(Path(path).name, "application/symlink", data=os.fsencode(target))
+        return self._add([part], expected, params, pin)
+
     def add_dir(
         self,
         path: str | os.PathLike[str],
@@ -320,7 +329,7 @@ class KuboStore(ContentStore):
     def get_block(self, cid: Cid) -> bytes:
         # Kubo searches the network for missing blocks; its own deadline (shorter than ours)
         # turns "nobody has it" into an answer instead of a silent client timeout.
-        search = {"arg": str(cid), "timeout": f"{max(1.0, self.timeout * 0.8):g}s"}
+        search = {"arg": str(cid), "timeout": self._kubo_deadline()}
         try:
             block = self._request("block/get", search, limit=MAX_BLOCK_SIZE)
         except KuboError as err:
@@ -337,6 +346,10 @@ class KuboStore(ContentStore):
             )
         return block
 
+    def _kubo_deadline(self) -> str:
+        """Kubo's ``timeout`` option for searches: shorter than ours, so Kubo answers first."""
+        return f"{max(1.0, self.timeout * 0.8):g}s"
+
     def has(self, cid: Cid) -> bool:
         try:
             self._request("block/stat", {"arg": str(cid), "offline": "true"})
@@ -347,7 +360,18 @@ class KuboStore(ContentStore):
     # -- pins and archives -------------------------------------------------------------------
 
     def pin(self, cid: Cid) -> None:
-        self._request("pin/add", {"arg": str(cid), "recursive": "true"})
+        # Kubo fetches missing blocks before pinning and waits for them indefinitely; its own
+        # deadline turns "nobody has them" into an answer, as for block/get.
+        search = {"arg": str(cid), "recursive": "true", "timeout": self._kubo_deadline()}
+        try:
+            self._request("pin/add", search)
+        except KuboError as err:
+            if "deadline exceeded" in err.problem:
+                raise NotFound(
+                    f"not every block of {cid} is available from the IPFS node at {self.base_url}",
+                    "add the content to that node, or connect it to a peer that has it",
+                ) from None
+            raise
 
     def unpin(self, cid: Cid) -> None:
         try:

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,11 +120,14 @@ class KuboDaemon:
             raise AssertionError(f"ipfs {' '.join(args)} failed: {done.stderr.decode()}")
         return done.stdout.decode()
 
-    def start(self) -> KuboDaemon:
+    def start(self, configure: Callable[[dict], None] | None = None) -> KuboDaemon:
+        """Init the repo, apply ``configure`` to its config (then the lock-down), and start."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.ipfs("init", "--profile=test", "--empty-repo")
         config_path = self.repo / "config"
         config = json.loads(config_path.read_text())
+        if configure is not None:
+            configure(config)
         _lock_down(config)
         config_path.write_text(json.dumps(config, indent=2))
         self.peer_id = config["Identity"]["PeerID"]
@@ -188,11 +191,13 @@ def _host_port(multiaddr: str) -> str:
 
 
 @contextlib.contextmanager
-def running_kubo(root: Path | None = None) -> Iterator[KuboDaemon]:
+def running_kubo(
+    root: Path | None = None, configure: Callable[[dict], None] | None = None
+) -> Iterator[KuboDaemon]:
     """A started daemon, stopped and its repo removed when the block ends."""
     with contextlib.ExitStack() as stack:
         if root is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubo-")))
         daemon = KuboDaemon(root)
         stack.callback(daemon.stop)
-        yield daemon.start()
+        yield daemon.start(configure)
