@@ -117,24 +117,24 @@ class BlockCid:
     @classmethod
     def from_bytes(cls, data: bytes | memoryview, offset: int = 0) -> tuple[BlockCid, int]:
         """Decode a binary CID at ``offset``; returns it and the offset after it."""
-        raw = bytes(data[offset : offset + 2 + 9 * 3 + MAX_IDENTITY_DIGEST + 64])
+        view = memoryview(data)
         try:
-            if raw[:2] == b"\x12\x20":
-                if len(raw) < 34:
+            if bytes(view[offset : offset + 2]) == b"\x12\x20":
+                if len(view) < offset + 34:
                     raise ValueError("truncated digest")
-                return cls(0, DAG_PB, SHA2_256, raw[2:34]), offset + 34
-            version, pos = decode_varint(raw, 0)
+                return cls(0, DAG_PB, SHA2_256, bytes(view[offset + 2 : offset + 34])), offset + 34
+            version, pos = decode_varint(view, offset)
             if version != 1:
                 raise ValueError(f"unsupported CID version {version}")
-            codec, pos = decode_varint(raw, pos)
-            hash_code, pos = decode_varint(raw, pos)
-            length, pos = decode_varint(raw, pos)
+            codec, pos = decode_varint(view, pos)
+            hash_code, pos = decode_varint(view, pos)
+            length, pos = decode_varint(view, pos)
         except (ValueError, IndexError) as err:
             raise InvalidInput(f"binary CID is not a CID: {err}") from None
-        digest = raw[pos : pos + length]
+        digest = bytes(view[pos : pos + length])
         if len(digest) != length:
             raise InvalidInput(f"binary CID is not a CID: its {length}-byte digest is truncated")
-        return cls(1, codec, hash_code, digest), offset + pos + length
+        return cls(1, codec, hash_code, digest), pos + length
 
     @classmethod
     def parse(cls, text: str) -> BlockCid:

@@ -138,3 +138,10 @@ def test_a_dag_cbor_root_missing_a_linked_block_is_not_pinned(store, tmp_path):
         store.import_car(car)
     assert store.pins() == []
     assert store.import_car(car, pin_roots=False) == [root]
+
+
+def test_an_identity_cid_longer_than_kubo_allows_is_refused(store, tmp_path):
+    inline = BlockCid(1, RAW, ipld.IDENTITY, b"x" * 129)
+    car = _car(tmp_path / "long-identity.car", [inline], [(inline, b"x" * 129)])
+    with pytest.raises(InvalidInput, match="identity digest of 129 bytes exceeds 128"):
+        store.import_car(car)
