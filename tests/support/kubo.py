@@ -52,10 +52,19 @@ def kubo_binary() -> Path:
     return binary
 
 
+def _section(config: dict, *path: str) -> dict:
+    """``config[path…]`` as a dict, created where Kubo's default config has none (or null)."""
+    for key in path:
+        if not isinstance(config.get(key), dict):
+            config[key] = {}
+        config = config[key]
+    return config
+
+
 def _lock_down(config: dict) -> None:
     """What ``--profile=test`` leaves open, closed: nothing but loopback is ever dialled."""
     config["Bootstrap"] = []
-    config["Addresses"].update(
+    _section(config, "Addresses").update(
         API="/ip4/127.0.0.1/tcp/0",
         Gateway="/ip4/127.0.0.1/tcp/0",
         Swarm=["/ip4/127.0.0.1/tcp/0"],
@@ -63,22 +72,18 @@ def _lock_down(config: dict) -> None:
         AppendAnnounce=[],
         NoAnnounce=[],
     )
-    config.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
-    swarm = config.setdefault("Swarm", {})
-    swarm["DisableNatPortMap"] = True
-    swarm.setdefault("RelayClient", {})["Enabled"] = False
-    swarm.setdefault("RelayService", {})["Enabled"] = False
-    swarm["EnableHolePunching"] = False
-    config.setdefault("AutoConf", {})["Enabled"] = False
-    config.setdefault("AutoTLS", {})["Enabled"] = False
-    routing = config.setdefault("Routing", {})
-    routing.update(Type="none", DelegatedRouters=[])
-    config.setdefault("Ipns", {})["DelegatedPublishers"] = []
-    config.setdefault("DNS", {})["Resolvers"] = {}
-    config.setdefault("Provide", {})["Enabled"] = False
-    config.setdefault("HTTPRetrieval", {})["Enabled"] = False
-    plugins = config.setdefault("Plugins", {}).setdefault("Plugins", {})
-    plugins.setdefault("telemetry", {}).setdefault("Config", {})["Mode"] = "off"
+    _section(config, "Discovery", "MDNS")["Enabled"] = False
+    _section(config, "Swarm").update(DisableNatPortMap=True, EnableHolePunching=False)
+    _section(config, "Swarm", "RelayClient")["Enabled"] = False
+    _section(config, "Swarm", "RelayService")["Enabled"] = False
+    _section(config, "AutoConf")["Enabled"] = False
+    _section(config, "AutoTLS")["Enabled"] = False
+    _section(config, "Routing").update(Type="none", DelegatedRouters=[])
+    _section(config, "Ipns")["DelegatedPublishers"] = []
+    _section(config, "DNS")["Resolvers"] = {}
+    _section(config, "Provide")["Enabled"] = False
+    _section(config, "HTTPRetrieval")["Enabled"] = False
+    _section(config, "Plugins", "Plugins", "telemetry", "Config")["Mode"] = "off"
 
 
 @dataclass
