@@ -30,13 +30,13 @@ docker-engine: install
 	$(VENV)/bin/python -m jobmarket.docker_engine ensure
 	$(VENV)/bin/python -m jobmarket.docker_engine build-image
 
-# Real Kubo for the tests of the cross-machine content path: built once from its pinned Go
-# module into .kubo/bin/ipfs (git-ignored) and reused while it reports the pinned version.
-# `go install …@VERSION` refuses Kubo (its go.mod has `exclude` directives), so the module is
-# copied to a writable folder and built there. Go's own caches (GOCACHE, GOMODCACHE) are kept,
-# so a re-build after `rm -rf .kubo` only relinks. Not yet a prerequisite of `make test`:
-# v0.43.1's go.mod replaces go-libp2p by a fork (github.com/lidel/go-libp2p) that the module
-# proxy does not serve, so the build stops there (issue 12).
+# Real Kubo for the tests of the cross-machine content path: built once into .kubo/bin/ipfs
+# (git-ignored) and reused while it reports the pinned version. Kubo v0.43.1 built from its Go
+# module; its go.mod replaces go-libp2p by a fork the module proxy does not serve, so we build it
+# as a dependency of tools/kubo (a dependency's replace does not apply), which uses upstream
+# go-libp2p v0.49.0 (and quic-go v0.60.0, webtransport-go v0.11.1, the versions go-libp2p's own
+# go.mod requires). tools/kubo/go.mod and go.sum pin every module, so the build is reproducible.
+# Go's own caches (GOCACHE, GOMODCACHE) are kept, so a re-build after `rm -rf .kubo` only relinks.
 KUBO_VERSION := v0.43.1
 KUBO_GO := 1.26.5
 KUBO := $(CURDIR)/.kubo/bin/ipfs
@@ -45,20 +45,19 @@ kubo:
 	@if [ -x $(KUBO) ] && [ "$$($(KUBO) version --number 2>/dev/null)" = "$(KUBO_VERSION:v%=%)" ]; then \
 	  echo "kubo $(KUBO_VERSION): $(KUBO)"; exit 0; fi; \
 	command -v go >/dev/null || { echo "error: go not found; Kubo $(KUBO_VERSION) is built from its Go module: install Go >= $(KUBO_GO) (https://go.dev/dl/) and run make kubo again"; exit 1; }; \
-	echo "building kubo $(KUBO_VERSION) from its Go module (once; several minutes)"; \
-	set -o pipefail; \
-	dir=$$(go mod download -json github.com/ipfs/kubo@$(KUBO_VERSION) | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error")))') \
-	  && rm -rf .kubo/src && mkdir -p .kubo/bin && cp -r "$$dir" .kubo/src && chmod -R u+w .kubo/src \
-	  && (cd .kubo/src && nice -n 10 go build -trimpath -o $(KUBO).part ./cmd/ipfs) \
-	  && mv $(KUBO).part $(KUBO) && rm -rf .kubo/src \
-	  || { echo "error: building Kubo $(KUBO_VERSION) failed (Go's output above); check that Go's module proxy serves every module in its go.mod, then run make kubo again"; exit 1; }; \
+	echo "building kubo $(KUBO_VERSION) from its Go module via tools/kubo (once; several minutes)"; \
+	mkdir -p .kubo/bin \
+	  && (cd tools/kubo && nice -n 10 go build -mod=readonly -trimpath -o $(KUBO).part github.com/ipfs/kubo/cmd/ipfs) \
+	  && mv $(KUBO).part $(KUBO) \
+	  || { rm -f $(KUBO).part; echo "error: building Kubo $(KUBO_VERSION) failed (Go's output above); check that Go's module proxy serves every module in tools/kubo/go.mod, then run make kubo again"; exit 1; }; \
+	[ "$$($(KUBO) version --number)" = "$(KUBO_VERSION:v%=%)" ] || { echo "error: $(KUBO) does not report Kubo $(KUBO_VERSION); remove .kubo and run make kubo again"; exit 1; }; \
 	$(KUBO) version
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install docker-engine lint
+test: install docker-engine kubo lint
 	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape test tests --network ethereum:local:foundry
 
 # A fresh anvil of its own (random port); -v WARNING keeps `lifecycle_gas=N` the last line.
