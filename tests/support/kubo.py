@@ -114,6 +114,10 @@ class KuboDaemon:
 
     def ipfs(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
         """Run the ``ipfs`` CLI against this repo (through the daemon's API when it runs)."""
+        return self.ipfs_bytes(*args, input=input, check=check).decode()
+
+    def ipfs_bytes(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        """:meth:`ipfs` with its output as bytes (``block get``, ``cat``)."""
         done = subprocess.run(
             [str(self.binary), *args],
             env=self.env(),
@@ -123,7 +127,7 @@ class KuboDaemon:
         )
         if check and done.returncode:
             raise AssertionError(f"ipfs {' '.join(args)} failed: {done.stderr.decode()}")
-        return done.stdout.decode()
+        return done.stdout
 
     def start(self, configure: Callable[[dict], None] | None = None) -> KuboDaemon:
         """Init the repo, apply ``configure`` to its config (then the lock-down), and start."""

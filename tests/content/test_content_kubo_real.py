@@ -1,9 +1,5 @@
 """KuboStore against REAL Kubo daemons (tests/support/kubo.py), no stand-in.
 
-NOT COLLECTED YET: Kubo v0.43.1 cannot be built from the module proxy (its go.mod replaces
-go-libp2p by a fork the proxy does not serve; see issue 12). Once ``make kubo`` builds it,
-rename this file to ``test_content_kubo_real.py`` and make ``make test`` depend on ``kubo``.
-
 Every call KuboStore makes (add with explicit CID options, block get/put, pin add/rm/ls, dag
 export/import, version, id, swarm connect/peers) runs against the daemon; every CID we compute
 must equal the one Kubo returns, over Kubo's own vectors and the edge cases (symlinks, odd and
@@ -15,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for supp
 from support.kubo import KuboDaemon, running_kubo
 
 from jobmarket.content.cid import DAG_PB, RAW, Cid
-from jobmarket.content.dagpb import EMPTY_DIRECTORY_DATA, encode_node
+from jobmarket.content.dagpb import (
+    EMPTY_DIRECTORY_DATA,
+    UnixFSType,
+    decode_node,
+    decode_unixfs,
+    encode_node,
+)
 from jobmarket.content.embedded import EmbeddedStore
-from jobmarket.content.importer import Importer, ImportParams
-from jobmarket.content.kubo import KuboStore
-from jobmarket.errors import InvalidInput, NotFound
+from jobmarket.content.importer import HAMT_SHARDING_THRESHOLD, Importer, ImportParams
+from jobmarket.content.kubo import KuboError, KuboStore
+from jobmarket.content.store import open_store
+from jobmarket.errors import IntegrityError, InvalidInput, NotFound
 
 CHUNK = 262144
 DATA = Path(__file__).with_name("data")
@@ -91,7 +95,22 @@ def test_daemon_listens_and_dials_on_loopback_only(daemon, client):
 
 
 def test_version_is_the_built_kubo(daemon, client):
-    assert client.version() == daemon.ipfs("version", "--number").strip()
+    assert client.version() == daemon.ipfs("version", "--number").strip() == "0.43.1"
+
+
+def test_ipfs_api_selects_the_kubo_node(daemon, monkeypatch):
+    monkeypatch.setenv("IPFS_API", daemon.api_url)
+    store = open_store()
+    assert isinstance(store, KuboStore)
+    assert store.version() == "0.43.1"
+    store.close()
+
+
+def test_gateway_instead_of_rpc_api_is_explained(daemon):
+    store = KuboStore(daemon.gateway_url, timeout=10.0, retries=0)
+    with pytest.raises(InvalidInput, match="RPC API"):
+        store.version()
+    store.close()
 
 
 # -- CIDs -----------------------------------------------------------------------------------------
@@ -157,6 +176,39 @@ def test_t0044_symlinks_get_kubos_cids(client, daemon, tmp_path, monkeypatch):
         assert str(client.add_path(target, params=params)) == vector["expect"]
         recursive = ["-r"] if target.is_dir() and not target.is_symlink() else []
         assert _cli_add(daemon, target, params, *recursive) == vector["expect"]
+
+
+def _flat_folder(folder: Path, count: int, last_name_length: int) -> Path:
+    """``count`` one-byte files; every name but the last is 28 bytes, so with CIDv1 raw leaves
+    (36-byte CIDs) each link counts 64 bytes towards Kubo's 256 KiB sharding estimate."""
+    folder.mkdir()
+    for index in range(count):
+        width = last_name_length if index == count - 1 else 28
+        (folder / f"{index:0{width}d}").write_bytes(b"x")
+    return folder
+
+
+def _unixfs_type(daemon: KuboDaemon, cid: str) -> UnixFSType:
+    """The UnixFS type of a dag-pb block, as Kubo's own CLI returns the block."""
+    return decode_unixfs(decode_node(daemon.ipfs_bytes("block", "get", cid)).data).type
+
+
+def test_hamt_threshold_basic_directory_at_it_and_kubos_shard_one_byte_over(
+    client, daemon, tmp_path
+):
+    count = HAMT_SHARDING_THRESHOLD // 64
+    params = ImportParams(cid_version=1)
+    at = _flat_folder(tmp_path / "at", count, 28)  # estimate exactly 262,144 bytes
+    ours = Importer(params).add_path(at).cid
+    assert client.add_dir(at, params=params) == ours
+    assert _cli_add(daemon, at, params, "-r") == str(ours)
+    assert _unixfs_type(daemon, str(ours)) == UnixFSType.DIRECTORY
+
+    over = _flat_folder(tmp_path / "over", count, 29)  # 262,145 bytes: Kubo shards
+    kubos = _cli_add(daemon, over, params, "-r")
+    assert _unixfs_type(daemon, kubos) == UnixFSType.HAMT_SHARD
+    with pytest.raises(InvalidInput, match="HAMT"):  # refused, never a CID that differs
+        client.add_dir(over, params=params)
 
 
 def test_a_node_with_other_import_defaults_still_gives_our_cids(tmp_path):
@@ -252,6 +304,24 @@ def test_dag_export_is_our_car_and_imports_on_another_node(client, other_daemon,
     other.close()
 
 
+def test_a_tampered_car_is_refused_before_kubo_stores_any_of_it(client, tmp_path):
+    local = EmbeddedStore(tmp_path / "local", fsync=False)
+    cid = local.add_bytes(os.urandom(2 * CHUNK))
+    car = tmp_path / "x.car"
+    local.export_car(cid, car)
+    tampered = tmp_path / "tampered.car"
+    raw = bytearray(car.read_bytes())
+    raw[-10] ^= 0xFF  # inside the last block
+    tampered.write_bytes(raw)
+    with pytest.raises(IntegrityError):
+        client.import_car(tampered)
+    assert not client.has(cid)  # not even the blocks that were intact reached Kubo
+    with pytest.raises(InvalidInput, match="is not a file"):
+        client.import_car(tmp_path)
+    assert client.import_car(car) == [cid]  # the intact CAR imports and pins
+    assert cid in client.pins()
+
+
 def test_go_car_sample_v1_imports_into_kubo(client):
     roots = client.import_car(SAMPLE_CAR)
     assert [str(root) for root in roots] == [
@@ -269,6 +339,16 @@ def test_two_nodes_connect_and_fetch_from_each_other_over_loopback(client, daemo
     assert other_daemon.peer_id in client.swarm_peers()
     assert b"".join(bytes(piece) for piece in other.cat(cid)) == data  # via bitswap
     other.close()
+
+
+def test_kubos_own_refusal_reaches_the_user(client, daemon):
+    nobody = daemon.ipfs("key", "gen", "--ipns-base=b58mh", f"nobody-{os.getpid()}").strip()
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with pytest.raises(KuboError, match="refused swarm/connect") as refused:
+        client.swarm_connect([f"/ip4/127.0.0.1/tcp/{closed}/p2p/{nobody}"])
+    assert nobody in refused.value.problem  # Kubo's own words, passed on
 
 
 def test_a_peer_address_from_a_counterpart_is_checked_before_kubo_sees_it(client):
