@@ -64,8 +64,9 @@ test: install docker-engine kubo lint
 bench-gas: install
 	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape run bench_gas --network ethereum:local:foundry -v WARNING
 
-# Importer throughput on a 100 MB file: prints importer_mb_per_s=N (goal >= 300).
-bench-content: install
+# Content throughput on a 100 MB file, one run: importer_mb_per_s (goal >= 300),
+# store_add_mb_per_s, kubo_add_mb_per_s (Kubo's own `ipfs add`) and store_vs_kubo_ratio.
+bench-content: install kubo
 	$(VENV)/bin/python -m bench.content_throughput
 
 # A trivial job through the hardened executor vs. a bare `docker run` (median of 5).
