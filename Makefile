@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo clean
+.PHONY: install kubo test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo clean
 
 install: $(STAMP)
 
@@ -30,19 +30,43 @@ docker-engine: install
 	$(VENV)/bin/python -m jobmarket.docker_engine ensure
 	$(VENV)/bin/python -m jobmarket.docker_engine build-image
 
+# Real Kubo for the tests of the cross-machine content path: built once into .kubo/bin/ipfs
+# (git-ignored) and reused while it reports the pinned version. Kubo v0.43.1 built from its Go
+# module; its go.mod replaces go-libp2p by a fork the module proxy does not serve, so we build it
+# as a dependency of tools/kubo (a dependency's replace does not apply), which uses upstream
+# go-libp2p v0.49.0 (and quic-go v0.60.0, webtransport-go v0.11.1, the versions go-libp2p's own
+# go.mod requires). tools/kubo/go.mod and go.sum pin every module, so the build is reproducible.
+# Go's own caches (GOCACHE, GOMODCACHE) are kept, so a re-build after `rm -rf .kubo` only relinks.
+KUBO_VERSION := v0.43.1
+KUBO_GO := 1.26.5
+KUBO := $(CURDIR)/.kubo/bin/ipfs
+
+kubo:
+	@if [ -x $(KUBO) ] && [ "$$($(KUBO) version --number 2>/dev/null)" = "$(KUBO_VERSION:v%=%)" ]; then \
+	  echo "kubo $(KUBO_VERSION): $(KUBO)"; exit 0; fi; \
+	command -v go >/dev/null || { echo "error: go not found; Kubo $(KUBO_VERSION) is built from its Go module: install Go >= $(KUBO_GO) (https://go.dev/dl/) and run make kubo again"; exit 1; }; \
+	echo "building kubo $(KUBO_VERSION) from its Go module via tools/kubo (once; several minutes)"; \
+	mkdir -p .kubo/bin \
+	  && (cd tools/kubo && nice -n 10 go build -mod=readonly -trimpath -o $(KUBO).part github.com/ipfs/kubo/cmd/ipfs) \
+	  && mv $(KUBO).part $(KUBO) \
+	  || { rm -f $(KUBO).part; echo "error: building Kubo $(KUBO_VERSION) failed (Go's output above); check that Go's module proxy serves every module in tools/kubo/go.mod, then run make kubo again"; exit 1; }; \
+	[ "$$($(KUBO) version --number)" = "$(KUBO_VERSION:v%=%)" ] || { echo "error: $(KUBO) does not report Kubo $(KUBO_VERSION); remove .kubo and run make kubo again"; exit 1; }; \
+	$(KUBO) version
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install docker-engine lint
+test: install docker-engine kubo lint
 	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape test tests --network ethereum:local:foundry
 
 # A fresh anvil of its own (random port); -v WARNING keeps `lifecycle_gas=N` the last line.
 bench-gas: install
 	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape run bench_gas --network ethereum:local:foundry -v WARNING
 
-# Importer throughput on a 100 MB file: prints importer_mb_per_s=N (goal >= 300).
-bench-content: install
+# Content throughput on a 100 MB file, one run: importer_mb_per_s (goal >= 300),
+# store_add_mb_per_s, kubo_add_mb_per_s (Kubo's own `ipfs add`) and store_vs_kubo_ratio.
+bench-content: install kubo
 	$(VENV)/bin/python -m bench.content_throughput
 
 # A trivial job through the hardened executor vs. a bare `docker run` (median of 5).

@@ -2,8 +2,10 @@
 
 Prints ``importer_mb_per_s=N`` (goal: ≥ 300) for CID computation (`requester cid`,
 CIDv1 raw leaves, 256 KiB chunks), plus the same for CIDv0 and for a full `store add` into
-the embedded store (hashing, fsynced block files). MB here means 10**6 bytes. The best of
-several runs is reported, as the first run also warms the page cache.
+the embedded store (hashing, block files, one filesystem sync). With Kubo built (`make kubo`)
+it also prints `kubo_add_mb_per_s` (Kubo's own `ipfs add`, same options, fresh repo) and
+`store_vs_kubo_ratio`. MB here means 10**6 bytes. The best of several runs is reported, as
+the first run also warms the page cache.
 
 Then a flat folder of 100,000 one-byte files (a job with many outputs; Kubo shards it as a
 HAMT): ``hamt_import_entries_per_s`` is the rate of `requester cid` on that folder (reading
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -62,6 +66,7 @@ def main() -> int:
                 EmbeddedStore(folder).add_file(source)
 
         stored = _best(max(1, args.runs - 1), store_add)
+        kubo = _kubo_add_seconds(source, scratch, args.runs)
         hamt = _hamt_rates(Path(scratch), args.hamt_entries, args.runs)
 
     print(f"file_mb={mb:g}")
@@ -69,6 +74,9 @@ def main() -> int:
     print(f"importer_v0_mb_per_s={mb / v0:.0f}")
     print(f"store_add_mb_per_s={mb / stored:.0f}")
     print(f"goal_importer_mb_per_s=300 met={'yes' if mb / v1 >= 300 else 'no'}")
+    if kubo is not None:
+        print(f"kubo_add_mb_per_s={mb / kubo:.0f}")
+        print(f"store_vs_kubo_ratio={kubo / stored:.2f}")
     print(f"hamt_entries={args.hamt_entries}")
     for name, seconds in hamt.items():
         print(f"hamt_{name}_entries_per_s={args.hamt_entries / seconds:.0f}")
@@ -92,6 +100,28 @@ def _hamt_rates(scratch: Path, entries: int, runs: int) -> dict[str, float]:
     root = store.add_dir(folder)
     listed = _best(runs, lambda: store.ls(root))
     return {"import": imported, "build": build, "list": listed}
+
+
+KUBO = Path(__file__).resolve().parents[1] / ".kubo" / "bin" / "ipfs"
+
+
+def _kubo_add_seconds(source: Path, scratch: str, runs: int) -> float | None:
+    """Kubo's ``ipfs add`` of the same file (no daemon, fresh repo each run): best time."""
+    if not os.access(KUBO, os.X_OK):
+        print(f"kubo_add_mb_per_s: not measured, no Kubo at {KUBO} (make kubo)", file=sys.stderr)
+        return None
+    add = [str(KUBO), "add", "-Q", "--pin=false", "--cid-version=1", "--raw-leaves=true"]
+    add += ["--chunker=size-262144", str(source)]
+    best = float("inf")
+    for _ in range(max(1, runs - 1)):
+        with tempfile.TemporaryDirectory(dir=scratch) as repo:
+            env = {**os.environ, "IPFS_PATH": repo, "IPFS_TELEMETRY": "off"}
+            init = [str(KUBO), "init", "--profile=test", "--empty-repo"]
+            subprocess.run(init, env=env, check=True, capture_output=True)
+            started = time.perf_counter()
+            subprocess.run(add, env=env, check=True, capture_output=True)
+            best = min(best, time.perf_counter() - started)
+    return best
 
 
 if __name__ == "__main__":

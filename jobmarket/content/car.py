@@ -3,8 +3,9 @@
 A CARv1 is ``varint(len) dag-cbor({"roots": [CID…], "version": 1})`` followed by sections
 ``varint(len(cid) + len(block)) cid block``. We write CARv1 (what Kubo exports) and read CARv1
 and CARv2 (a CARv1 payload behind a fixed header). Reading verifies every block against its
-CID before handing it out. The dag-cbor needed for the header (a map, an array, tag 42 CIDs,
-text and small integers) is implemented here rather than pulled in as a dependency.
+CID before handing it out; like Kubo's ``dag import`` it takes any codec and any multihash we
+can compute (:mod:`jobmarket.content.ipld`: dag-cbor, blake2b-256, identity CIDs, …) and names
+the block, the codec and the hash when it cannot check one.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from jobmarket.content.blockstore import MAX_BLOCK_SIZE
-from jobmarket.content.cid import Cid
+from jobmarket.content.ipld import CID_TAG, AnyCid, BlockCid, CborError, decode_cbor, narrow
 from jobmarket.content.multiformats import encode_varint
 from jobmarket.errors import IntegrityError, InvalidInput
 
 CARV2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
 MAX_HEADER_SIZE = 1024 * 1024
-_CID_TAG = 42
+MAX_HEADER_DEPTH = 16
+MAX_SECTION_CID = 256  # room for a CID beside a block of MAX_BLOCK_SIZE (identity ones included)
 _SKIP_CHUNK = 64 * 1024
 
 
@@ -44,77 +46,21 @@ def _cbor_text(text: str) -> bytes:
     return _cbor_head(3, len(raw)) + raw
 
 
-def encode_header(roots: list[Cid]) -> bytes:
+def encode_header(roots: list[AnyCid]) -> bytes:
     """The dag-cbor CARv1 header; keys in dag-cbor order (shorter first): roots, version."""
     body = bytearray(_cbor_head(5, 2))
     body += _cbor_text("roots") + _cbor_head(4, len(roots))
     for root in roots:
         cid_bytes = b"\x00" + bytes(root)
-        body += _cbor_head(6, _CID_TAG) + _cbor_head(2, len(cid_bytes)) + cid_bytes
+        body += _cbor_head(6, CID_TAG) + _cbor_head(2, len(cid_bytes)) + cid_bytes
     body += _cbor_text("version") + _cbor_head(0, 1)
     return encode_varint(len(body)) + bytes(body)
-
-
-class _CborReader:
-    """Decodes the small, strict subset of dag-cbor a CAR header may contain."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def _take(self, count: int) -> bytes:
-        if self.pos + count > len(self.data):
-            raise ValueError("truncated CBOR")
-        chunk = self.data[self.pos : self.pos + count]
-        self.pos += count
-        return chunk
-
-    def _head(self) -> tuple[int, int]:
-        initial = self._take(1)[0]
-        major, info = initial >> 5, initial & 31
-        if info < 24:
-            return major, info
-        if info in (24, 25, 26, 27):
-            return major, int.from_bytes(self._take(1 << (info - 24)), "big")
-        raise ValueError("indefinite lengths and reserved values are not dag-cbor")
-
-    def item(self, depth: int = 0) -> object:
-        if depth > 16:
-            raise ValueError("CBOR nested too deeply")
-        major, value = self._head()
-        if major == 0:
-            return value
-        if major == 2:
-            return self._take(value)
-        if major == 3:
-            return self._take(value).decode("utf-8")
-        if major == 4:
-            return [self.item(depth + 1) for _ in range(value)]
-        if major == 5:
-            result = {}
-            for _ in range(value):
-                key = self.item(depth + 1)
-                if not isinstance(key, str):
-                    raise ValueError("map keys must be text")
-                result[key] = self.item(depth + 1)
-            return result
-        if major == 6 and value == _CID_TAG:
-            raw = self.item(depth + 1)
-            if not isinstance(raw, bytes) or not raw.startswith(b"\x00"):
-                raise ValueError("tag 42 must wrap bytes starting with 0x00")
-            cid, end = Cid.from_bytes(raw, 1)
-            if end != len(raw):
-                raise ValueError("trailing bytes after CID")
-            return cid
-        if major == 7 and value in (20, 21, 22):
-            return {20: False, 21: True, 22: None}[value]
-        raise ValueError(f"unsupported CBOR item (major type {major})")
 
 
 # -- reading and writing -------------------------------------------------------------------------
 
 
-def write_car(out: BinaryIO, roots: list[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> int:
+def write_car(out: BinaryIO, roots: list[AnyCid], blocks: Iterable[tuple[AnyCid, bytes]]) -> int:
     """Write a CARv1; returns the number of blocks written."""
     out.write(encode_header(roots))
     count = 0
@@ -177,7 +123,7 @@ class CarReader:
                 return value
         raise self._fail("length prefix is too long")
 
-    def _read_header(self, inner: bool = False) -> list[Cid]:
+    def _read_header(self, inner: bool = False) -> list[AnyCid]:
         length = self._read_varint()
         assert length is not None
         if length == 0 or length > MAX_HEADER_SIZE:
@@ -188,17 +134,17 @@ class CarReader:
                 raise self._fail("a CARv2 payload must be a CARv1")
             return self._read_v2_header()
         try:
-            header = _CborReader(raw).item()
-        except (ValueError, InvalidInput) as err:
+            header = decode_cbor(raw, max_depth=MAX_HEADER_DEPTH)
+        except CborError as err:
             raise self._fail(f"header is not dag-cbor: {err}") from None
         if not isinstance(header, dict) or header.get("version") != 1:
             raise self._fail("header version is not 1")
         roots = header.get("roots")
-        if not isinstance(roots, list) or not all(isinstance(root, Cid) for root in roots):
+        if not isinstance(roots, list) or not all(isinstance(root, AnyCid) for root in roots):
             raise self._fail("header roots must be a list of CIDs")
         return list(roots)
 
-    def _read_v2_header(self) -> list[Cid]:
+    def _read_v2_header(self) -> list[AnyCid]:
         fixed = self._read_exact(40)
         data_offset = int.from_bytes(fixed[16:24], "little")
         data_size = int.from_bytes(fixed[24:32], "little")
@@ -210,8 +156,12 @@ class CarReader:
         self._limit = inner_start + data_size
         return roots
 
-    def blocks(self) -> Iterator[tuple[Cid, bytes]]:
-        """Each block, after checking that it hashes to the CID it is filed under."""
+    def blocks(self) -> Iterator[tuple[AnyCid, bytes]]:
+        """Each block, after checking that it hashes to the CID it is filed under.
+
+        Identity blocks are checked too (the block must equal the digest); a block whose hash
+        cannot be computed here stops the import with a message naming it.
+        """
         while True:
             length = self._read_varint(allow_eof=True)
             if length is None:
@@ -220,20 +170,28 @@ class CarReader:
                 if self._limit is not None:
                     return  # CARv2 payloads may be zero-padded
                 raise self._fail("empty section")
-            if length > MAX_BLOCK_SIZE + 64:
+            if length > MAX_BLOCK_SIZE + MAX_SECTION_CID:
                 raise self._fail(f"section of {length} bytes exceeds the block size limit")
             section = self._read_exact(length)
             try:
-                cid, offset = Cid.from_bytes(section)
+                cid, offset = BlockCid.from_bytes(section)
             except InvalidInput as err:
                 raise self._fail(f"section CID: {err.problem}") from None
             block = section[offset:]
+            problem = cid.problem()
+            if problem is not None:
+                raise InvalidInput(
+                    f"{self.name} holds block {cid} ({cid.codec_name}) that cannot be "
+                    f"verified: {problem}",
+                    "only sha2-256/512, sha3, blake2b and blake2s hashes and identity CIDs "
+                    "can be checked; export the DAG hashed with one of them",
+                )
             if not cid.verify(block):
                 raise IntegrityError(
                     f"block {cid} in {self.name} does not match its CID",
                     "the CAR file is corrupted or forged; do not import it",
                 )
-            yield cid, block
+            yield narrow(cid), block
 
 
 @contextmanager

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jobmarket import paths
-from jobmarket.content import reader
+from jobmarket.content import ipld
 from jobmarket.content.blockstore import Blockstore
 from jobmarket.content.car import open_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportedNode, Importer, ImportParams
+from jobmarket.content.ipld import AnyCid
 from jobmarket.content.pins import PinSet
-from jobmarket.content.store import ContentStore
+from jobmarket.content.store import ContentStore, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound
 from jobmarket.fileio import locked
 
@@ -55,7 +56,8 @@ class EmbeddedStore(ContentStore):
     ) -> Cid:
         """Import under the shared repo lock: ``gc`` cannot drop new blocks before their pin."""
         with locked(self._lock_path, shared=True):
-            cid = run(Importer(params or ImportParams(), sink=self.blocks)).cid
+            with self.blocks.batch() as sink:  # one filesystem sync for the whole add
+                cid = run(Importer(params or ImportParams(), sink=sink)).cid
             if pin:
                 self._pins.add(cid)
         return cid
@@ -69,6 +71,12 @@ class EmbeddedStore(ContentStore):
         self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
     ) -> Cid:
         return self._add(params, pin, lambda importer: importer.add_file(path))
+
+    def add_symlink(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        target = link_target(path)
+        return self._add(params, pin, lambda importer: importer.add_symlink(target))
 
     def add_dir(
         self,
@@ -94,7 +102,7 @@ class EmbeddedStore(ContentStore):
 
     def pin(self, cid: Cid) -> None:
         with locked(self._lock_path, shared=True):
-            for _ in reader.walk(self.get_block, cid):
+            for _ in ipld.walk(self.blocks.get, cid):
                 pass  # every block present and verified, or NotFound / IntegrityError
             self._pins.add(cid)
 
@@ -102,7 +110,8 @@ class EmbeddedStore(ContentStore):
         if not self._pins.remove(cid):
             raise NotFound(f"{cid} is not pinned", "see `requester store ls` for pinned content")
 
-    def pins(self) -> list[Cid]:
+    def pins(self) -> list[AnyCid]:
+        """Pinned roots: UnixFS ones as :class:`Cid`, others (dag-cbor from a CAR) as they are."""
         return self._pins.list()
 
     def gc(self) -> int:
@@ -110,12 +119,12 @@ class EmbeddedStore(ContentStore):
         with locked(self._lock_path):
             keep: set[bytes] = set()
             for root in self._pins.list():
-                for cid, _ in reader.walk(self.get_block, root, read_raw=False):
+                for cid, _ in ipld.walk(self.blocks.get, root, read_raw=False):
                     keep.add(cid.multihash)
             removed = 0
-            for cid in list(self.blocks.keys()):
-                if cid.multihash not in keep:
-                    self.blocks.delete(cid)
+            for multihash in list(self.blocks.keys()):
+                if multihash not in keep:
+                    self.blocks.discard(multihash)
                     removed += 1
             self._remove_stale_temporaries()
         return removed
@@ -131,14 +140,18 @@ class EmbeddedStore(ContentStore):
 
     # -- archives ----------------------------------------------------------------------------
 
-    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[AnyCid]:
+        """Like ``ipfs dag import``: any verifiable block is kept (identity CIDs stay inline),
+        and each root is pinned once its whole DAG (dag-pb, dag-cbor or raw) is present."""
         with open_car(path) as car, locked(self._lock_path, shared=True):
-            for cid, block in car.blocks():  # each block already checked against its CID
-                self.blocks.put(cid, (block,))
+            with self.blocks.batch() as sink:
+                for cid, block in car.blocks():  # each block already checked against its CID
+                    if not ipld.is_inline(cid):
+                        sink.put(cid, (block,))
             if pin_roots:
                 for root in car.roots:
                     try:
-                        for _ in reader.walk(self.get_block, root):
+                        for _ in ipld.walk(self.blocks.get, root):
                             pass
                     except NotFound as err:
                         raise IntegrityError(

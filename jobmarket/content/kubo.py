@@ -27,22 +27,24 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
+from jobmarket.content import ipld
 from jobmarket.content.blockstore import MAX_BLOCK_SIZE
 from jobmarket.content.car import open_car
-from jobmarket.content.cid import Cid
+from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.importer import (
-    DEFAULT_MAX_LINKS,
     EntryCallback,
     Importer,
     ImportParams,
     directory_entries,
 )
-from jobmarket.content.store import ContentStore
+from jobmarket.content.ipld import AnyCid, parse_any
+from jobmarket.content.store import ContentStore, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
+from jobmarket.terminal import printable
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
@@ -116,17 +118,22 @@ class KuboStore(ContentStore):
         *,
         upload: list[Part] | None = None,
         limit: int | None = None,
+        into: BinaryIO | None = None,
     ) -> bytes:
         """POST ``command`` and return the body (at most ``limit`` bytes), retrying transients.
 
         ``upload`` parts are streamed as multipart/form-data, one file open at a time, and
-        replayed from the start on a retry.
+        replayed from the start on a retry. With ``into`` the body is streamed into that file
+        instead (emptied again before a retry) and ``b""`` is returned.
         """
         attempts = 1 + self.retries
         last_problem = ""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+            if into is not None:
+                into.seek(0)
+                into.truncate()
             headers = {}
             content = None
             if upload is not None:
@@ -138,7 +145,7 @@ class KuboStore(ContentStore):
                     "POST", command, params=params, content=content, headers=headers
                 ) as resp:
                     if resp.status_code == 200:
-                        return self._read_body(resp, command, limit)
+                        return self._read_body(resp, command, limit, into)
                     body = resp.read()[:4096]
             except httpx.TimeoutException:
                 raise self._unreachable(f"did not answer within {self.timeout:g} s") from None
@@ -164,9 +171,14 @@ class KuboStore(ContentStore):
             )
         raise self._unreachable(f"{last_problem} after {attempts} attempts")
 
-    def _read_body(self, resp: httpx.Response, command: str, limit: int | None) -> bytes:
+    def _read_body(
+        self, resp: httpx.Response, command: str, limit: int | None, into: BinaryIO | None
+    ) -> bytes:
         body = bytearray()
         for piece in resp.iter_bytes():
+            if into is not None:
+                into.write(piece)
+                continue
             body += piece
             if limit is not None and len(body) > limit:
                 raise IntegrityError(
@@ -174,6 +186,12 @@ class KuboStore(ContentStore):
                     "the node is misbehaving; do not use it",
                 )
         return bytes(body)
+
+    def _json_object(self, body: bytes, command: str) -> dict[str, Any]:
+        lines = self._json_lines(body, command)
+        if len(lines) != 1 or not isinstance(lines[0], dict):
+            raise KuboError(f"IPFS node at {self.base_url} sent an unreadable answer to {command}")
+        return lines[0]
 
     def _json_lines(self, body: bytes, command: str) -> list[dict[str, Any]]:
         try:
@@ -189,22 +207,50 @@ class KuboStore(ContentStore):
         answer = self._json_lines(self._request("version"), "version")
         return str(answer[-1].get("Version", "unknown")) if answer else "unknown"
 
+    def identity(self) -> PeerInfo:
+        """This node's peer id and the addresses it listens on (``/…/p2p/ID``), from ``id``."""
+        answer = self._json_object(self._request("id"), "id")
+        peer_id = answer.get("ID")
+        addresses = answer.get("Addresses") or []
+        if not isinstance(peer_id, str) or not isinstance(addresses, list):
+            raise KuboError(f"IPFS node at {self.base_url} sent an unreadable answer to id")
+        return PeerInfo(peer_id, tuple(str(address) for address in addresses))
+
+    def swarm_connect(self, addresses: list[str]) -> None:
+        """Connect to peers at ``/ip4/…/tcp/…/p2p/ID`` addresses (what :meth:`identity` lists).
+
+        Addresses come from the other party (a capability document, a job spec), so each is
+        checked to be one multiaddr naming a peer before Kubo sees it.
+        """
+        for address in addresses:
+            check_peer_address(address)
+        if addresses:
+            self._request("swarm/connect", [("arg", address) for address in addresses])
+
+    def swarm_peers(self) -> list[str]:
+        """Peer ids this node is connected to."""
+        answer = self._json_object(self._request("swarm/peers"), "swarm/peers")
+        return [str(peer.get("Peer")) for peer in answer.get("Peers") or []]
+
     # -- writing -----------------------------------------------------------------------------
 
     def _add_params(self, params: ImportParams, pin: bool) -> dict[str, str]:
-        query = {
+        """Every ``add`` option that decides CIDs, explicit: a node's ``Import.*`` config (or a
+        profile such as ``unixfs-v1-2025``) replaces any option a request leaves out."""
+        return {
             "cid-version": str(params.cid_version),
             "raw-leaves": "true" if params.leaves_are_raw else "false",
             "chunker": f"size-{params.chunk_size}",
+            "max-file-links": str(params.max_links),
+            "max-directory-links": "0",  # no count limit: only the size decides HAMT sharding
+            "trickle": "false",
+            "empty-dirs": "true",
             "hash": "sha2-256",
-            "pin": "true" if pin else "false",
             "inline": "false",
+            "pin": "true" if pin else "false",
             "wrap-with-directory": "false",
             "progress": "false",
         }
-        if params.max_links != DEFAULT_MAX_LINKS:
-            query["max-file-links"] = str(params.max_links)
-        return query
 
     def _add(self, upload: list[Part], expected: Cid, params: ImportParams, pin: bool) -> Cid:
         body = self._request("add", self._add_params(params, pin), upload=upload)
@@ -237,6 +283,15 @@ class KuboStore(ContentStore):
         expected = Importer(params).add_file(source).cid
         return self._add([Part(source.name, _OCTETS, path=source)], expected, params, pin)
 
+    def add_symlink(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        params = params or ImportParams()
+        target = link_target(path)
+        expected = Importer(params).add_symlink(target).cid
+        part = Part(Path(path).name, "application/symlink", data=os.fsencode(target))
+        return self._add([part], expected, params, pin)
+
     def add_dir(
         self,
         path: str | os.PathLike[str],
@@ -253,12 +308,28 @@ class KuboStore(ContentStore):
         parts = list(_directory_parts(source, params.hidden))
         return self._add(parts, expected, params, pin)
 
+    def put_block(self, data: bytes, codec: int = RAW) -> Cid:
+        """Store one block (``block/put``, sha2-256); the CID Kubo reports must be its hash."""
+        if len(data) > MAX_BLOCK_SIZE:
+            raise InvalidInput(f"a block holds at most {MAX_BLOCK_SIZE} bytes, got {len(data)}")
+        expected = Cid.for_block(data, codec, version=1)
+        query = {"cid-codec": expected.codec_name, "mhtype": "sha2-256", "mhlen": "32"}
+        body = self._request("block/put", query, upload=[Part("block", _OCTETS, data=data)])
+        answer = self._json_object(body, "block/put")
+        reported = Cid.parse(str(answer.get("Key", "")))
+        if reported.to_v1() != expected:
+            raise IntegrityError(
+                f"IPFS node at {self.base_url} stored a block as {reported}, but it is {expected}",
+                "the node is misbehaving; do not use it",
+            )
+        return expected
+
     # -- reading -----------------------------------------------------------------------------
 
     def get_block(self, cid: Cid) -> bytes:
         # Kubo searches the network for missing blocks; its own deadline (shorter than ours)
         # turns "nobody has it" into an answer instead of a silent client timeout.
-        search = {"arg": str(cid), "timeout": f"{max(1.0, self.timeout * 0.8):g}s"}
+        search = {"arg": str(cid), "timeout": self._kubo_deadline()}
         try:
             block = self._request("block/get", search, limit=MAX_BLOCK_SIZE)
         except KuboError as err:
@@ -275,6 +346,10 @@ class KuboStore(ContentStore):
             )
         return block
 
+    def _kubo_deadline(self) -> str:
+        """Kubo's ``timeout`` option for searches: shorter than ours, so Kubo answers first."""
+        return f"{max(1.0, self.timeout * 0.8):g}s"
+
     def has(self, cid: Cid) -> bool:
         try:
             self._request("block/stat", {"arg": str(cid), "offline": "true"})
@@ -285,7 +360,18 @@ class KuboStore(ContentStore):
     # -- pins and archives -------------------------------------------------------------------
 
     def pin(self, cid: Cid) -> None:
-        self._request("pin/add", {"arg": str(cid), "recursive": "true"})
+        # Kubo fetches missing blocks before pinning and waits for them indefinitely; its own
+        # deadline turns "nobody has them" into an answer, as for block/get.
+        search = {"arg": str(cid), "recursive": "true", "timeout": self._kubo_deadline()}
+        try:
+            self._request("pin/add", search)
+        except KuboError as err:
+            if "deadline exceeded" in err.problem:
+                raise NotFound(
+                    f"not every block of {cid} is available from the IPFS node at {self.base_url}",
+                    "add the content to that node, or connect it to a peer that has it",
+                ) from None
+            raise
 
     def unpin(self, cid: Cid) -> None:
         try:
@@ -295,18 +381,37 @@ class KuboStore(ContentStore):
                 raise NotFound(f"{cid} is not pinned on {self.base_url}") from None
             raise
 
-    def pins(self) -> list[Cid]:
+    def pins(self) -> list[AnyCid]:
         body = self._request("pin/ls", {"type": "recursive"})
-        pins: list[Cid] = []
+        pins: list[AnyCid] = []
         for line in self._json_lines(body, "pin/ls"):
             keys = line.get("Keys")
             if isinstance(keys, dict):
-                pins.extend(Cid.parse(text) for text in keys)
+                pins.extend(parse_any(text) for text in keys)
             elif "Cid" in line:
-                pins.append(Cid.parse(line["Cid"]))
+                pins.append(parse_any(line["Cid"]))
         return pins
 
-    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+    def export_car(self, root: Cid, path: str | os.PathLike[str]) -> int:
+        """``dag export`` of ``root``, kept only once every block is verified and the DAG is whole.
+
+        Kubo reports a failure part-way through a stream only in an HTTP trailer, so a truncated
+        export is recognised here: the header must name ``root`` and every linked block must be
+        in the file.
+        """
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        try:
+            with open(temporary, "w+b") as out:
+                self._request("dag/export", {"arg": str(root)}, into=out)
+            count = _check_whole_car(temporary, root, self.base_url)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return count
+
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[AnyCid]:
         source = Path(path)
         with open_car(source) as car:
             for _ in car.blocks():
@@ -323,6 +428,35 @@ class KuboStore(ContentStore):
         return car.roots
 
 
+def _check_whole_car(path: Path, root: Cid, source: str) -> int:
+    """Block count of a CAR that holds exactly the verified, complete DAG of ``root``."""
+    present: set[bytes] = set()
+    linked: set[bytes] = set()
+    count = 0
+    try:
+        with open_car(path) as car:
+            if car.roots != [root]:
+                raise IntegrityError(f"it names the roots {car.roots}")
+            for cid, block in car.blocks():  # each block hashed against its CID
+                present.add(cid.multihash)
+                linked.update(link.multihash for link in ipld.links_of(cid, block))
+                count += 1
+    except UserError as err:
+        problem = err.problem.replace(f"{path} is not a valid CAR file: ", "")
+        raise IntegrityError(
+            f"IPFS node at {source} exported a damaged CAR for {root}: {problem}",
+            "the node is misbehaving or lost blocks; check it, then export again",
+        ) from None
+    missing = (linked | {root.multihash}) - present
+    if missing:
+        raise IntegrityError(
+            f"IPFS node at {source} exported an incomplete DAG for {root} "
+            f"({len(missing)} linked blocks missing)",
+            "make sure the node holds the whole DAG (ipfs pin add), then export again",
+        )
+    return count
+
+
 def _kubo_message(body: bytes) -> str | None:
     """Kubo's error document is ``{"Message": …, "Code": …, "Type": "error"}``."""
     try:
@@ -332,6 +466,37 @@ def _kubo_message(body: bytes) -> str | None:
     if isinstance(document, dict) and document.get("Type") == "error":
         return str(document.get("Message", "")).strip() or "unknown error"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """A node's peer id and its listen addresses, each ending in ``/p2p/<peer id>``."""
+
+    peer_id: str
+    addresses: tuple[str, ...]
+
+
+_PEER_ADDRESS = re.compile(
+    r"/(ip4|ip6|dns|dns4|dns6)/[^/\s]{1,253}/(tcp|udp)/\d{1,5}"  # where
+    r"(/[a-z0-9-]{1,32})*"  # transports such as /quic-v1 or /ws
+    r"/p2p/[1-9A-HJ-NP-Za-km-z]{40,60}"  # the peer id (base58btc)
+)
+MAX_PEER_ADDRESS = 512
+
+
+def check_peer_address(address: object) -> str:
+    """``address`` if it is one multiaddr that names a peer (``…/p2p/<id>``), else InvalidInput."""
+    if (
+        not isinstance(address, str)
+        or len(address) > MAX_PEER_ADDRESS
+        or not _PEER_ADDRESS.fullmatch(address)
+    ):
+        shown = printable(str(address)[:80])
+        raise InvalidInput(
+            f"{shown!r} is not an IPFS peer address",
+            "use a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…",
+        )
+    return address
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,9 +514,13 @@ _STREAM_CHUNK = 256 * 1024
 
 
 def _multipart(parts: list[Part], boundary: str) -> Iterator[bytes]:
-    """A multipart/form-data body, streamed; file names URL-escaped as Kubo's client does."""
+    """A multipart/form-data body, streamed; file names URL-escaped as Kubo's client does.
+
+    Names are escaped as the bytes they have on disk, so a name that is not UTF-8 reaches Kubo
+    unchanged (Kubo's server unescapes it to the same bytes).
+    """
     for part in parts:
-        name = urllib.parse.quote_plus(part.name, safe="")
+        name = urllib.parse.quote_plus(os.fsencode(part.name), safe="")
         yield (
             f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from jobmarket.content.cid import Cid
+from jobmarket.content.ipld import AnyCid, parse_any
 from jobmarket.errors import IntegrityError
 from jobmarket.fileio import locked, write_atomically
 
@@ -25,7 +25,7 @@ class PinSet:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
-    def _load(self) -> list[Cid]:
+    def _load(self) -> list[AnyCid]:
         try:
             document = json.loads(self.path.read_text())
         except FileNotFoundError:
@@ -39,24 +39,24 @@ class PinSet:
             raise IntegrityError(
                 f"pin file {self.path} has an unknown format", "restore it or delete it"
             )
-        return [Cid.parse(text) for text in document.get("pins", [])]
+        return [parse_any(text) for text in document.get("pins", [])]
 
-    def _save(self, pins: list[Cid]) -> None:
+    def _save(self, pins: list[AnyCid]) -> None:
         document = {"version": _FORMAT_VERSION, "pins": sorted({str(pin) for pin in pins})}
         write_atomically(self.path, json.dumps(document, indent=1) + "\n")
 
-    def _update(self, change: Callable[[list[Cid]], list[Cid]]) -> None:
+    def _update(self, change: Callable[[list[AnyCid]], list[AnyCid]]) -> None:
         with locked(self._lock_path):
             self._save(change(self._load()))
 
-    def add(self, cid: Cid) -> None:
+    def add(self, cid: AnyCid) -> None:
         self._update(lambda pins: pins if cid in pins else [*pins, cid])
 
-    def remove(self, cid: Cid) -> bool:
+    def remove(self, cid: AnyCid) -> bool:
         """Remove ``cid`` (matched by its bytes, v0 and v1 alike); False if it was not pinned."""
         removed = False
 
-        def drop(pins: list[Cid]) -> list[Cid]:
+        def drop(pins: list[AnyCid]) -> list[AnyCid]:
             nonlocal removed
             kept = [pin for pin in pins if pin.to_v1() != cid.to_v1()]
             removed = len(kept) != len(pins)
@@ -65,6 +65,6 @@ class PinSet:
         self._update(drop)
         return removed
 
-    def list(self) -> list[Cid]:
+    def list(self) -> list[AnyCid]:
         with locked(self._lock_path):
             return self._load()

@@ -23,6 +23,8 @@ from jobmarket.content import reader
 from jobmarket.content.car import write_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportParams
+from jobmarket.content.ipld import AnyCid
+from jobmarket.errors import InvalidInput
 
 IPFS_API_ENV = "IPFS_API"
 IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
@@ -59,6 +61,12 @@ class ContentStore(ABC):
     ) -> Cid:
         """Store a folder as ``ipfs add -r`` would (hidden entries only with ``hidden=True``)."""
 
+    @abstractmethod
+    def add_symlink(
+        self, path: str | os.PathLike[str], *, pin: bool = False, params: ImportParams | None = None
+    ) -> Cid:
+        """Store the symbolic link at ``path`` as a UnixFS Symlink node (never followed)."""
+
     def add_path(
         self,
         path: str | os.PathLike[str],
@@ -67,7 +75,10 @@ class ContentStore(ABC):
         params: ImportParams | None = None,
         on_entry: EntryCallback | None = None,
     ) -> Cid:
-        """``add_dir`` for a folder, ``add_file`` for anything else."""
+        """``add_dir`` for a folder, ``add_symlink`` for a symbolic link (the link itself, not
+        its target, as ``ipfs add LINK`` stores it), ``add_file`` for anything else."""
+        if Path(path).is_symlink():
+            return self.add_symlink(path, pin=pin, params=params)
         if Path(path).is_dir():
             return self.add_dir(path, pin=pin, params=params, on_entry=on_entry)
         return self.add_file(path, pin=pin, params=params)
@@ -120,7 +131,7 @@ class ContentStore(ABC):
         """Stop keeping ``cid``; its blocks may be removed by the next garbage collection."""
 
     @abstractmethod
-    def pins(self) -> list[Cid]:
+    def pins(self) -> list[AnyCid]:
         """Recursively pinned roots."""
 
     def export_car(self, root: Cid, path: str | os.PathLike[str]) -> int:
@@ -141,7 +152,7 @@ class ContentStore(ABC):
         return count
 
     @abstractmethod
-    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[Cid]:
+    def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[AnyCid]:
         """Load every block of a CAR (each verified) and pin its roots; returns the roots."""
 
     def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing open
@@ -152,6 +163,16 @@ class ContentStore(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def link_target(path: str | os.PathLike[str]) -> str:
+    """What the symbolic link at ``path`` points to (InvalidInput when it is not a link)."""
+    try:
+        return os.readlink(path)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} does not exist; check the path") from None
+    except OSError as err:
+        raise InvalidInput(f"{path} is not a readable symbolic link: {err.strerror}") from None
 
 
 def open_store(

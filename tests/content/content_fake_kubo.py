@@ -4,8 +4,8 @@ No Kubo binary can be installed on this machine, so the Kubo backend is tested a
 fake. It answers like Kubo's ``/api/v0`` (POST only, 405 on GET, ``{"Message", "Code",
 "Type": "error"}`` documents with HTTP 500 for command errors, ndjson for ``add``) and keeps
 its blocks in an embedded store. ``faults`` lets a test inject what a real node or network
-can do wrong: HTTP 500s, stalls past the client's timeout, corrupted block bytes, and an
-``add`` that reports a different CID.
+can do wrong: HTTP 500s, stalls past the client's timeout, corrupted block bytes, a response
+cut short, and an ``add`` that reports a different CID.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ class FakeKubo:
         except UserError as err:
             status, content_type = 500, "application/json"
             payload = json.dumps({"Message": err.problem, "Code": 0, "Type": "error"}).encode()
+        if fault == "truncate" and status == 200:
+            payload = payload[: len(payload) // 2]  # a stream cut short (Kubo: trailer error)
         if fault == "corrupt" and status == 200:
             payload = bytes([payload[0] ^ 0xFF]) + payload[1:]
         if fault == "wrong-cid" and status == 200:
@@ -136,6 +138,11 @@ class FakeKubo:
             return 200, json.dumps({"Keys": keys}).encode(), "application/json"
         if command == "add":
             return self._add(query, request.headers["Content-Type"], body)
+        if command == "dag/export":
+            with tempfile.TemporaryDirectory() as scratch:
+                car = Path(scratch) / "export.car"
+                self.store.export_car(Cid.parse(query["arg"]), car)
+                return 200, car.read_bytes(), "application/vnd.ipld.car"
         if command == "dag/import":
             parts = _multipart(request.headers["Content-Type"], body)
             with tempfile.NamedTemporaryFile(suffix=".car") as car:
