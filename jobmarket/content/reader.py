@@ -427,7 +427,7 @@ class _Writer:
                     f"{os.path.basename(target)} ({cid}) is a symbolic link",
                     "refusing to write links; they could point outside the destination",
                 )
-            os.symlink(_link_target(cid, decoded), target)
+            os.symlink(bytes(_link_target(cid, decoded)), target)
         else:
             out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
             try:

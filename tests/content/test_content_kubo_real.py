@@ -193,7 +193,7 @@ def _unixfs_type(daemon: KuboDaemon, cid: str) -> UnixFSType:
     return decode_unixfs(decode_node(daemon.ipfs_bytes("block", "get", cid)).data).type
 
 
-def test_hamt_threshold_basic_directory_at_it_and_kubos_shard_one_byte_over(
+def test_hamt_threshold_basic_directory_at_it_and_the_same_shard_as_kubo_one_byte_over(
     client, daemon, tmp_path
 ):
     count = HAMT_SHARDING_THRESHOLD // 64
@@ -207,8 +207,29 @@ def test_hamt_threshold_basic_directory_at_it_and_kubos_shard_one_byte_over(
     over = _flat_folder(tmp_path / "over", count, 29)  # 262,145 bytes: Kubo shards
     kubos = _cli_add(daemon, over, params, "-r")
     assert _unixfs_type(daemon, kubos) == UnixFSType.HAMT_SHARD
-    with pytest.raises(InvalidInput, match="HAMT"):  # refused, never a CID that differs
-        client.add_dir(over, params=params)
+    assert str(Importer(params).add_path(over).cid) == kubos
+    assert client.add_dir(over, params=params) == Cid.parse(kubos)
+
+
+@pytest.mark.parametrize("cid_version", [0, 1])
+@pytest.mark.parametrize("files", [6_000, 10_000])
+def test_large_output_folders_shard_exactly_as_kubo_shards_them(
+    daemon, tmp_path, cid_version, files
+):
+    """More HAMT vectors, made by the real Kubo: job-output-like folders (nested, odd names,
+    empty files) over the threshold, for both CID versions."""
+    folder = tmp_path / "outputs"
+    (folder / "many").mkdir(parents=True)
+    (folder / "small").mkdir()
+    for index in range(files):
+        name = f"result-{index:05d}-é.txt" if index % 7 else f"r{index}"
+        (folder / "many" / name).write_bytes(str(index).encode() * (index % 3))
+    (folder / "small" / "summary.json").write_text("{}")
+    params = ImportParams(cid_version=cid_version)
+    kubos = _cli_add(daemon, folder, params, "-r")
+    assert str(Importer(params).add_path(folder).cid) == kubos
+    many = daemon.ipfs("resolve", "-r", f"/ipfs/{kubos}/many").strip().removeprefix("/ipfs/")
+    assert _unixfs_type(daemon, many) == UnixFSType.HAMT_SHARD
 
 
 def test_a_node_with_other_import_defaults_still_gives_our_cids(tmp_path):
@@ -242,6 +263,11 @@ def test_what_we_read_is_what_kubo_serves(client, daemon, tmp_path):
     daemon.ipfs("get", "-o", str(kubo_get), str(cid))  # Kubo's own reader agrees
     assert kubo_get.read_bytes() == data
     tree = _odd_tree(tmp_path / "src")
+    with pytest.raises(IntegrityError, match="unsafe entry name"):  # the rule book's names
+        client.get(client.add_dir(tree), tmp_path / "refused", symlinks=True)
+    assert not (tmp_path / "refused").exists()
+    (tree / os.fsdecode(b"not-utf8-\xff\xfe")).unlink()
+    (tree / 'quote"and\\backslash').unlink()
     root = client.add_dir(tree)
     ours = tmp_path / "ours"
     client.get(root, ours, symlinks=True)
