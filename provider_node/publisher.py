@@ -2,8 +2,10 @@
 
 The directory holds the collected outputs (only the paths the spec lists, if it lists any),
 the full logs and ``manifest.json`` (status, exit code, applied limits, per-file sha256 and
-CID, refused entries); see :mod:`jobmarket.spec.result`. A run that failed, timed out or was
-OOM-killed is published the same way: the requester gets the logs and the status.
+CID, refused entries, which cap stopped the collection, what each log stream dropped); see
+:mod:`jobmarket.spec.result`. A run that failed, timed out, was OOM-killed or exceeded an output
+cap is published the same way: the requester gets the logs and the status. The collector
+keeps only what the manifest can hold, so a result is always publishable.
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ def publish_execution(
             finished_at=finished,
             image_id=result.image_id,
             limits=result.applied_limits(),
-            refused=[
-                RefusedFile(path=entry.path[:4096], reason=entry.reason[:300])
-                for entry in result.refused
-            ],
+            refused=[RefusedFile.bounded(entry.path, entry.reason) for entry in result.refused],
+            refused_total=max(result.refused_total, len(result.refused)),
+            refused_by_kind=result.refused_by_kind,
+            output_limit=result.output_limit,
+            stdout_capture=result.log_capture("stdout"),
+            stderr_capture=result.log_capture("stderr"),
             spec_cid=spec_cid,
         )
         cid = publish_result(store, folder)
