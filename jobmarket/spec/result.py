@@ -5,8 +5,8 @@ and submits its root digest on-chain. Layout::
 
     manifest.json        this model, as sorted-key JSON
     outputs/…            every collected file from the job's /out, same relative paths
-    logs/stdout.log      the job's full standard output
-    logs/stderr.log      the job's full standard error
+    logs/stdout.log      the job's standard output (its last bytes, up to the node's log cap)
+    logs/stderr.log      the job's standard error (likewise, kept separately)
 
 The manifest records, for every output file, its size, sha2-256 and UnixFS CID (CIDv1, raw
 leaves — the CID ``ipfs add --cid-version 1`` gives the file alone), plus the limits the

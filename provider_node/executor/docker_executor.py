@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
-from jobmarket.docker_engine import docker_client
+from jobmarket.docker_engine import docker_client, engine_host
 from jobmarket.errors import Unreachable
 from jobmarket.paths import home
 from provider_node.executor import profile, supervisor
@@ -65,7 +65,7 @@ from provider_node.executor.logs import read_logs
 from provider_node.executor.result import ExecutionResult, decide_status
 from provider_node.executor.spec import ExecutionRequest, Limits, NodePolicy, check_name
 from provider_node.executor.volume import OutputVolume
-from provider_node.executor.watchdog import ProcessWatch, Watchdog
+from provider_node.executor.watchdog import ProcessWatch, Watchdog, parse_docker_time
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ class DockerExecutor:
         """Make sure the job's supervisor runs and is attached to its streams."""
         process = None
         if not supervisor.is_running(jobdir):
-            process = supervisor.spawn(jobdir, job.container_id)
+            process = self._spawn_supervisor(job, jobdir)
         if not supervisor.wait_until_attached(jobdir, job.container_id, _ATTACH_S, process):
             # The job still runs, under the node's watchdog; its logs are marked incomplete.
             log.warning(
@@ -384,13 +384,22 @@ class DockerExecutor:
                 jobdir.supervisor_errors,
             )
 
+    def _spawn_supervisor(self, job: JobContainer, jobdir: JobDir) -> Any:
+        return supervisor.spawn(
+            jobdir,
+            job.container_id,
+            engine=engine_host(),
+            timeout_s=job.limits.timeout_s,
+            max_log_bytes=job.limits.max_log_bytes,
+        )
+
     def _track(self, job: JobContainer) -> None:
         """Watch a running job's process and arm its deadline with the watchdog."""
         if not job.running:
             return
         jobdir = self.jobdir(job.key)
         if not supervisor.is_running(jobdir):  # it died: a new one keeps the rest of the logs
-            supervisor.spawn(jobdir, job.container_id)
+            self._spawn_supervisor(job, jobdir)
         self._watch_for(job)
         deadline = job.deadline
         if deadline is not None:
@@ -595,15 +604,6 @@ class DockerExecutor:
                 f"the Docker engine did not answer ({type(err).__name__}: {err})",
                 "check that dockerd is running (make docker-engine), then retry",
             ) from err
-
-
-def parse_docker_time(value: str | None) -> datetime | None:
-    """Docker's RFC 3339 nanosecond timestamps; its zero time means "never"."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    main, _, fraction = value.rstrip("Z").partition(".")
-    micros = (fraction + "000000")[:6] if fraction else "000000"
-    return datetime.fromisoformat(f"{main}.{micros}").replace(tzinfo=UTC)
 
 
 def _backoff(first: float = 0.005, longest: float = _POLL_S) -> Iterator[float]:

@@ -18,15 +18,19 @@ loses the job's streams. So the executor starts one small supervisor per job
 A supervisor started for a container that already runs (its first supervisor died) keeps what
 was captured, enforces the deadline, and marks the capture incomplete.
 
-Run as ``python -m provider_node.executor.supervisor JOB_FOLDER CONTAINER_ID``.
+Run as ``python -m provider_node.executor.supervisor JOB_FOLDER CONTAINER_ID ENGINE TIMEOUT_S
+MAX_LOG_BYTES``; it imports no docker-py or pydantic, so it is attached within tens of
+milliseconds.
 """
 
 from __future__ import annotations
 
 import fcntl
+import http.client
 import json
 import logging
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -38,6 +42,7 @@ import provider_node
 from jobmarket.fileio import write_atomically
 from provider_node.executor.jobdir import JobDir
 from provider_node.executor.logs import CAPTURE_NAME, TailFile, write_capture
+from provider_node.executor.watchdog import ProcessWatch, parse_docker_time
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,14 @@ _DRAIN_S = 30.0  # after the container stopped, time for dockerd to deliver the 
 # -- the executor's side ------------------------------------------------------------------------
 
 
-def spawn(jobdir: JobDir, container_id: str) -> subprocess.Popen[bytes]:
-    """Start the job's supervisor in a session of its own (it survives the node's death)."""
+def spawn(
+    jobdir: JobDir, container_id: str, *, engine: str, timeout_s: float, max_log_bytes: int
+) -> subprocess.Popen[bytes]:
+    """Start the job's supervisor in a session of its own (it survives the node's death).
+
+    ``engine`` is the Docker host (``unix:///…`` is spoken to directly, anything else through
+    docker-py); ``timeout_s`` and ``max_log_bytes`` are the job's applied limits.
+    """
     jobdir.supervisor_marker.unlink(missing_ok=True)
     package_root = str(Path(provider_node.__file__).resolve().parents[1])
     env = dict(os.environ)
@@ -58,7 +69,7 @@ def spawn(jobdir: JobDir, container_id: str) -> subprocess.Popen[bytes]:
     with open(jobdir.supervisor_errors, "ab") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "provider_node.executor.supervisor", str(jobdir.root),
-             container_id],
+             container_id, engine, repr(float(timeout_s)), str(int(max_log_bytes))],
             stdin=subprocess.DEVNULL,
             stdout=errors,
             stderr=errors,
@@ -123,58 +134,51 @@ def _try_lock(jobdir: JobDir, mode: int) -> bool:
 # -- the supervisor process ---------------------------------------------------------------------
 
 
-def supervise(jobdir: JobDir, container_id: str) -> int:
+def supervise(
+    jobdir: JobDir, container_id: str, engine: Engine, timeout_s: float, max_log_bytes: int
+) -> int:
     """The supervisor's whole life; returns its exit status."""
     lock = os.open(jobdir.supervisor_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another supervisor has this job
-    # Imported here: the executor imports this module for spawn() and must not pay for these.
-    from jobmarket.docker_engine import docker_client
-    from provider_node.executor.docker_executor import JobContainer, parse_docker_time
-    from provider_node.executor.watchdog import ProcessWatch
-
-    client = docker_client()
-    attrs = client.api.inspect_container(container_id)
-    job = JobContainer.from_attrs(attrs)
-    fresh = attrs["State"]["Status"] == "created"
+    state = engine.state(container_id)
+    fresh = state is not None and state.get("Status") == "created"
     capture = jobdir.logs / CAPTURE_NAME
     if fresh:
         capture.unlink(missing_ok=True)
-    elif not job.running or capture.exists():
-        return 0  # it ran to its end under a supervisor, or ended while none watched
+    elif state is None or not state.get("Running") or capture.exists():
+        return 0  # removed, ran to its end under a supervisor, or ended while none watched
     jobdir.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = {
-        number: TailFile(jobdir.logs / f"{name}.log", job.limits.max_log_bytes, keep=not fresh)
+        number: TailFile(jobdir.logs / f"{name}.log", max_log_bytes, keep=not fresh)
         for number, name in _STREAM_NAMES.items()
     }
-    sock = client.api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1})
-    raw = getattr(sock, "_sock", sock)
-    raw.settimeout(None)  # a job may stay silent for hours
+    stream = engine.attach(container_id)
     write_atomically(
         jobdir.supervisor_marker, json.dumps({"pid": os.getpid(), "container": container_id})
     )
-    pump = _Pump(raw, files)
+    pump = _Pump(stream, files)
     pump.start()
 
     started_at = pid = None
     while started_at is None:  # the executor starts the container once we are attached
-        state = _state(client, container_id)
-        if state is None or (state["Status"] != "created" and not state.get("Running")):
+        state = engine.state(container_id)
+        if state is None or (state.get("Status") != "created" and not state.get("Running")):
             break  # removed, or already over
-        if state.get("Running"):
-            started_at, pid = parse_docker_time(state.get("StartedAt")), int(state.get("Pid") or 0)
+        if state.get("Running") and state.get("StartedAt"):
+            started_at, pid = parse_docker_time(state["StartedAt"]), int(state.get("Pid") or 0)
         else:
             time.sleep(_POLL_S)
     if started_at is not None:
-        deadline = started_at.timestamp() + job.limits.timeout_s
+        deadline = started_at.timestamp() + timeout_s
         watch = ProcessWatch.attach(pid or 0, container_id)
-        if not _ends_before(deadline, watch, client, container_id):
+        if not _ends_before(deadline, watch, engine, container_id):
             jobdir.mark_timed_out(deadline)
             killed = watch.kill() if watch is not None else False
             if not killed:
-                _kill_via_api(client, container_id)
+                _kill_via_api(engine, container_id)
         if watch is not None:
             watch.close()
     pump.join(_DRAIN_S)
@@ -220,26 +224,14 @@ def _read_exact(sock, size: int) -> bytes:
     return bytes(chunks)
 
 
-def _state(client, container_id: str) -> dict | None:
-    import docker.errors
-
+def _kill_via_api(engine: Engine, container_id: str) -> None:
     try:
-        return client.api.inspect_container(container_id)["State"]
-    except docker.errors.NotFound:
-        return None
-    except Exception as err:  # the API may hiccup; the deadline must not depend on it
-        log.warning("Docker did not answer: %s", err)
-        return {"Status": "unknown", "Running": True}
-
-
-def _kill_via_api(client, container_id: str) -> None:
-    try:
-        client.api.kill(container_id)
-    except Exception as err:  # gone already, or the API is down: the node's watchdog retries
+        engine.kill(container_id)
+    except OSError as err:  # gone already, or the API is down: the node's watchdog retries
         log.warning("could not kill the container through the API: %s", err)
 
 
-def _ends_before(deadline: float, watch, client, container_id: str) -> bool:
+def _ends_before(deadline: float, watch: ProcessWatch | None, engine: Engine, cid: str) -> bool:
     """Wait for the job's end until ``deadline``; True if it ended by then."""
     while time.time() < deadline:
         remaining = min(1.0, deadline - time.time())  # re-read the clock at least every second
@@ -247,17 +239,141 @@ def _ends_before(deadline: float, watch, client, container_id: str) -> bool:
             if watch.exited(remaining):
                 return True
         else:
-            state = _state(client, container_id)
+            try:
+                state = engine.state(cid)
+            except OSError as err:  # the API may hiccup; the deadline must not depend on it
+                log.warning("Docker did not answer: %s", err)
+                state = {"Running": True}
             if state is None or not state.get("Running"):
                 return True
             time.sleep(min(_POLL_S, max(0.0, remaining)))
     return watch.exited(0) if watch is not None else False
 
 
+# -- talking to Docker --------------------------------------------------------------------------
+
+
+class Engine:
+    """The three Docker API calls a supervisor needs, spoken directly over the engine's unix
+    socket (a supervisor starts in milliseconds instead of loading docker-py)."""
+
+    def __init__(self, socket_path: str, timeout: float = 30.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def state(self, container_id: str) -> dict | None:
+        """The container's ``State``, or None if it does not exist."""
+        status, body = self._call("GET", f"/containers/{container_id}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            raise OSError(f"Docker answered {status}: {body[:200]!r}")
+        return json.loads(body)["State"]
+
+    def kill(self, container_id: str) -> None:
+        status, body = self._call("POST", f"/containers/{container_id}/kill")
+        if status not in (204, 404, 409):  # 409: not running any more
+            raise OSError(f"Docker answered {status}: {body[:200]!r}")
+
+    def attach(self, container_id: str) -> _Stream:
+        """The container's multiplexed stdout/stderr stream, from now on."""
+        sock = self._connect()
+        path = f"/containers/{container_id}/attach?stream=1&stdout=1&stderr=1"
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
+            "Upgrade: tcp\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        head = bytearray()
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise OSError("Docker closed the attach connection")
+            head += chunk
+        head, _, rest = bytes(head).partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1:2]
+        if status not in ([b"101"], [b"200"]):
+            raise OSError(f"Docker refused to attach: {head[:200]!r}")
+        sock.settimeout(None)  # a job may stay silent for hours
+        return _Stream(sock, rest)
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        return sock
+
+    def _call(self, method: str, path: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("docker", timeout=self.timeout)
+        connection.sock = self._connect()
+        try:
+            connection.request(method, path, headers={"Content-Length": "0"})
+            response = connection.getresponse()
+            return response.status, response.read()
+        except http.client.HTTPException as err:
+            raise OSError(f"Docker's answer was garbled: {err}") from err
+        finally:
+            connection.close()
+
+
+class _DockerPyEngine(Engine):
+    """The same calls through docker-py, for an engine that is not a local unix socket."""
+
+    def __init__(self, host: str) -> None:
+        import docker
+
+        self.client = docker.DockerClient(base_url=host, version="auto", timeout=30)
+
+    def state(self, container_id: str) -> dict | None:
+        import docker.errors
+
+        try:
+            return self.client.api.inspect_container(container_id)["State"]
+        except docker.errors.NotFound:
+            return None
+        except Exception as err:
+            raise OSError(str(err)) from err
+
+    def kill(self, container_id: str) -> None:
+        try:
+            self.client.api.kill(container_id)
+        except Exception as err:
+            raise OSError(str(err)) from err
+
+    def attach(self, container_id: str) -> _Stream:
+        params = {"stdout": 1, "stderr": 1, "stream": 1}
+        sock = self.client.api.attach_socket(container_id, params=params)
+        raw = getattr(sock, "_sock", sock)
+        raw.settimeout(None)
+        return _Stream(raw, b"")
+
+
+def engine_for(host: str) -> Engine:
+    if host.startswith("unix://"):
+        return Engine(host.removeprefix("unix://"))
+    return _DockerPyEngine(host)
+
+
+class _Stream:
+    """A socket with the bytes that arrived together with the HTTP headers put back."""
+
+    def __init__(self, sock: socket.socket, pending: bytes) -> None:
+        self.sock = sock
+        self.pending = pending
+
+    def recv(self, size: int) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending[:size], self.pending[size:]
+            return data
+        return self.sock.recv(size)
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s supervisor: %(message)s")
-    folder, container_id = argv
-    return supervise(JobDir(Path(folder)), container_id)
+    folder, container_id, host, timeout_s, max_log_bytes = argv
+    engine = engine_for(host)
+    return supervise(
+        JobDir(Path(folder)), container_id, engine, float(timeout_s), int(max_log_bytes)
+    )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,14 @@ fetched back and verified as a requester verifies it (``check_result_tree``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from jobmarket.content.embedded import EmbeddedStore
+from jobmarket.errors import InvalidInput
 from jobmarket.names import MAX_PATH_BYTES
+from jobmarket.spec.job import JobSpec
 from jobmarket.spec.result import (
     MANIFEST_RESERVED_BYTES,
     MAX_MANIFEST_BYTES,
@@ -28,8 +33,10 @@ from jobmarket.spec.result import (
     bounded_text,
     output_record_bytes,
 )
+from jobmarket.spec.result_dir import check_result_tree
 from provider_node.executor import DockerExecutor, ExecutionStatus
 from provider_node.policy import MAX_OUTPUT_FILES
+from provider_node.publisher import publish_execution
 
 MiB = 1024 * 1024
 
@@ -172,3 +179,35 @@ def test_the_largest_manifest_a_node_can_write_is_below_what_a_requester_accepts
     assert len(document) - without_outputs <= MAX_OUTPUT_RECORDS_BYTES
     assert len(document) <= MAX_MANIFEST_BYTES
     assert ResultManifest.parse(document).refused_total == 10**19  # the requester reads it
+
+
+class RefusingStore(EmbeddedStore):
+    """Stand-in (fault injection): a store that refuses any result holding outputs, as the
+    importer once refused a directory too large for one block. The real store no longer
+    refuses what the collector keeps, so the fault has to be made."""
+
+    def add_dir(self, path, **kwargs):
+        if any((Path(path) / "outputs").iterdir()):
+            raise InvalidInput("directory too large for one block")
+        return super().add_dir(path, **kwargs)
+
+
+def test_outputs_a_store_refuses_still_end_as_a_delivered_result(
+    executor: DockerExecutor, request_for, tmp_path: Path, job_image: str
+) -> None:
+    result = executor.run(request_for("echo out > /out/a; echo done"))
+    store = RefusingStore(tmp_path / "store", fsync=False)
+    spec = JobSpec(image=job_image, command=["sh"])
+
+    cid, manifest = publish_execution(
+        store, result, job_id=3, spec=spec, spec_cid=spec.cid, folder=tmp_path / "r" / "3"
+    )
+    store.get(cid, tmp_path / "fetched")
+
+    assert check_result_tree(tmp_path / "fetched", job_id=3) == manifest
+    assert manifest.status == "output_limit" and manifest.outputs == []
+    assert manifest.output_limit == (
+        "the outputs could not be published: directory too large for one block"
+    )
+    assert manifest.logs.stdout_tail == "done\n"  # the requester still gets the logs
+    assert not (tmp_path / "r").exists() or list((tmp_path / "r").iterdir()) == []

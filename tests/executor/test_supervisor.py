@@ -15,7 +15,7 @@ import docker
 
 from jobmarket.spec.result import LogCapture
 from provider_node.executor import DockerExecutor, ExecutionStatus, Phase, supervisor
-from provider_node.executor.docker_executor import parse_docker_time
+from provider_node.executor.watchdog import parse_docker_time
 
 CAP = 65536
 FLOOD = 3_000_000
