@@ -206,12 +206,19 @@ class DockerExecutor:
         jobdir = self.jobdir(request.key)
         with jobdir.locked():
             container = self._container(request.key)
+            process = None
             if container is None:
-                container = self._create(request, limits, jobdir)
+                image_id = self._resolve_image(request.image)
+                jobdir.create()
+                if not supervisor.is_running(jobdir):  # it starts while the container is made
+                    process = self._spawn_supervisor(
+                        jobdir, profile.container_name(request.key), limits
+                    )
+                container = self._create(request, limits, jobdir, image_id)
             job = self._check_owner(self._job(container))
             if job.phase == Phase.CREATED:  # never ran: safe to start (now or after a crash)
                 self._volume(jobdir).ensure_mounted()
-                self._supervise(job, jobdir)
+                self._supervise(job, jobdir, process)
                 try:
                     self._call(container.start)
                 except docker.errors.APIError as err:
@@ -330,8 +337,10 @@ class DockerExecutor:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _create(self, request: ExecutionRequest, limits: Limits, jobdir: JobDir) -> Container:
-        image_id = self._resolve_image(request.image)
+    def _create(
+        self, request: ExecutionRequest, limits: Limits, jobdir: JobDir, image_id: str | None = None
+    ) -> Container:
+        image_id = image_id or self._resolve_image(request.image)
         jobdir.create()
         volume = self._volume(jobdir)
         volume.create(limits.max_output_bytes, limits.max_output_files, self._job_user())
@@ -371,11 +380,10 @@ class DockerExecutor:
                 "check the image name and the registry",
             ) from err
 
-    def _supervise(self, job: JobContainer, jobdir: JobDir) -> None:
+    def _supervise(self, job: JobContainer, jobdir: JobDir, process: Any = None) -> None:
         """Make sure the job's supervisor runs and is attached to its streams."""
-        process = None
-        if not supervisor.is_running(jobdir):
-            process = self._spawn_supervisor(job, jobdir)
+        if process is None and not supervisor.is_running(jobdir):
+            process = self._spawn_supervisor(jobdir, job.container_id, job.limits)
         if not supervisor.wait_until_attached(jobdir, job.container_id, _ATTACH_S, process):
             # The job still runs, under the node's watchdog; its logs are marked incomplete.
             log.warning(
@@ -384,13 +392,15 @@ class DockerExecutor:
                 jobdir.supervisor_errors,
             )
 
-    def _spawn_supervisor(self, job: JobContainer, jobdir: JobDir) -> Any:
+    def _spawn_supervisor(self, jobdir: JobDir, container: str, limits: Limits) -> Any:
+        """A supervisor for the container named or numbered ``container``; it may not exist
+        yet (the supervisor waits for it, so its start overlaps the container's creation)."""
         return supervisor.spawn(
             jobdir,
-            job.container_id,
+            container,
             engine=engine_host(),
-            timeout_s=job.limits.timeout_s,
-            max_log_bytes=job.limits.max_log_bytes,
+            timeout_s=limits.timeout_s,
+            max_log_bytes=limits.max_log_bytes,
         )
 
     def _track(self, job: JobContainer) -> None:
@@ -399,7 +409,7 @@ class DockerExecutor:
             return
         jobdir = self.jobdir(job.key)
         if not supervisor.is_running(jobdir):  # it died: a new one keeps the rest of the logs
-            self._spawn_supervisor(job, jobdir)
+            self._spawn_supervisor(jobdir, job.container_id, job.limits)
         self._watch_for(job)
         deadline = job.deadline
         if deadline is not None:

@@ -76,10 +76,13 @@ class TailFile:
             self._keep_last()
 
     def finish(self) -> dict[str, int]:
-        """Keep the last ``cap`` bytes, flush to disk; the figures for ``capture.json``."""
+        """Keep the last ``cap`` bytes; the figures for ``capture.json``.
+
+        No fsync: the logs must survive the node's crash (a process's death), which the page
+        cache does; after a power loss the job is collected from whatever reached the disk.
+        """
         if self.size > self.cap:
             self._keep_last()
-        os.fsync(self._fd)
         os.close(self._fd)
         return {"written": self.written, "kept": self.size, "dropped": self.written - self.size}
 
@@ -94,7 +97,8 @@ class TailFile:
 
 def write_capture(folder: Path, figures: dict[str, dict[str, int]], complete: bool) -> None:
     """Record each stream's figures (written last: its presence means the files are final)."""
-    write_atomically(folder / CAPTURE_NAME, json.dumps({**figures, "complete": complete}))
+    document = json.dumps({**figures, "complete": complete})
+    write_atomically(folder / CAPTURE_NAME, document, fsync=False)
 
 
 def read_logs(folder: Path, cap: int) -> SavedLogs:

@@ -27,8 +27,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from docker.types import LogConfig, Mount, Ulimit
-
 from provider_node.executor.spec import ExecutionRequest, Limits, MiB, NodePolicy
 from provider_node.executor.volume import OutputVolume
 
@@ -69,6 +67,9 @@ def hardened_config(
     out_capacity: int,
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` (docker-py) for one job."""
+    # Here, not at the top: the job's supervisor reads this module's labels without docker-py.
+    from docker.types import LogConfig, Mount, Ulimit
+
     environment = {"HOME": "/tmp", **request.env}
     mounts = [Mount(target="/out", source=str(out_source), type="bind", read_only=False)]
     if request.inputs is not None:

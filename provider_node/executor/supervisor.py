@@ -6,7 +6,9 @@ loses the job's streams. So the executor starts one small supervisor per job
 (:func:`spawn`), in a new session, which outlives the node and:
 
 1. takes the job's ``supervisor.lock`` (one supervisor per job; the executor asks the lock
-   whether one runs, and ``collect`` waits for it to be released);
+   whether one runs, and ``collect`` waits for it to be released), and waits for the
+   container (it is spawned while the executor creates it, which hides its start-up), whose
+   ``jobmarket.workdir`` label must name this job folder;
 2. attaches to the container's stdout and stderr *before* the container starts, so nothing is
    missed, and writes ``supervisor.json`` (the executor starts the container only then);
 3. once the container runs, kills it at ``StartedAt + timeout_s`` — Docker's clock, the same
@@ -42,6 +44,7 @@ import provider_node
 from jobmarket.fileio import write_atomically
 from provider_node.executor.jobdir import JobDir
 from provider_node.executor.logs import CAPTURE_NAME, TailFile, write_capture
+from provider_node.executor.profile import LABEL_WORKDIR
 from provider_node.executor.watchdog import ProcessWatch, parse_docker_time
 
 log = logging.getLogger(__name__)
@@ -49,13 +52,14 @@ log = logging.getLogger(__name__)
 _STREAM_NAMES = {1: "stdout", 2: "stderr"}
 _POLL_S = 0.2
 _DRAIN_S = 30.0  # after the container stopped, time for dockerd to deliver the last bytes
+_APPEAR_S = 60.0  # for the executor to create the container the supervisor was started for
 
 
 # -- the executor's side ------------------------------------------------------------------------
 
 
 def spawn(
-    jobdir: JobDir, container_id: str, *, engine: str, timeout_s: float, max_log_bytes: int
+    jobdir: JobDir, container: str, *, engine: str, timeout_s: float, max_log_bytes: int
 ) -> subprocess.Popen[bytes]:
     """Start the job's supervisor in a session of its own (it survives the node's death).
 
@@ -69,7 +73,7 @@ def spawn(
     with open(jobdir.supervisor_errors, "ab") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "provider_node.executor.supervisor", str(jobdir.root),
-             container_id, engine, repr(float(timeout_s)), str(int(max_log_bytes))],
+             container, engine, repr(float(timeout_s)), str(int(max_log_bytes))],
             stdin=subprocess.DEVNULL,
             stdout=errors,
             stderr=errors,
@@ -112,7 +116,7 @@ def wait_until_done(jobdir: JobDir, timeout: float) -> bool:
     while not _try_lock(jobdir, fcntl.LOCK_SH):
         if time.monotonic() >= latest:
             return False
-        time.sleep(0.02)
+        time.sleep(0.005)
     return True
 
 
@@ -135,21 +139,29 @@ def _try_lock(jobdir: JobDir, mode: int) -> bool:
 
 
 def supervise(
-    jobdir: JobDir, container_id: str, engine: Engine, timeout_s: float, max_log_bytes: int
+    jobdir: JobDir, container: str, engine: Engine, timeout_s: float, max_log_bytes: int
 ) -> int:
-    """The supervisor's whole life; returns its exit status."""
+    """The supervisor's whole life; returns its exit status.
+
+    ``container`` is the container's name or id; it may not exist yet (the executor spawns
+    the supervisor while it creates the container).
+    """
     lock = os.open(jobdir.supervisor_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another supervisor has this job
-    state = engine.state(container_id)
-    fresh = state is not None and state.get("Status") == "created"
+    attrs = _appeared(engine, container)
+    labels = ((attrs or {}).get("Config") or {}).get("Labels") or {}
+    if attrs is None or labels.get(LABEL_WORKDIR) != str(jobdir.root):
+        return 0  # never created (the executor failed), or not this job's container
+    container_id, state = attrs["Id"], attrs["State"]
+    fresh = state.get("Status") == "created"
     capture = jobdir.logs / CAPTURE_NAME
     if fresh:
         capture.unlink(missing_ok=True)
-    elif state is None or not state.get("Running") or capture.exists():
-        return 0  # removed, ran to its end under a supervisor, or ended while none watched
+    elif not state.get("Running") or capture.exists():
+        return 0  # it ran to its end under a supervisor, or ended while none watched
     jobdir.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = {
         number: TailFile(jobdir.logs / f"{name}.log", max_log_bytes, keep=not fresh)
@@ -224,6 +236,16 @@ def _read_exact(sock, size: int) -> bytes:
     return bytes(chunks)
 
 
+def _appeared(engine: Engine, container: str) -> dict | None:
+    """The container's attributes once it exists; None if it does not within ``_APPEAR_S``."""
+    latest = time.monotonic() + _APPEAR_S
+    while True:
+        attrs = engine.inspect(container)
+        if attrs is not None or time.monotonic() >= latest:
+            return attrs
+        time.sleep(0.01)
+
+
 def _kill_via_api(engine: Engine, container_id: str) -> None:
     try:
         engine.kill(container_id)
@@ -261,14 +283,19 @@ class Engine:
         self.socket_path = socket_path
         self.timeout = timeout
 
-    def state(self, container_id: str) -> dict | None:
-        """The container's ``State``, or None if it does not exist."""
-        status, body = self._call("GET", f"/containers/{container_id}/json")
+    def inspect(self, container: str) -> dict | None:
+        """The container's attributes (``docker inspect``), or None if it does not exist."""
+        status, body = self._call("GET", f"/containers/{container}/json")
         if status == 404:
             return None
         if status != 200:
             raise OSError(f"Docker answered {status}: {body[:200]!r}")
-        return json.loads(body)["State"]
+        return json.loads(body)
+
+    def state(self, container: str) -> dict | None:
+        """The container's ``State``, or None if it does not exist."""
+        attrs = self.inspect(container)
+        return None if attrs is None else attrs["State"]
 
     def kill(self, container_id: str) -> None:
         status, body = self._call("POST", f"/containers/{container_id}/kill")
@@ -323,11 +350,11 @@ class _DockerPyEngine(Engine):
 
         self.client = docker.DockerClient(base_url=host, version="auto", timeout=30)
 
-    def state(self, container_id: str) -> dict | None:
+    def inspect(self, container: str) -> dict | None:
         import docker.errors
 
         try:
-            return self.client.api.inspect_container(container_id)["State"]
+            return self.client.api.inspect_container(container)
         except docker.errors.NotFound:
             return None
         except Exception as err:
@@ -369,11 +396,9 @@ class _Stream:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s supervisor: %(message)s")
-    folder, container_id, host, timeout_s, max_log_bytes = argv
-    engine = engine_for(host)
-    return supervise(
-        JobDir(Path(folder)), container_id, engine, float(timeout_s), int(max_log_bytes)
-    )
+    folder, container, host, timeout_s, max_log_bytes = argv
+    jobdir, engine = JobDir(Path(folder)), engine_for(host)
+    return supervise(jobdir, container, engine, float(timeout_s), int(max_log_bytes))
 
 
 if __name__ == "__main__":
