@@ -72,7 +72,9 @@ def spawn(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     with open(jobdir.supervisor_errors, "ab") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "provider_node.executor.supervisor", str(jobdir.root),
+            # -S: no site-packages scan (tens of ms); the supervisor needs only the standard
+            # library and this project, found through PYTHONPATH.
+            [sys.executable, "-S", "-m", "provider_node.executor.supervisor", str(jobdir.root),
              container, engine, repr(float(timeout_s)), str(int(max_log_bytes))],
             stdin=subprocess.DEVNULL,
             stdout=errors,
@@ -182,7 +184,9 @@ def supervise(
         if state.get("Running") and state.get("StartedAt"):
             started_at, pid = parse_docker_time(state["StartedAt"]), int(state.get("Pid") or 0)
         else:
-            time.sleep(_POLL_S)
+            pump.join(_POLL_S)  # the streams end when the container stops: no need to wait
+            if not pump.is_alive():
+                break
     if started_at is not None:
         deadline = started_at.timestamp() + timeout_s
         watch = ProcessWatch.attach(pid or 0, container_id)
@@ -346,6 +350,9 @@ class _DockerPyEngine(Engine):
     """The same calls through docker-py, for an engine that is not a local unix socket."""
 
     def __init__(self, host: str) -> None:
+        import site
+
+        site.main()  # started with -S: docker-py lives in site-packages
         import docker
 
         self.client = docker.DockerClient(base_url=host, version="auto", timeout=30)
