@@ -20,9 +20,9 @@ loses the job's streams. So the executor starts one small supervisor per job
 A supervisor started for a container that already runs (its first supervisor died) keeps what
 was captured, enforces the deadline, and marks the capture incomplete.
 
-Run as ``python -m provider_node.executor.supervisor JOB_FOLDER CONTAINER_ID ENGINE TIMEOUT_S
-MAX_LOG_BYTES``; it imports no docker-py or pydantic, so it is attached within tens of
-milliseconds.
+Run as ``python -m provider_node.executor.supervisor JOB_FOLDER CONTAINER ENGINE TIMEOUT_S
+MAX_LOG_BYTES``, or with ``--from-stdin`` to read those as a JSON line (how the executor keeps
+one started ahead). It imports no docker-py or pydantic.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 _STREAM_NAMES = {1: "stdout", 2: "stderr"}
 _POLL_S = 0.2
 _DRAIN_S = 30.0  # after the container stopped, time for dockerd to deliver the last bytes
-_APPEAR_S = 60.0  # for the executor to create the container the supervisor was started for
+_APPEAR_S = 60.0  # for the executor to create (and then start) the container
 
 
 # -- the executor's side ------------------------------------------------------------------------
@@ -61,32 +61,64 @@ _APPEAR_S = 60.0  # for the executor to create the container the supervisor was 
 def spawn(
     jobdir: JobDir, container: str, *, engine: str, timeout_s: float, max_log_bytes: int
 ) -> subprocess.Popen[bytes]:
-    """Start the job's supervisor in a session of its own (it survives the node's death).
+    """Hand the job to a supervisor in a session of its own (it survives the node's death).
 
     ``engine`` is the Docker host (``unix:///…`` is spoken to directly, anything else through
-    docker-py); ``timeout_s`` and ``max_log_bytes`` are the job's applied limits.
+    docker-py); ``timeout_s`` and ``max_log_bytes`` are the job's applied limits. The process
+    was started ahead (a spare waiting on its stdin), so a job's start never waits for an
+    interpreter to start; a new spare is started for the next job.
     """
     jobdir.supervisor_marker.unlink(missing_ok=True)
-    package_root = str(Path(provider_node.__file__).resolve().parents[1])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    with open(jobdir.supervisor_errors, "ab") as errors:
-        process = subprocess.Popen(
-            # -S: no site-packages scan (tens of ms); the supervisor needs only the standard
-            # library and this project, found through PYTHONPATH.
-            [sys.executable, "-S", "-m", "provider_node.executor.supervisor", str(jobdir.root),
-             container, engine, repr(float(timeout_s)), str(int(max_log_bytes))],
-            stdin=subprocess.DEVNULL,
-            stdout=errors,
-            stderr=errors,
-            cwd=jobdir.root,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )  # fmt: skip
+    order = json.dumps([str(jobdir.root), container, engine, repr(float(timeout_s)),
+                        str(int(max_log_bytes))]).encode() + b"\n"  # fmt: skip
+    with _spare_lock:
+        process = _spare.pop() if _spare else None
+        if process is None or not _give(process, order):
+            process = _start_process()
+            _give(process, order)
+    threading.Thread(target=_refill, name="supervisor-spare", daemon=True).start()
     # Reap it when it ends (while this process lives); after our death init does.
     threading.Thread(target=process.wait, name="supervisor-reaper", daemon=True).start()
     return process
+
+
+_spare: list[subprocess.Popen[bytes]] = []  # at most one, per node process
+_spare_lock = threading.Lock()
+
+
+def _refill() -> None:
+    with _spare_lock:
+        if not _spare:
+            _spare.append(_start_process())
+
+
+def _give(process: subprocess.Popen[bytes], order: bytes) -> bool:
+    """Send a waiting supervisor its job; False if it is gone."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(order)
+        process.stdin.close()
+    except (BrokenPipeError, ValueError):
+        return False
+    return True
+
+
+def _start_process() -> subprocess.Popen[bytes]:
+    package_root = str(Path(provider_node.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        # -S: no site-packages scan (tens of ms); the supervisor needs only the standard
+        # library and this project, found through PYTHONPATH.
+        [sys.executable, "-S", "-m", "provider_node.executor.supervisor", "--from-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
 
 
 def is_running(jobdir: JobDir) -> bool:
@@ -177,12 +209,19 @@ def supervise(
     pump.start()
 
     started_at = pid = None
+    give_up = time.monotonic() + _APPEAR_S
     while started_at is None:  # the executor starts the container once we are attached
-        state = engine.state(container_id)
+        try:
+            state = engine.state(container_id)
+        except OSError as err:  # a hiccup of the API: look again
+            log.warning("Docker did not answer: %s", err)
+            state = {"Status": "created"}
         if state is None or (state.get("Status") != "created" and not state.get("Running")):
             break  # removed, or already over
         if state.get("Running") and state.get("StartedAt"):
             started_at, pid = parse_docker_time(state["StartedAt"]), int(state.get("Pid") or 0)
+        elif time.monotonic() > give_up and state.get("Status") == "created":
+            return 0  # the node died before starting it; its next start spawns a new one
         else:
             pump.join(_POLL_S)  # the streams end when the container stops: no need to wait
             if not pump.is_alive():
@@ -402,6 +441,20 @@ class _Stream:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--from-stdin"]:  # a spare: wait for the job (EOF: the node went away)
+        line = sys.stdin.buffer.readline()
+        sys.stdin.close()
+        if not line:
+            return 0
+        argv = json.loads(line)
+        errors = os.open(
+            JobDir(Path(argv[0])).supervisor_errors,
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+            0o600,
+        )
+        os.dup2(errors, 1)
+        os.dup2(errors, 2)
+        os.close(errors)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s supervisor: %(message)s")
     folder, container, host, timeout_s, max_log_bytes = argv
     jobdir, engine = JobDir(Path(folder)), engine_for(host)
