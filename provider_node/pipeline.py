@@ -386,8 +386,9 @@ class JobPipeline:
             runtime_s=round(max(0.0, result.runtime_s or 0.0), 3),
             outputs=len(result.outputs),
             output_bytes=result.output_bytes,
-            refused=len(result.refused) or None,
+            refused=max(result.refused_total, len(result.refused)) or None,
             output_limit=result.output_limit,
+            logs_truncated=result.logs_truncated or None,
         )
         spec = self._spec_of(job)
         cid, manifest = publish_execution(

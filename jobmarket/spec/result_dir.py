@@ -19,7 +19,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,16 +36,20 @@ from jobmarket.spec.result import (
     LOGS_DIR,
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
+    MAX_REASON_CHARS,
+    MAX_REFUSED_LISTED,
     OUTPUTS_DIR,
     STDERR_NAME,
     STDOUT_NAME,
     TAIL_CHARS,
     AppliedLimits,
     FileRecord,
+    LogCapture,
     Logs,
     RefusedFile,
     ResultManifest,
     Status,
+    bounded_text,
 )
 from jobmarket.spec.validation import DocumentInvalid
 from jobmarket.terminal import printable
@@ -89,7 +93,11 @@ def _tail(path: Path) -> str:
 
 
 def _copy_outputs(source: Path, target: Path, refused: list[RefusedFile]) -> list[str]:
-    """Copy regular files and folders only, never following links; returns copied paths."""
+    """Copy regular files and folders only, never following links; returns copied paths.
+
+    Names the manifest could not hold (:mod:`jobmarket.names`) are refused, not fatal: a
+    provider's collector refuses them already, this keeps any other caller's result valid.
+    """
     copied: list[str] = []
     target.mkdir()
     for folder, dirnames, filenames in os.walk(source, followlinks=False):
@@ -98,8 +106,10 @@ def _copy_outputs(source: Path, target: Path, refused: list[RefusedFile]) -> lis
         for name in list(dirnames):
             here = Path(folder) / name
             relative = (relative_folder / name).as_posix()
-            if here.is_symlink():
-                refused.append(RefusedFile(path=relative, reason="symbolic link"))
+            problem = path_problem(relative)
+            if here.is_symlink() or problem:
+                reason = f"path {problem}" if problem else "symbolic link"
+                refused.append(RefusedFile.bounded(relative, reason))
                 dirnames.remove(name)
                 continue
             (target / relative).mkdir()
@@ -107,9 +117,12 @@ def _copy_outputs(source: Path, target: Path, refused: list[RefusedFile]) -> lis
             here = Path(folder) / name
             relative = (relative_folder / name).as_posix()
             mode = here.lstat().st_mode
-            if not stat.S_ISREG(mode):
+            problem = path_problem(relative)
+            if not stat.S_ISREG(mode) or problem:
                 kind = "symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-                refused.append(RefusedFile(path=relative, reason=kind))
+                refused.append(
+                    RefusedFile.bounded(relative, f"path {problem}" if problem else kind)
+                )
                 continue
             descriptor = os.open(here, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(descriptor, "rb") as src, open(target / relative, "xb") as dst:
@@ -133,14 +146,26 @@ def build_result_dir(
     limits: AppliedLimits,
     refused: Iterable[RefusedFile] = (),
     spec_cid: Cid | str | None = None,
+    refused_total: int | None = None,
+    refused_by_kind: Mapping[str, int] | None = None,
+    output_limit: str | None = None,
+    stdout_capture: LogCapture | None = None,
+    stderr_capture: LogCapture | None = None,
 ) -> ResultManifest:
-    """Lay out a result folder at ``destination`` (must not exist) and write its manifest."""
+    """Lay out a result folder at ``destination`` (must not exist) and write its manifest.
+
+    ``refused`` may be longer than the manifest lists (the first ``MAX_REFUSED_LISTED``);
+    ``refused_total`` and ``refused_by_kind`` count everything, also what the caller no
+    longer holds one by one.
+    """
     root = Path(destination)
     if root.exists():
         raise InvalidInput(f"{root} already exists; give a new folder for the result")
     root.mkdir(parents=True)
-    refused_files = list(refused)
+    refused_files = [RefusedFile.bounded(entry.path, entry.reason) for entry in refused]
+    given = len(refused_files)
     copied = _copy_outputs(Path(outputs_dir), root / OUTPUTS_DIR, refused_files)
+    total = max(refused_total or 0, given) + len(refused_files) - given
     outputs = [record_file(root / OUTPUTS_DIR / relative, relative) for relative in copied]
     logs_dir = root / LOGS_DIR
     logs_dir.mkdir()
@@ -152,6 +177,8 @@ def build_result_dir(
         stderr=record_file(logs_dir / STDERR_NAME, STDERR_NAME),
         stdout_tail=_tail(logs_dir / STDOUT_NAME),
         stderr_tail=_tail(logs_dir / STDERR_NAME),
+        stdout_capture=stdout_capture,
+        stderr_capture=stderr_capture,
     )
     manifest = ResultManifest(
         job_id=job_id,
@@ -164,10 +191,21 @@ def build_result_dir(
         image_id=image_id,
         limits=limits,
         outputs=outputs,
-        refused=refused_files,
+        refused=refused_files[:MAX_REFUSED_LISTED],
+        refused_total=total if total > len(refused_files) or refused_by_kind else None,
+        refused_by_kind=dict(refused_by_kind) if refused_by_kind else None,
+        output_limit=bounded_text(output_limit, MAX_REASON_CHARS) if output_limit else None,
         logs=logs,
     )
-    (root / MANIFEST_NAME).write_bytes(manifest.to_json())
+    document = manifest.to_json()
+    if len(document) > MAX_MANIFEST_BYTES:  # cannot happen for a collector's outputs
+        shutil.rmtree(root, ignore_errors=True)
+        raise InvalidInput(
+            f"the manifest of {len(outputs)} outputs would be {len(document)} bytes, more than "
+            f"a requester accepts ({MAX_MANIFEST_BYTES})",
+            "deliver fewer files (the collector's output caps keep within this)",
+        )
+    (root / MANIFEST_NAME).write_bytes(document)
     return manifest
 
 

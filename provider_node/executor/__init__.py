@@ -7,22 +7,41 @@ The node builds an :class:`ExecutionRequest`, calls :meth:`DockerExecutor.run` (
 outputs are read without following links.
 """
 
-from provider_node.executor.docker_executor import DockerExecutor, ExitState, JobContainer, Phase
-from provider_node.executor.errors import (
-    ContainerConflict,
-    ExecutorError,
-    ImageNotAvailable,
-    InvalidRequest,
-    NotStopped,
-    OutputVolumeError,
-)
-from provider_node.executor.result import (
-    ExecutionResult,
-    ExecutionStatus,
-    OutputFile,
-    RefusedEntry,
-)
-from provider_node.executor.spec import ExecutionRequest, Limits, NetworkMode, NodePolicy
+import importlib
+from typing import Any
+
+# Imported on first use: the job's supervisor (a short-lived process per job) imports a few
+# light modules of this package and must not pay for docker-py and pydantic.
+_HOMES = {
+    "DockerExecutor": "docker_executor",
+    "ExitState": "docker_executor",
+    "JobContainer": "docker_executor",
+    "Phase": "docker_executor",
+    "ContainerConflict": "errors",
+    "ExecutorError": "errors",
+    "ImageNotAvailable": "errors",
+    "InvalidRequest": "errors",
+    "NotStopped": "errors",
+    "OutputVolumeError": "errors",
+    "ExecutionResult": "result",
+    "ExecutionStatus": "result",
+    "OutputFile": "result",
+    "RefusedEntry": "result",
+    "ExecutionRequest": "spec",
+    "Limits": "spec",
+    "NetworkMode": "spec",
+    "NodePolicy": "spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ContainerConflict",

@@ -6,9 +6,17 @@ descriptors relative to the parent directory, opened with ``O_NOFOLLOW``, and re
 ``fstat`` against the ``lstat`` that selected them. Only directories and single-link regular
 files are read; symlinks, hardlinks, FIFOs, sockets and devices are recorded as refused and
 never opened. Names are relative by construction (one directory entry at a time), so an
-absolute or ``..`` name cannot occur; names that are not UTF-8 or hold control characters are
-refused. The byte, entry-count and depth caps stop the collection at the first excess (status
-``output_limit``); what was copied before is kept and reported.
+absolute or ``..`` name cannot occur.
+
+Whatever is kept can be published: names and paths follow the project's rule book
+(:mod:`jobmarket.names`, the same rules the result manifest's schema applies), so a name with
+a backslash or a control character, not UTF-8, or a path over ``MAX_PATH_BYTES`` is refused
+here, not discovered by the publisher after the claim. The byte, entry-count and depth caps,
+and the manifest's budget for output records (:func:`jobmarket.spec.result.output_record_bytes`)
+stop the collection at the first excess (status ``output_limit``); what was copied before is
+kept and reported. Refusals are counted by kind; only the first ``MAX_REFUSED_LISTED`` are
+kept one by one (more also means ``output_limit``), so no job can make its own manifest too
+large to verify.
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobmarket.names import MAX_PATH_DEPTH, name_problem, path_problem
+from jobmarket.spec.result import MAX_OUTPUT_RECORDS_BYTES, MAX_REFUSED_LISTED, output_record_bytes
+from jobmarket.terminal import printable
 from provider_node.executor.result import OutputFile, RefusedEntry
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -34,6 +45,16 @@ _KINDS = {
     stat.S_IFBLK: "block device",
 }
 
+# Kinds of refusal: the keys of ``refused_by_kind`` (a fixed, small set).
+SYMLINK = "symlink"
+HARDLINK = "hardlink"
+SPECIAL = "special file"
+BAD_NAME = "name"
+LONG_PATH = "path too long"
+UNSTABLE = "changed while read"
+OVER_CAP = "over a cap"
+_FILE_TYPE_KINDS = {stat.S_IFLNK: SYMLINK}
+
 
 @dataclass(frozen=True)
 class OutputCaps:
@@ -42,6 +63,8 @@ class OutputCaps:
     max_bytes: int
     max_files: int
     max_depth: int
+    max_record_bytes: int = MAX_OUTPUT_RECORDS_BYTES  # what the outputs add to the manifest
+    max_refused_listed: int = MAX_REFUSED_LISTED
 
 
 @dataclass
@@ -49,10 +72,13 @@ class Collection:
     """What was copied, what was refused, and which cap (if any) stopped the copy."""
 
     files: list[OutputFile] = field(default_factory=list)
-    refused: list[RefusedEntry] = field(default_factory=list)
+    refused: list[RefusedEntry] = field(default_factory=list)  # the first ones only
+    refused_total: int = 0
+    refused_by_kind: dict[str, int] = field(default_factory=dict)
     total_bytes: int = 0
+    record_bytes: int = 0
     entries: int = 0
-    limit: str | None = None
+    limit: str | None = None  # the first cap that was exceeded
 
 
 def collect_outputs(source: Path, destination: Path, caps: OutputCaps) -> Collection:
@@ -79,12 +105,21 @@ class _Walker:
         self.collection = collection
         self.device = device
 
-    def refuse(self, path: str, reason: str) -> None:
-        self.collection.refused.append(RefusedEntry(_printable(path), reason))
+        self.max_depth = min(caps.max_depth, MAX_PATH_DEPTH)
+
+    def refuse(self, path: str, reason: str, kind: str) -> None:
+        collection = self.collection
+        collection.refused_total += 1
+        collection.refused_by_kind[kind] = collection.refused_by_kind.get(kind, 0) + 1
+        if len(collection.refused) < self.caps.max_refused_listed:
+            collection.refused.append(RefusedEntry(printable(path), reason, kind))
+        elif collection.limit is None:
+            listed = self.caps.max_refused_listed
+            collection.limit = f"more than {listed} refused entries (the first {listed} listed)"
 
     def stop(self, path: str, limit: str) -> bool:
-        self.collection.limit = limit
-        self.refuse(path, f"not collected: {limit}")
+        self.collection.limit = self.collection.limit or limit
+        self.refuse(path, f"not collected: {limit}", OVER_CAP)
         return False
 
     def walk(self, source_fd: int, destination_fd: int, prefix: str, depth: int) -> bool:
@@ -94,11 +129,15 @@ class _Walker:
             self.collection.entries += 1
             if self.collection.entries > self.caps.max_files:
                 return self.stop(path, f"more than {self.caps.max_files} entries")
-            if depth > self.caps.max_depth:
-                return self.stop(path, f"deeper than {self.caps.max_depth} levels")
-            problem = _name_problem(name)
+            if depth > self.max_depth:
+                return self.stop(path, f"deeper than {self.max_depth} levels")
+            problem = name_problem(name)
             if problem:
-                self.refuse(path, problem)
+                self.refuse(path, f"name {problem}", BAD_NAME)
+                continue
+            problem = path_problem(path)
+            if problem:
+                self.refuse(path, f"path {problem}", LONG_PATH)
                 continue
             entry = os.stat(name, dir_fd=source_fd, follow_symlinks=False)
             kind = stat.S_IFMT(entry.st_mode)
@@ -106,14 +145,20 @@ class _Walker:
                 if not self.walk_directory(source_fd, destination_fd, name, path, entry, depth):
                     return False
             elif kind == stat.S_IFREG:
+                record = output_record_bytes(path)
                 if entry.st_nlink > 1:
-                    self.refuse(path, f"hard link ({entry.st_nlink} names for one file)")
+                    self.refuse(path, f"hard link ({entry.st_nlink} names for one file)", HARDLINK)
                 elif self.collection.total_bytes + entry.st_size > self.caps.max_bytes:
                     return self.stop(path, f"more than {self.caps.max_bytes} bytes")
+                elif self.collection.record_bytes + record > self.caps.max_record_bytes:
+                    limit = f"more than {self.caps.max_record_bytes} bytes of output records"
+                    return self.stop(path, limit)
                 else:
                     self.copy_file(source_fd, destination_fd, name, path, entry)
+                    self.collection.record_bytes += record
             else:
-                self.refuse(path, _KINDS.get(kind, f"unsupported file type {kind:o}"))
+                reason = _KINDS.get(kind, f"unsupported file type {kind:o}")
+                self.refuse(path, reason, _FILE_TYPE_KINDS.get(kind, SPECIAL))
         return True
 
     def walk_directory(
@@ -129,7 +174,7 @@ class _Walker:
         try:
             opened = os.fstat(child)
             if not _same_file(opened, entry) or opened.st_dev != self.device:
-                self.refuse(path, "changed while being read, or on another filesystem")
+                self.refuse(path, "changed while being read, or on another filesystem", UNSTABLE)
                 return True
             os.mkdir(name, 0o755, dir_fd=destination_fd)
             destination_child = os.open(name, _DIR_FLAGS, dir_fd=destination_fd)
@@ -146,7 +191,7 @@ class _Walker:
         try:
             source = os.open(name, _FILE_FLAGS, dir_fd=source_fd)
         except OSError as err:  # e.g. ELOOP: it became a link after the lstat
-            self.refuse(path, f"could not be opened safely ({err.strerror})")
+            self.refuse(path, f"could not be opened safely ({err.strerror})", UNSTABLE)
             return
         try:
             opened = os.fstat(source)
@@ -155,7 +200,7 @@ class _Walker:
                 or not _same_file(opened, entry)
                 or opened.st_nlink != 1
             ):
-                self.refuse(path, "changed while being read")
+                self.refuse(path, "changed while being read", UNSTABLE)
                 return
             digest = hashlib.sha256()
             target = os.open(name, _NEW_FILE_FLAGS, 0o644, dir_fd=destination_fd)
@@ -184,17 +229,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _name_problem(name: str) -> str | None:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "name is not valid UTF-8"
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
-        return "name contains control characters"
-    return None
-
-
-def _printable(path: str) -> str:
-    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -14,10 +14,14 @@ and lets a restarted node resume from whatever it finds)::
 * ``start`` creates the /out filesystem and the container, then starts it. If the container
   exists it is returned as it is, and started only if it never ran (``created``): a job never
   runs twice. A crash between create and start leaves ``created``; ``start`` resumes it.
-* ``wait`` returns when the container has stopped. The watchdog kills it at its deadline
-  (``StartedAt + timeout_s``, read from Docker, so it holds across node restarts).
-* ``collect`` (only on a stopped container) saves the logs, copies /out safely to
-  ``outputs/`` and writes ``result.json``; it is idempotent (a second call reads the file).
+  Before starting it, the job's supervisor (:mod:`.supervisor`, a process of its own that
+  outlives the node) attaches to its two output streams.
+* ``wait`` returns when the container has stopped. The supervisor and the watchdog kill it
+  at its deadline (``StartedAt + timeout_s``, read from Docker, so it holds across node
+  restarts, and while no node runs at all).
+* ``collect`` (only on a stopped container) waits for the supervisor to finish the logs,
+  copies /out safely to ``outputs/`` and writes ``result.json``; it is idempotent (a second
+  call reads the file).
 * ``remove`` deletes the container, unmounts and deletes the /out filesystem; the outputs,
   logs and result stay until ``purge``.
 
@@ -34,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -44,10 +48,10 @@ import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
-from jobmarket.docker_engine import docker_client
+from jobmarket.docker_engine import docker_client, engine_host
 from jobmarket.errors import Unreachable
 from jobmarket.paths import home
-from provider_node.executor import profile
+from provider_node.executor import profile, supervisor
 from provider_node.executor.collector import OutputCaps, collect_outputs
 from provider_node.executor.errors import (
     ContainerConflict,
@@ -57,17 +61,18 @@ from provider_node.executor.errors import (
     NotStopped,
 )
 from provider_node.executor.jobdir import JobDir
-from provider_node.executor.logs import save_logs
+from provider_node.executor.logs import read_logs
 from provider_node.executor.result import ExecutionResult, decide_status
 from provider_node.executor.spec import ExecutionRequest, Limits, NodePolicy, check_name
 from provider_node.executor.volume import OutputVolume
-from provider_node.executor.watchdog import ProcessWatch, Watchdog
+from provider_node.executor.watchdog import ProcessWatch, Watchdog, parse_docker_time
 
 log = logging.getLogger(__name__)
 
 # Failures of the Docker API itself (as opposed to Docker saying "no").
 _API_FAILURES = (requests.exceptions.RequestException, docker.errors.DockerException, OSError)
 _POLL_S = 0.25
+_ATTACH_S = 30.0  # for a new supervisor to start and attach to the job's streams
 
 
 class Phase(StrEnum):
@@ -201,11 +206,19 @@ class DockerExecutor:
         jobdir = self.jobdir(request.key)
         with jobdir.locked():
             container = self._container(request.key)
+            process = None
             if container is None:
-                container = self._create(request, limits, jobdir)
+                image_id = self._resolve_image(request.image)
+                jobdir.create()
+                if not supervisor.is_running(jobdir):  # it starts while the container is made
+                    process = self._spawn_supervisor(
+                        jobdir, profile.container_name(request.key), limits
+                    )
+                container = self._create(request, limits, jobdir, image_id)
             job = self._check_owner(self._job(container))
             if job.phase == Phase.CREATED:  # never ran: safe to start (now or after a crash)
                 self._volume(jobdir).ensure_mounted()
+                self._supervise(job, jobdir, process)
                 try:
                     self._call(container.start)
                 except docker.errors.APIError as err:
@@ -324,8 +337,10 @@ class DockerExecutor:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _create(self, request: ExecutionRequest, limits: Limits, jobdir: JobDir) -> Container:
-        image_id = self._resolve_image(request.image)
+    def _create(
+        self, request: ExecutionRequest, limits: Limits, jobdir: JobDir, image_id: str | None = None
+    ) -> Container:
+        image_id = image_id or self._resolve_image(request.image)
         jobdir.create()
         volume = self._volume(jobdir)
         volume.create(limits.max_output_bytes, limits.max_output_files, self._job_user())
@@ -365,10 +380,36 @@ class DockerExecutor:
                 "check the image name and the registry",
             ) from err
 
+    def _supervise(self, job: JobContainer, jobdir: JobDir, process: Any = None) -> None:
+        """Make sure the job's supervisor runs and is attached to its streams."""
+        if process is None and not supervisor.is_running(jobdir):
+            process = self._spawn_supervisor(jobdir, job.container_id, job.limits)
+        if not supervisor.wait_until_attached(jobdir, job.container_id, _ATTACH_S, process):
+            # The job still runs, under the node's watchdog; its logs are marked incomplete.
+            log.warning(
+                "the supervisor of job %s did not attach (see %s)",
+                job.key,
+                jobdir.supervisor_errors,
+            )
+
+    def _spawn_supervisor(self, jobdir: JobDir, container: str, limits: Limits) -> Any:
+        """A supervisor for the container named or numbered ``container``; it may not exist
+        yet (the supervisor waits for it, so its start overlaps the container's creation)."""
+        return supervisor.spawn(
+            jobdir,
+            container,
+            engine=engine_host(),
+            timeout_s=limits.timeout_s,
+            max_log_bytes=limits.max_log_bytes,
+        )
+
     def _track(self, job: JobContainer) -> None:
         """Watch a running job's process and arm its deadline with the watchdog."""
         if not job.running:
             return
+        jobdir = self.jobdir(job.key)
+        if not supervisor.is_running(jobdir):  # it died: a new one keeps the rest of the logs
+            self._spawn_supervisor(jobdir, job.container_id, job.limits)
         self._watch_for(job)
         deadline = job.deadline
         if deadline is not None:
@@ -468,13 +509,9 @@ class DockerExecutor:
             error = f"Docker could not start the job: {job.start_error}"
         elif job.docker_state == "dead":
             error = f"Docker reports the container as dead ({state.get('Error') or 'no reason'})"
-        try:
-            logs = save_logs(container, jobdir.logs, job.limits.max_log_bytes)
-        except _API_FAILURES as err:
-            raise Unreachable(
-                f"Docker did not return the logs of job {job.key} ({err})",
-                "collect again once the engine answers",
-            ) from err
+        if not supervisor.wait_until_done(jobdir, self.policy.api_grace_s + 30.0):
+            log.warning("the supervisor of job %s did not finish; logs may be partial", job.key)
+        logs = read_logs(jobdir.logs, job.limits.max_log_bytes)
         volume = self._volume(jobdir)
         volume.ensure_mounted()
         partial = jobdir.root / "outputs.partial"
@@ -488,7 +525,8 @@ class DockerExecutor:
         shutil.rmtree(jobdir.outputs, ignore_errors=True)
         partial.rename(jobdir.outputs)
         started, finished = job.started_at, job.finished_at
-        runtime = (finished - started).total_seconds() if started and finished else None
+        # max: Docker may report the finish of a very short run a millisecond before its start.
+        runtime = max(0.0, (finished - started).total_seconds()) if started and finished else None
         result = ExecutionResult(
             key=job.key,
             status=decide_status(
@@ -502,15 +540,20 @@ class DockerExecutor:
             started_at=started,
             finished_at=finished,
             runtime_s=runtime,
-            stdout_tail=logs.stdout_tail,
-            stderr_tail=logs.stderr_tail,
-            stdout_path=logs.stdout_path,
-            stderr_path=logs.stderr_path,
+            stdout_tail=logs.stdout.tail,
+            stderr_tail=logs.stderr.tail,
+            stdout_path=logs.stdout.path,
+            stderr_path=logs.stderr.path,
             logs_truncated=logs.truncated,
+            stdout_dropped_bytes=logs.stdout.dropped_bytes,
+            stderr_dropped_bytes=logs.stderr.dropped_bytes,
+            logs_complete=logs.stdout.complete and logs.stderr.complete,
             output_dir=jobdir.outputs,
             outputs=tuple(collection.files),
             output_bytes=collection.total_bytes,
             refused=tuple(collection.refused),
+            refused_total=collection.refused_total,
+            refused_by_kind=dict(collection.refused_by_kind),
             output_limit=collection.limit,
             limits=job.limits,
             image=job.image,
@@ -571,15 +614,6 @@ class DockerExecutor:
                 f"the Docker engine did not answer ({type(err).__name__}: {err})",
                 "check that dockerd is running (make docker-engine), then retry",
             ) from err
-
-
-def parse_docker_time(value: str | None) -> datetime | None:
-    """Docker's RFC 3339 nanosecond timestamps; its zero time means "never"."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    main, _, fraction = value.rstrip("Z").partition(".")
-    micros = (fraction + "000000")[:6] if fraction else "000000"
-    return datetime.fromisoformat(f"{main}.{micros}").replace(tzinfo=UTC)
 
 
 def _backoff(first: float = 0.005, longest: float = _POLL_S) -> Iterator[float]:

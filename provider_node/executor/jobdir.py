@@ -6,8 +6,11 @@ Layout (all owned by the node, mode 0700; the job only ever sees the mounted ``o
         lock            serialises start/collect/remove of this job across processes
         out.img         sparse ext4 image backing /out (size-capped)
         out/            mount point of out.img, bind-mounted into the container at /out
-        timeout.json    written by the watchdog before it kills the job
-        logs/           stdout.log, stderr.log (capped)
+        timeout.json    written by the watchdog (or the supervisor) before it kills the job
+        supervisor.lock held by the job's supervisor for as long as it runs
+        supervisor.json the supervisor's pid, written once it is attached to the container
+        supervisor.err  the supervisor's own error output
+        logs/           stdout.log, stderr.log (each capped, the last bytes kept), capture.json
         outputs/        regular files copied out of /out after the job stopped
         result.json     the ExecutionResult, written last (the job is "collected")
 """
@@ -46,6 +49,18 @@ class JobDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def supervisor_lock(self) -> Path:
+        return self.root / "supervisor.lock"
+
+    @property
+    def supervisor_marker(self) -> Path:
+        return self.root / "supervisor.json"
+
+    @property
+    def supervisor_errors(self) -> Path:
+        return self.root / "supervisor.err"
 
     @property
     def outputs(self) -> Path:

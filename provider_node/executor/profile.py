@@ -13,7 +13,8 @@ memory, no swap      ``memswap_limit == mem_limit``; the OOM killer ends the job
 CPU                  ``nano_cpus``: a CFS quota, so a busy loop cannot starve the node
 /tmp                 a size-limited tmpfs (counted in the job's memory), noexec, nosuid
 /out                 a size- and inode-limited ext4 filesystem (see ``volume``)
-logs                 json-file with ``max-size`` and two files: bounded on the host disk
+logs                 driver ``none``: the job's supervisor attaches to stdout and stderr and
+                     keeps each in its own capped file (Docker's json-file loses tails)
 init                 ``init=True``: zombies are reaped, signals reach the job
 ulimits              nofile; fsize (a single file cannot outgrow /out); no core dumps
 OOM score            1000: under host memory pressure the kernel picks jobs before the node
@@ -25,8 +26,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-
-from docker.types import LogConfig, Mount, Ulimit
 
 from provider_node.executor.spec import ExecutionRequest, Limits, MiB, NodePolicy
 from provider_node.executor.volume import OutputVolume
@@ -68,6 +67,9 @@ def hardened_config(
     out_capacity: int,
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` (docker-py) for one job."""
+    # Here, not at the top: the job's supervisor reads this module's labels without docker-py.
+    from docker.types import LogConfig, Mount, Ulimit
+
     environment = {"HOME": "/tmp", **request.env}
     mounts = [Mount(target="/out", source=str(out_source), type="bind", read_only=False)]
     if request.inputs is not None:
@@ -96,10 +98,7 @@ def hardened_config(
         "oom_score_adj": 1000,
         "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
         "mounts": mounts,
-        "log_config": LogConfig(
-            type=LogConfig.types.JSON,
-            config={"max-size": str(limits.max_log_bytes), "max-file": "2"},
-        ),
+        "log_config": LogConfig(type=LogConfig.types.NONE),
         "init": True,
         "ulimits": [
             Ulimit(name="nofile", soft=policy.nofile, hard=policy.nofile),
@@ -137,7 +136,8 @@ def docker_run_command(
         "--cpus", str(limits.cpu), "--oom-score-adj", "1000",
         "--tmpfs", f"/tmp:rw,noexec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
         "--log-driver", "json-file", "--log-opt", f"max-size={limits.max_log_bytes}",
-        "--log-opt", "max-file=2", "--init", "--ulimit", "nofile=1024:1024",
+        "--log-opt", "max-file=2",  # by hand the logs are read with docker logs
+        "--init", "--ulimit", "nofile=1024:1024",
         "--ulimit", f"fsize={largest_file}:{largest_file}", "--ulimit", "core=0:0",
         *out, image, *argv,
     ]  # fmt: skip

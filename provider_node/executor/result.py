@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from jobmarket.fileio import write_atomically
-from jobmarket.spec.result import AppliedLimits
+from jobmarket.spec.result import AppliedLimits, LogCapture
 from provider_node.executor.spec import Limits
 
 
@@ -63,8 +63,9 @@ class OutputFile:
 class RefusedEntry:
     """An entry of ``/out`` that was never read (link, device, FIFO, over a cap, bad name)."""
 
-    path: str
+    path: str  # control characters escaped (jobmarket.terminal.printable)
     reason: str
+    kind: str = "other"  # the collector's category, counted in the manifest
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class ExecutionResult:
     stderr_tail: str
     stdout_path: Path
     stderr_path: Path
-    logs_truncated: bool
+    logs_truncated: bool  # either stream lost something
     output_dir: Path
     outputs: tuple[OutputFile, ...]
     output_bytes: int
@@ -95,6 +96,22 @@ class ExecutionResult:
     error: str | None = None
     oom_killed: bool = False
     timed_out: bool = False
+    # Per stream: bytes the job wrote that were not kept (the file holds the last ones), and
+    # whether the capture ran the whole time (False: the supervisor was gone for a while).
+    stdout_dropped_bytes: int = 0
+    stderr_dropped_bytes: int = 0
+    logs_complete: bool = True
+    refused_total: int = 0  # every refusal; ``refused`` lists only the first ones
+    refused_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def log_capture(self, stream: str) -> LogCapture:
+        """How completely ``stream`` (stdout or stderr) was kept, in the manifest's terms."""
+        dropped = self.stdout_dropped_bytes if stream == "stdout" else self.stderr_dropped_bytes
+        return LogCapture(
+            truncated=dropped > 0 or not self.logs_complete,
+            dropped_bytes=dropped,
+            complete=self.logs_complete,
+        )
 
     def applied_limits(self) -> AppliedLimits:
         """The limits in the result manifest's terms (the profile always has a read-only root)."""

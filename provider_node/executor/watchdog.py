@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -152,3 +153,12 @@ class Watchdog:
             timeout = min(1.0, self._queue[0][0] - now) if self._queue else 1.0
             self._wake.wait(timeout)
         return None
+
+
+def parse_docker_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 nanosecond timestamps; its zero time means "never"."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    main, _, fraction = value.rstrip("Z").partition(".")
+    micros = (fraction + "000000")[:6] if fraction else "000000"
+    return datetime.fromisoformat(f"{main}.{micros}").replace(tzinfo=UTC)

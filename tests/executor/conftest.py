@@ -11,8 +11,19 @@ from pathlib import Path
 import docker
 import pytest
 
+from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.docker_engine import DEFAULT_IMAGE, docker_client, ensure_engine, ensure_image
-from provider_node.executor import DockerExecutor, ExecutionRequest, Limits, NodePolicy
+from jobmarket.spec.job import JobSpec
+from jobmarket.spec.result import ResultManifest
+from jobmarket.spec.result_dir import check_result_tree
+from provider_node.executor import (
+    DockerExecutor,
+    ExecutionRequest,
+    ExecutionResult,
+    Limits,
+    NodePolicy,
+)
+from provider_node.publisher import publish_execution
 
 
 @pytest.fixture(autouse=True)
@@ -133,3 +144,32 @@ def assert_still_serves(
         assert (result.output_dir / "ok").read_text() == "still-alive\n"
 
     return check
+
+
+@pytest.fixture
+def deliver(
+    tmp_path: Path, job_image: str
+) -> Callable[[ExecutionResult], tuple[ResultManifest, Path]]:
+    """Publish a result as the node does, fetch it back from the store as a requester does,
+    and verify it (check_result_tree): the manifest and the verified folder."""
+    store = EmbeddedStore(tmp_path / "store", fsync=False)
+    spec = JobSpec(image=job_image, command=["sh"])
+    count = iter(range(1, 1000))
+
+    def run(result: ExecutionResult) -> tuple[ResultManifest, Path]:
+        job_id = next(count)
+        cid, published = publish_execution(
+            store,
+            result,
+            job_id=job_id,
+            spec=spec,
+            spec_cid=spec.cid,
+            folder=tmp_path / "results" / str(job_id),
+        )
+        fetched = tmp_path / f"fetched-{job_id}"
+        store.get(cid, fetched)
+        manifest = check_result_tree(fetched, job_id=job_id)
+        assert manifest == published
+        return manifest, fetched
+
+    return run

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from jobmarket.names import MAX_NAME_BYTES, MAX_PATH_BYTES
+from jobmarket.spec.result import FileRecord
 from provider_node.executor.collector import OutputCaps, collect_outputs
 
+ANY_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 ROOMY = OutputCaps(max_bytes=1 << 20, max_files=100, max_depth=8)
 
 
@@ -140,18 +143,77 @@ def test_entry_cap_and_depth_cap(tmp_path: Path) -> None:
     assert [f.path for f in by_depth.files] == ["a-top.txt"]
 
 
-def test_unsafe_names_are_refused(tmp_path: Path) -> None:
+def test_names_the_manifest_would_refuse_are_refused_at_collection(tmp_path: Path) -> None:
+    # The rule book (jobmarket.names) is applied here, so whatever is kept is publishable.
     out = tmp_path / "out"
     out.mkdir()
     (out / "line\nbreak").write_text("x")
+    (out / "a\\b").write_text("x")  # a backslash: FileRecord refused it after the claim
+    (out / "esc\x1b[2J").write_text("x")
     with open(os.path.join(os.fsencode(out), b"latin1-\xe9"), "w") as stream:
         stream.write("x")
     (out / "ok-\u00e9t\u00e9").write_text("x")
+    longest = "\u00e9" * (MAX_NAME_BYTES // 2)  # 254 bytes of UTF-8: allowed
+    (out / longest).write_text("x")
 
     collection = collect_outputs(out, tmp_path / "collected", ROOMY)
 
-    assert [f.path for f in collection.files] == ["ok-\u00e9t\u00e9"]
-    assert sorted(e.reason for e in collection.refused) == [
-        "name contains control characters",
-        "name is not valid UTF-8",
-    ]
+    assert sorted(f.path for f in collection.files) == sorted(["ok-\u00e9t\u00e9", longest])
+    reasons = {e.path: e.reason for e in collection.refused}
+    assert reasons == {
+        "a\\b": "name must not contain a backslash",
+        "esc\\e[2J": "name must not contain control characters (NUL, newline, escape, …)",
+        "latin1-\\xe9": "name is not valid UTF-8",
+        "line\\nbreak": "name must not contain control characters (NUL, newline, escape, …)",
+    }  # refused paths are escaped: nothing raw reaches a terminal or the manifest
+    assert collection.refused_by_kind == {"name": 4} and collection.limit is None
+    for kept in collection.files:  # the manifest's schema accepts every kept path
+        FileRecord(path=kept.path, size=kept.size, sha256=kept.sha256, cid=ANY_CID)
+
+
+def test_paths_over_the_limit_are_refused_and_the_rest_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    deep = out
+    for level in range(5):  # 5 * 251 bytes: over MAX_PATH_BYTES (1024) at the 5th level
+        deep = deep / (f"{level}" * 250)
+        deep.mkdir(parents=True)
+    (deep / "f").write_text("lost")
+    (deep.parent / "kept").write_text("kept")
+
+    collection = collect_outputs(out, tmp_path / "collected", OutputCaps(1 << 20, 100, 16))
+
+    [kept] = collection.files
+    assert kept.path.endswith("/kept") and len(kept.path.encode()) <= MAX_PATH_BYTES
+    [refused] = collection.refused
+    assert refused.kind == "path too long" and refused.reason.startswith("path is 1254 bytes")
+    assert collection.limit is None
+
+
+def test_refusals_are_all_counted_but_only_the_first_listed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for index in range(30):
+        (out / f"link{index:02d}").symlink_to("/etc/passwd")
+    (out / "z-data").write_text("kept")
+    caps = OutputCaps(1 << 20, 100, 8, max_refused_listed=10)
+
+    collection = collect_outputs(out, tmp_path / "collected", caps)
+
+    assert [f.path for f in collection.files] == ["z-data"]  # collection went on
+    assert [e.path for e in collection.refused] == [f"link{i:02d}" for i in range(10)]
+    assert collection.refused_total == 30 and collection.refused_by_kind == {"symlink": 30}
+    assert collection.limit == "more than 10 refused entries (the first 10 listed)"
+
+
+def test_the_manifest_budget_for_output_records_stops_collection(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for index in range(20):
+        (out / f"{index:02d}-{'n' * 200}").write_text("x")
+    caps = OutputCaps(1 << 20, 100, 8, max_record_bytes=5 * 700)  # room for 5 such records
+
+    collection = collect_outputs(out, tmp_path / "collected", caps)
+
+    assert len(collection.files) == 5 and collection.record_bytes <= 5 * 700
+    assert collection.limit == "more than 3500 bytes of output records"
+    assert collection.refused[-1].kind == "over a cap"

@@ -20,9 +20,16 @@ from provider_node.executor import (
 )
 
 
-def loop_devices() -> set[str]:
+def loop_devices(under: Path) -> set[str]:
+    """Loop devices mounted below ``under`` (other tests on this host have their own)."""
     return {line.split()[0] for line in Path("/proc/mounts").read_text().splitlines()
-            if line.startswith("/dev/loop")}  # fmt: skip
+            if line.startswith("/dev/loop") and line.split()[1].startswith(str(under))}  # fmt: skip
+
+
+def backing_file(device: str) -> str:
+    """The file a loop device is attached to; empty once it was released."""
+    path = Path("/sys/block") / Path(device).name / "loop" / "backing_file"
+    return path.read_text().strip() if path.exists() else ""
 
 
 def test_start_is_idempotent_and_never_runs_a_job_twice(
@@ -106,11 +113,12 @@ def test_a_container_created_but_never_started_is_started_once(
 def test_collect_is_idempotent_and_remove_cleans_up(
     executor: DockerExecutor, request_for, work_root: Path, docker_api: docker.DockerClient
 ) -> None:
-    loops_before = loop_devices()
+    assert loop_devices(work_root) == set()
     job = executor.start(request_for("echo kept > /out/kept"))
     mountpoint = work_root / job.key / "out"
     assert mountpoint.is_mount()
-    assert len(loop_devices() - loops_before) == 1
+    [device] = loop_devices(work_root)
+    assert backing_file(device) == str(work_root / job.key / "out.img")
     executor.wait(job)
     first = executor.collect(job)
 
@@ -118,7 +126,8 @@ def test_collect_is_idempotent_and_remove_cleans_up(
 
     assert docker_api.containers.list(all=True, filters={"name": job.name}) == []
     assert not mountpoint.exists() and not (work_root / job.key / "out.img").exists()
-    assert loop_devices() == loops_before  # the loop device went with the unmount
+    assert loop_devices(work_root) == set()  # the loop device went with the unmount
+    assert backing_file(device) != str(work_root / job.key / "out.img")
     assert executor.collect(job) == first  # from result.json, no container needed
     assert (first.output_dir / "kept").read_text() == "kept\n"
     executor.remove(job, purge=True)

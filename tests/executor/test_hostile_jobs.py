@@ -3,7 +3,9 @@ and the same executor then runs an ordinary job normally."""
 
 from __future__ import annotations
 
+import fcntl
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -197,10 +199,39 @@ def test_job_runs_as_nobody_and_can_write_only_out_and_tmp(
     assert_still_serves(executor)
 
 
+def bridge_gateway(docker_api: docker.DockerClient) -> str:
+    """This host's address on Docker's default bridge.
+
+    A freshly started dockerd can report the bridge's IPAM config without ``Gateway`` (only
+    ``Subnet``); the address is then read from the bridge's interface (``docker0``).
+    """
+    network = docker_api.api.inspect_network("bridge")
+    for config in (network.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"].split("/")[0]
+    options = network.get("Options") or {}
+    return interface_address(options.get("com.docker.network.bridge.name", "docker0"))
+
+
+def interface_address(interface: str) -> str:
+    """The IPv4 address of a host interface (SIOCGIFADDR), no tools needed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("256s", interface.encode()[:15])
+        reply = fcntl.ioctl(probe.fileno(), 0x8915, request)
+    return socket.inet_ntoa(reply[20:24])
+
+
+def test_the_bridge_address_is_found_on_its_interface(docker_api: docker.DockerClient) -> None:
+    # The fallback a fresh dockerd needs gives the address Docker reports when it does.
+    network = docker_api.api.inspect_network("bridge")
+    interface = (network.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    assert interface_address(interface) == bridge_gateway(docker_api)
+
+
 @pytest.fixture
 def bridge_listener(docker_api: docker.DockerClient) -> Iterator[tuple[str, int]]:
     """A one-shot HTTP responder on this host's Docker bridge address (never leaves the host)."""
-    gateway = docker_api.api.inspect_network("bridge")["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway(docker_api)
     server = socket.socket()
     server.bind((gateway, 0))
     server.listen(4)
