@@ -27,7 +27,7 @@ from provider_node.executor.spec import MiB
 from provider_node.journal import JobRecord
 from provider_node.settings import NodeSettings
 
-MAX_OUTPUT_FILES = 10_000
+MAX_OUTPUT_FILES = 100_000
 MAX_LOG_BYTES = 4 * MiB
 MIN_RUN_S = 1
 

@@ -57,13 +57,13 @@ LOGS_DIR = "logs"
 STDOUT_NAME = "stdout.log"
 STDERR_NAME = "stderr.log"
 TAIL_CHARS = 4096
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_REFUSED_LISTED = 1000
 """Refused entries listed one by one; the rest are only counted."""
 MAX_REFUSED_PATH_CHARS = 512
 MAX_REASON_CHARS = 200
 MAX_REFUSAL_KINDS = 32
-MAX_OUTPUT_RECORDS_BYTES = 12 * 1024 * 1024
+MAX_OUTPUT_RECORDS_BYTES = 60 * 1024 * 1024
 """What the ``outputs`` list may add to ``manifest.json`` (the collector stops before)."""
 MANIFEST_RESERVED_BYTES = MAX_MANIFEST_BYTES - MAX_OUTPUT_RECORDS_BYTES
 """Room for everything but the outputs: header, limits, logs and tails, refusals."""

@@ -351,7 +351,9 @@ class DockerExecutor:
             image_id=image_id,
             job_labels=profile.labels(self.node_id, request, limits, jobdir.root),
             out_source=volume.mountpoint,
-            out_capacity=OutputVolume.capacity_for(limits.max_output_bytes),
+            out_capacity=OutputVolume.capacity_for(
+                limits.max_output_bytes, limits.max_output_files
+            ),
         )
         try:
             return self._call(self.client.containers.create, **config)

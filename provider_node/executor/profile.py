@@ -127,7 +127,10 @@ def docker_run_command(
     """
     out = [] if out_dir is None else ["--mount", f"type=bind,source={out_dir},target=/out"]
     memory = f"{limits.memory_mb}m"
-    largest_file = max(OutputVolume.capacity_for(limits.max_output_bytes), limits.tmpfs_mb * MiB)
+    largest_file = max(
+        OutputVolume.capacity_for(limits.max_output_bytes, limits.max_output_files),
+        limits.tmpfs_mb * MiB,
+    )
     return [
         docker, "run", "--rm", "--network", limits.network.value, "--read-only",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--user", user,

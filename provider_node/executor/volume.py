@@ -25,6 +25,7 @@ from provider_node.executor.errors import OutputVolumeError
 
 MiB = 1024 * 1024
 BLOCK_SIZE = 4096
+INODE_SIZE = 256  # mkfs.ext4's default for filesystems of this size; passed explicitly below
 # Room above the caps: ext4 keeps min(2 %, 16 MiB) for metadata, plus bitmaps and tables.
 _SLACK_BYTES = 4 * MiB
 _SLACK_INODES = 16
@@ -39,9 +40,10 @@ class OutputVolume:
     mountpoint: Path
 
     @staticmethod
-    def capacity_for(max_bytes: int) -> int:
-        """Image size for a byte cap: the cap plus ext4's reserve, rounded to whole blocks."""
-        size = max_bytes + max_bytes // 32 + _SLACK_BYTES
+    def capacity_for(max_bytes: int, max_files: int = 0) -> int:
+        """Image size for the caps: the byte cap plus ext4's reserve and the inode tables of
+        ``max_files`` files (they take room the job's bytes must not lose), in whole blocks."""
+        size = max_bytes + max_bytes // 32 + _SLACK_BYTES + (max_files + _SLACK_INODES) * INODE_SIZE
         return -(-size // BLOCK_SIZE) * BLOCK_SIZE
 
     def create(self, max_bytes: int, max_files: int, owner: tuple[int, int]) -> None:
@@ -53,7 +55,7 @@ class OutputVolume:
                     f"{tool} is missing, so /out cannot be size-limited",
                     "install e2fsprogs and util-linux (apt-get install e2fsprogs mount)",
                 )
-        capacity = self.capacity_for(max_bytes)
+        capacity = self.capacity_for(max_bytes, max_files)
         self.image.parent.mkdir(parents=True, exist_ok=True)
         with open(self.image, "wb") as image:
             image.truncate(capacity)
@@ -61,7 +63,7 @@ class OutputVolume:
         _run(
             [
                 "mkfs.ext4", "-q", "-F", "-b", str(BLOCK_SIZE), "-m", "0",
-                "-N", str(max_files + _SLACK_INODES),
+                "-N", str(max_files + _SLACK_INODES), "-I", str(INODE_SIZE),
                 "-O", "^has_journal,^resize_inode",
                 "-E", f"root_owner={uid}:{gid},nodiscard,lazy_itable_init=1",
                 str(self.image),

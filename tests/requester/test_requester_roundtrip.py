@@ -108,6 +108,32 @@ def test_post_wait_fetch_accept_in_one_command(cli, node, chain, data, tmp_path)
     node.wait_for_step(job_id, "settled", timeout=30)
 
 
+def test_a_job_writing_ten_thousand_outputs_is_delivered_and_downloaded_intact(
+    cli, node, chain, tmp_path
+):
+    # Seen: a job writing 6,000 files made the node abandon (and pay a slash): a basic UnixFS
+    # directory stops fitting at about 5,000 entries. Now the node shards /out as Kubo does.
+    files = 10_000
+    script = f"i=0; while [ $i -lt {files} ]; do echo $i > /out/f$i; i=$((i+1)); done"
+    target = tmp_path / "result"
+    report = json.loads(
+        ok(
+            cli(
+                "post", "--image", IMAGE, "--cmd", f"sh -c '{script}'", "--price", "0.01",
+                "--timeout", "120", "--wait", "--fetch", str(target), "--accept",
+                "--wait-timeout", "4m", "--json",
+            )
+        )
+    )  # fmt: skip
+
+    assert report["status"]["state"] == "ACCEPTED"
+    manifest = report["results"]["manifest"]
+    assert manifest["status"] == "succeeded" and len(manifest["outputs"]) == files
+    written = {path.name: path for path in (target / "outputs").iterdir()}
+    assert len(written) == files
+    assert written["f0"].read_text() == "0\n" and written["f9999"].read_text() == "9999\n"
+
+
 def test_the_dispute_path(cli, node, chain, data, tmp_path):
     text = ok(
         cli(
