@@ -24,6 +24,16 @@ def locked(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def partial_sibling(target: Path) -> Path:
+    """A temporary name beside ``target`` to write into and then rename over it.
+
+    Short whatever ``target`` is called (a 255-byte name plus a suffix would exceed what a
+    filesystem allows), unique to this process, and hidden; it keeps a little of the name so
+    a leftover can be recognised.
+    """
+    return target.with_name(f".{target.name[:40]}.partial-{os.getpid()}")
+
+
 def write_atomically(path: Path, content: bytes | str, *, fsync: bool = True) -> None:
     """Replace ``path`` with ``content`` so that a crash leaves the old file or the new one."""
     data = content.encode("utf-8") if isinstance(content, str) else content

@@ -43,23 +43,14 @@ def stage_inputs(store: ContentStore, spec: JobSpec, folder: Path) -> Path | Non
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     remaining = input_allowance(spec)
-    written: Path | None = None
     try:
-        for number, mount in enumerate(spec.inputs):
+        for mount in spec.inputs:
             target = folder / mount.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            # Written under a short name, then moved: the store's temporary sibling of a
-            # 255-byte mount name would be longer than any filesystem allows.
-            written = folder.parent / f".{folder.name}.input-{number}"
-            if written.exists() or written.is_symlink():
-                remove_staged(written)
-            store.get(Cid.parse(mount.cid), written, max_bytes=remaining, symlinks=True)
-            remaining -= _bytes_written(written)
-            os.rename(written, target)
+            store.get(Cid.parse(mount.cid), target, max_bytes=remaining, symlinks=True)
+            remaining -= _bytes_written(target)
     except (UserError, OSError) as err:
         shutil.rmtree(folder, ignore_errors=True)
-        if written is not None:
-            remove_staged(written)
         problem = err.problem if isinstance(err, UserError) else printable(str(err))
         raise InputsUnavailable(
             f"input {mount.path} ({mount.cid}) could not be staged: {problem}",

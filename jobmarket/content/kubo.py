@@ -44,6 +44,7 @@ from jobmarket.content.importer import (
 from jobmarket.content.ipld import AnyCid, parse_any
 from jobmarket.content.store import ContentStore, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
+from jobmarket.fileio import partial_sibling
 from jobmarket.terminal import printable
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -400,7 +401,7 @@ class KuboStore(ContentStore):
         in the file.
         """
         target = Path(path)
-        temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        temporary = partial_sibling(target)
         try:
             with open(temporary, "w+b") as out:
                 self._request("dag/export", {"arg": str(root)}, into=out)

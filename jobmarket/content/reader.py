@@ -39,6 +39,7 @@ from jobmarket.content.hamt import (
     prefix_width,
 )
 from jobmarket.errors import IntegrityError, InvalidInput
+from jobmarket.fileio import partial_sibling
 from jobmarket.names import name_problem, path_problem
 from jobmarket.terminal import printable
 
@@ -387,7 +388,7 @@ def write_tree(
     parent = destination.parent
     if not parent.is_dir():
         raise InvalidInput(f"folder {parent} does not exist; create it first")
-    staging = parent / f".{destination.name}.partial-{os.getpid()}"
+    staging = partial_sibling(destination)
     if staging.exists():
         _remove(staging)
     try:

@@ -25,6 +25,7 @@ from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportParams
 from jobmarket.content.ipld import AnyCid
 from jobmarket.errors import InvalidInput
+from jobmarket.fileio import partial_sibling
 
 IPFS_API_ENV = "IPFS_API"
 IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
@@ -141,7 +142,7 @@ class ContentStore(ABC):
         renamed, so a failed export never leaves a truncated CAR behind.
         """
         target = Path(path)
-        temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        temporary = partial_sibling(target)
         try:
             with open(temporary, "wb") as out:
                 count = write_car(out, [root], reader.walk(self.get_block, root))

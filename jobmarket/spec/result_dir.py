@@ -30,6 +30,7 @@ from jobmarket.content.dagpb import UnixFSType
 from jobmarket.content.importer import Importer, ImportParams
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import IntegrityError, InvalidInput, UserError
+from jobmarket.fileio import partial_sibling
 from jobmarket.names import path_problem
 from jobmarket.sizes import format_size
 from jobmarket.spec.result import (
@@ -360,7 +361,7 @@ def fetch_result(
     _check_fits(cid, manifest, _declared_bytes(manifest_bytes, manifest), room)
     _plan_outputs(get_block, cid, entries[OUTPUTS_DIR], plan, room)
     _plan_logs(get_block, cid, entries[LOGS_DIR], plan)
-    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    staging = partial_sibling(target)
     if staging.exists() or staging.is_symlink():
         _remove_tree(staging)
     try:
