@@ -77,9 +77,3 @@ def folder_missing_a_leaf(store: EmbeddedStore, work: Path) -> Cid:
     [lost] = [entry.cid for entry in store.ls(root) if entry.name == "lost.txt"]
     store.blocks.delete(lost)
     return root
-
-
-def hamt_shard(store: EmbeddedStore, child: Cid) -> Cid:
-    """A block that says it is a HAMT-sharded directory (whether the reader takes it or not)."""
-    data = encode_unixfs(UnixFSType.HAMT_SHARD, b"\x01")
-    return put_block(store, encode_node([encode_link(child, b"00file", 1)], data))

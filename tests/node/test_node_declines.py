@@ -14,13 +14,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hostile_inputs import GiB, directory, file_bomb, folder_missing_a_leaf, hamt_shard
+from hostile_inputs import GiB, directory, file_bomb, folder_missing_a_leaf
 from node_world import PROVIDER_ADDRESS, Market, shell_job
 from support.node import ProviderNode
 
 from jobmarket.chain.states import JobState
+from jobmarket.content.dagpb import UnixFSType
+from jobmarket.content.reader import decode
 from jobmarket.docker_engine import DEFAULT_IMAGE
-from jobmarket.spec.job import JobSpec
 
 MiB = 1024 * 1024
 # A margin that leaves this node at most ~60 GB of usable disk, whatever the machine: a job
@@ -162,24 +163,29 @@ def test_an_input_with_symlinks_runs_with_the_links_inside_in(
     assert (secret.stat().st_mode & 0o777) == 0o600  # staging never chmod-ed through the link
 
 
-def test_a_sharded_input_directory_is_declined_or_delivered_never_abandoned(
-    market: Market, node: ProviderNode, hostile
+def test_a_sharded_input_directory_is_staged_whole_and_the_job_delivered(
+    market: Market, node: ProviderNode, hostile, tmp_path: Path
 ) -> None:
-    shard = hamt_shard(market.store, market.store.add_bytes(b"x", pin=True))
-    job_id = market.post(
-        JobSpec.parse(_job(inputs=[_mount("shard", shard)])), review_window=REVIEW_S
+    # Seen: a HAMT-sharded input (what Kubo makes of a large folder) passed the pre-claim
+    # check, then staging refused it after the claim (abandon, slash).
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(6_000):
+        (folder / f"row-{index:05d}.csv").write_text(f"{index}\n")
+    shard = market.store.add_dir(folder, pin=True)
+    assert decode(shard, market.store.get_block(shard)).kind == UnixFSType.HAMT_SHARD
+    spec = shell_job(
+        "ls /in/rows | wc -l > /out/count && cat /in/rows/row-05999.csv > /out/last",
+        inputs=[{"cid": str(shard), "path": "rows"}],
     )
+    job_id = market.post(spec, review_window=REVIEW_S)
 
-    node.wait_for(
-        lambda e: (
-            e.get("event") == "step"
-            and e.get("job") == str(job_id)
-            and e.get("step") in ("declined", "submitted", "abandoned")
-        ),
-        timeout=60,
-    )
+    node.wait_for_step(job_id, "settled", timeout=120)
+    manifest = market.fetch(job_id, tmp_path / "result")
 
-    assert "abandoned" not in node.steps_of(job_id)
+    assert manifest.status == "succeeded"
+    assert (tmp_path / "result" / "outputs" / "count").read_text().strip() == "6000"
+    assert (tmp_path / "result" / "outputs" / "last").read_text() == "5999\n"
     assert market.calls("abandon", PROVIDER_ADDRESS, job_id) == []
 
 

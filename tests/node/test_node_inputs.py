@@ -14,10 +14,10 @@ from hostile_inputs import (
     directory,
     file_bomb,
     folder_missing_a_leaf,
-    hamt_shard,
 )
 
 from jobmarket.content.embedded import EmbeddedStore
+from jobmarket.content.importer import ImportParams
 from jobmarket.docker_engine import DEFAULT_IMAGE
 from jobmarket.spec.inputs import MiB, inspect_inputs
 from jobmarket.spec.job import JobSpec
@@ -141,16 +141,21 @@ def test_a_symlink_in_an_input_is_staged_as_a_link_and_its_target_never_touched(
     assert ((staged / "data" / "file.txt").stat().st_mode & 0o777) == 0o644
 
 
-def test_a_sharded_directory_is_declined_or_staged_never_half_way(store, tmp_path):
-    """Whatever the reader makes of a HAMT block, the decision and staging agree on it."""
-    spec = _spec({"shard": hamt_shard(store, store.add_bytes(b"x"))})
+def test_a_sharded_directory_is_counted_before_the_claim_and_staged_whole(store, tmp_path):
+    """The decision and staging agree on a HAMT input: counted in full, written in full."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for index in range(300):
+        (folder / f"f{index}").write_bytes(b"x" * index)
+    forced = ImportParams(cid_version=1, hamt_threshold=1)  # sharded however small
+    spec = _spec({"shard": store.add_dir(folder, params=forced)})
 
     report = inspect_inputs(store.get_block, spec)
+    staged = stage_inputs(store, spec, tmp_path / "staged")
 
-    if report.problems:
-        assert report.problems[0].startswith("input /in/shard")
-    else:
-        assert stage_inputs(store, spec, tmp_path / "staged") is not None
+    assert report.problems == [] and report.total_bytes == sum(range(300))
+    assert staged is not None and len(list((staged / "shard").iterdir())) == 300
+    assert (staged / "shard" / "f299").read_bytes() == b"x" * 299
 
 
 def test_the_executor_applies_the_spec_rule_to_env_names():
