@@ -94,7 +94,11 @@ def script_requester(
         account = accounts.test_accounts[0]
     deployment = deployments.verified(provider)
     client = MarketClient(provider.web3, deployment.address, deployment)  # type: ignore[attr-defined]
-    return Requester(client, ApeSigner(account, provider))
+    from requester.verbs import announce_transaction
+
+    requester = Requester(client, ApeSigner(account, provider))
+    requester.on_transaction = announce_transaction
+    return requester
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
-from jobmarket.chain.rpc import default_poll_interval, is_local_chain
+from jobmarket.chain.rpc import default_poll_interval, is_local_chain, with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import IntegrityError, InvalidInput, UserError
@@ -96,6 +96,9 @@ class Requester:
         self._account = account
         self._store = store
         self._owns_store = store is None
+        #: Called with (function, tx hash) just before each transaction is sent (the CLI
+        #: prints it, so a lost answer never leaves the user without the hash).
+        self.on_transaction: Callable[[str, str], None] | None = None
 
     @classmethod
     def connect(
@@ -230,13 +233,15 @@ class Requester:
         work_timeout: str | int | None = None,
         review_window: str | int | None = None,
         provider: str | None = None,
+        anyway: bool = False,
     ) -> Job:
         """Post a job and escrow its price; returns the job once the post is mined.
 
         ``inputs`` are local files or folders (``PATH`` or ``NAME=PATH``) added to the store and
         mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store.
         Durations are human (``10m``); the price is ``0.01`` (ether) or ``"250000 gwei"``.
-        Everything is checked before anything is sent: spec, terms, inputs, provider, funds.
+        Everything is checked before anything is sent: spec, terms, inputs, provider, funds,
+        and that at least one registered provider would take the job (``anyway`` skips that).
         """
         base = self.prepare_spec(
             spec,
@@ -262,6 +267,8 @@ class Requester:
         )
         me = self.address
         self._check_designated(terms, checked, me)
+        if terms.designated is None and not anyway:
+            self._check_some_provider_takes(terms, checked)
         balance = self.client.balance(me)
         if balance < terms.price:
             # Checked again with the gas by transactions.prepare; here to fail before uploading.
@@ -278,6 +285,7 @@ class Requester:
             terms.work_timeout,
             terms.review_window,
             value=terms.price,
+            announce=self.on_transaction,
         )
         job_id = self._posted_id(receipt)
         job = Job(self, job_id)
@@ -316,6 +324,32 @@ class Requester:
                 f"provider {terms.designated} would not take this job: " + "; ".join(refusals),
                 "change the job or pick another provider (`requester providers`)",
             )
+
+    def _check_some_provider_takes(self, terms: JobTerms, spec: JobSpec) -> None:
+        """Refuse to escrow a job no registered provider would claim: it could only expire.
+
+        Judged by each provider's own rule (``ProviderCapabilities.accepts``, the function its
+        node declines with); a provider whose document cannot be read is given the benefit.
+        """
+        collateral = terms.price * self.collateral_bps() // 10_000
+        listings = [p for p in self.providers() if p.registered]
+        verdicts = [
+            (p, p.refusals(spec, terms.price, collateral, unknown_ok=True)) for p in listings
+        ]
+        if any(not refusals for _, refusals in verdicts):
+            return
+        if not verdicts:
+            raise ActionNotAllowed(
+                "no provider is registered on this market, so nobody would run this job",
+                "wait for a provider (`requester providers`), or pass --anyway to post it "
+                "regardless; nothing was sent",
+            )
+        why = "; ".join(f"{p.address} would decline: {', '.join(r)}" for p, r in verdicts)
+        raise ActionNotAllowed(
+            f"none of the {len(verdicts)} registered provider(s) would take this job ({why})",
+            "change the job to fit one of them (`requester estimate` shows each verdict), or "
+            "pass --anyway to post it regardless; nothing was sent",
+        )
 
     def jobs(self, *, active_only: bool = False, block: int | None = None) -> list[JobSummary]:
         """This account's jobs (from its JobPosted events) as of ``block``, oldest first."""
@@ -364,7 +398,7 @@ class Requester:
         feed = AccountFeed(self.client, self.address, number + 1, set(states))
         started = time.monotonic()
         while True:
-            for step in feed.poll():
+            for step in with_retries(feed.poll, "following your jobs"):
                 states[step.job_id] = step.state
                 on_step(step)
             if on_tick is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobmarket.chain.client import JobView
+from jobmarket.chain.rpc import with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.errors import IntegrityError, UserError
 from jobmarket.sizes import parse_size
@@ -135,7 +136,8 @@ class Job:
         started = time.monotonic()
         reported = 0
         while True:
-            status = self.status()
+            # A dropped connection is retried with growing pauses; a long outage is one line.
+            status = with_retries(self.status, f"following job {self.id}")
             for step in status.steps[reported:]:
                 if on_step is not None:
                     on_step(step, status)
@@ -203,7 +205,14 @@ class Job:
         number, now = chain_now(client.w3)
         view = client.job(self.id, block=number)
         check_requester_action(action, view, requester.signer.address, now)
-        _, record = send(client, requester.signer, str(action), self.id, job_id=self.id)
+        _, record = send(
+            client,
+            requester.signer,
+            str(action),
+            self.id,
+            job_id=self.id,
+            announce=requester.on_transaction,
+        )
         self.transactions.append(record)
         return record
 

@@ -26,6 +26,26 @@ class Action(StrEnum):
     RECLAIM = "reclaim"
 
 
+#: The contract's function names as a person says them ("may submit a result").
+FUNCTION_WORDS = {
+    "claim": "claim it",
+    "cancel": "cancel it",
+    "reclaim": "reclaim it",
+    "submit_result": "submit a result",
+    "abandon": "abandon it",
+    "accept": "accept the result",
+    "dispute": "dispute the result",
+    "finalize": "finalize it",
+    "resolve": "resolve the dispute",
+    "close_dispute": "close the dispute",
+}
+
+
+def in_words(function: str) -> str:
+    """``submit_result`` → ``submit a result`` (unknown names pass through with spaces)."""
+    return FUNCTION_WORDS.get(function, function.replace("_", " "))
+
+
 @dataclass(frozen=True)
 class Move:
     """One thing the contract allows next: ``actor`` may call ``function`` within a window."""
@@ -37,11 +57,21 @@ class Move:
     until: int | None = None
     after: int | None = None
 
+    # For a move without a deadline of its own: the deadline that can end it (anyone may
+    # finalize a submitted job after its review window, so "accept" is not "any time").
+    until_other: int | None = None
+
     def window(self, now: int) -> str:
         if self.until is not None:
             return f"until {format_time(self.until)} ({format_relative(self.until, now)})"
         if self.after is not None:
             return f"after {format_time(self.after)} ({format_relative(self.after + 1, now)})"
+        if self.until_other is not None and now <= self.until_other:
+            return (
+                f"until {format_time(self.until_other)} ({format_relative(self.until_other, now)})"
+            )
+        if self.until_other is not None:
+            return "until someone finalizes it"
         return "any time"
 
     def open_at(self, now: int) -> bool:
@@ -51,7 +81,7 @@ class Move:
         return not (self.after is not None and now <= self.after)
 
     def describe(self, now: int) -> str:
-        return f"{self.actor} may {self.function} {self.window(now)}: {self.effect}"
+        return f"{self.actor} may {in_words(self.function)} {self.window(now)}: {self.effect}"
 
     def to_json(self) -> dict:
         return {
@@ -92,7 +122,7 @@ def next_moves(view: JobView) -> list[Move]:
         ]
     if state is JobState.SUBMITTED:
         return [
-            Move("the requester", "accept", "pays the provider"),
+            Move("the requester", "accept", "pays the provider", until_other=deadline),
             Move("the requester", "dispute", "asks the arbiter to settle", until=deadline),
             Move("anyone", "finalize", "pays the provider", after=deadline),
         ]
@@ -110,7 +140,7 @@ def waiting_on(view: JobView, now: int) -> str:
         return "nobody: the job is settled"
     open_moves = [move for move in next_moves(view) if move.open_at(now)]
     first = open_moves[0] if open_moves else next_moves(view)[0]
-    return f"{first.actor} to {first.function} {first.window(now)}"
+    return f"{first.actor} to {in_words(first.function)} {first.window(now)}"
 
 
 def check_requester_action(action: Action, view: JobView, me: str, now: int) -> None:

@@ -119,6 +119,11 @@ def providers_table(listings: list[ProviderListing]) -> str:
                 f"floor {format_price(caps.price_floor_wei)}, "
                 f"images {', '.join(caps.accepted_images)}"
             )
+            if caps.images:
+                what += "; holds " + ", ".join(
+                    f"{' '.join(held.repo_digests or held.tags)} ({held.id[:19]}…)"
+                    for held in caps.images
+                )
         else:
             what = f"{p.capabilities_cid} ({p.capabilities_problem})"
         registered = "" if p.registered else " (unregistered)"
@@ -155,7 +160,7 @@ def estimate_text(estimate: CostEstimate) -> str:
         accepting = estimate.matching
         lines.append(f"providers that would take it: {len(accepting)} of {len(estimate.providers)}")
         for provider, refusals in estimate.providers:
-            verdict = "yes" if not refusals else "no: " + "; ".join(refusals)
+            verdict = "would take it" if not refusals else "would decline: " + "; ".join(refusals)
             lines.append(f"  {provider.address}  {verdict}")
     return "\n".join(lines)
 

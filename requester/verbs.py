@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import click
 
+from jobmarket.chain.rpc import with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.cli import json_text, say
 from jobmarket.errors import InvalidInput, UserError
@@ -39,6 +40,11 @@ from requester.status import JobStatus
 
 #: ``--until`` choices of ``wait``: the awaited state, or ``settled`` (any terminal state).
 UNTIL_CHOICES = ("claimed", "submitted", "settled")
+
+
+def announce_transaction(function: str, tx_hash: str) -> None:
+    """The hash of a transaction about to be sent, on stderr (stdout may carry JSON)."""
+    click.echo(f"sending {function} transaction {tx_hash}", err=True)
 
 
 def emit(as_json: bool, document: Any, text: str) -> None:
@@ -116,6 +122,7 @@ def post(
     wait_timeout: str | None,
     job_timeout: str | None,
     max_size: str | None = None,
+    designated: str | None = None,
     **options: Any,
 ) -> None:
     """Post; with ``wait``/``fetch``/``accept`` follow it to a verified, accepted result."""
@@ -129,7 +136,13 @@ def post(
             f"{fetch} already exists", "give --fetch a folder that does not exist yet"
         )
     fetch_limit = parse_size(max_size or DEFAULT_MAX_RESULT_BYTES, what="maximum result size")
-    job = requester.post(spec, env=parse_env(env), timeout=job_timeout, **options)
+    job = requester.post(
+        spec,
+        env=parse_env(env),
+        timeout=job_timeout,
+        provider=designated,
+        **options,
+    )
     status = job.status()
     report: dict[str, Any] = {
         "job_id": job.id,
@@ -176,7 +189,8 @@ def post(
 
 
 def status(requester: Requester, *, as_json: bool, job_id: str) -> None:
-    current = requester.job(job_id).status()
+    job = with_retries(lambda: requester.job(job_id), f"reading job {job_id}")
+    current = with_retries(job.status, f"reading job {job_id}")
     emit(as_json, current.to_json(), status_text(current))
 
 
@@ -233,9 +247,10 @@ def estimate(
     as_json: bool,
     spec: Path | None,
     job_timeout: str | None,
+    designated: str | None = None,
     **options: Any,
 ) -> None:
-    result = requester.estimate(spec, timeout=job_timeout, **options)
+    result = requester.estimate(spec, timeout=job_timeout, provider=designated, **options)
     emit(as_json, result.to_json(), estimate_text(result))
 
 

@@ -6,6 +6,9 @@ variable ape-foundry reads), else the local anvil at ``http://127.0.0.1:8545``.
 """
 
 import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import requests
 from web3 import HTTPProvider, Web3
@@ -20,6 +23,22 @@ LOCAL_POLL_S = 0.1
 REMOTE_POLL_S = 1.0
 RPC_ENV = "JOBMARKET_RPC_URL"
 REQUEST_TIMEOUT_S = 30.0
+# What a dropped or reset connection raises through web3's HTTPProvider. requests' own
+# ConnectionError is NOT a subclass of the built-in one: both must be listed or nothing retries.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    ConnectionError,
+    TimeoutError,
+)
+# Per request (web3's provider): 5 attempts, 0.1 + 0.2 + 0.4 + 0.8 s apart.
+REQUEST_ATTEMPTS = 5
+REQUEST_BACKOFF_S = 0.1
+# Around a whole operation (a poll of ``wait``/``watch``/``status``, node start-up): the
+# per-request retries gave up, the outage may be longer; give up after about a minute.
+OPERATION_BACKOFF_S = (0.5, 1, 2, 4, 8, 15, 30)
+
+T = TypeVar("T")
 
 
 def resolve_rpc_url(explicit: str | None = None) -> str:
@@ -61,9 +80,9 @@ def connect(url: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Web3:
         url,
         request_kwargs={"timeout": timeout},
         exception_retry_configuration=ExceptionRetryConfiguration(
-            errors=(ConnectionError, requests.HTTPError, requests.Timeout),
-            retries=2,
-            backoff_factor=0.1,
+            errors=(*TRANSPORT_ERRORS, requests.HTTPError),
+            retries=REQUEST_ATTEMPTS,
+            backoff_factor=REQUEST_BACKOFF_S,
         ),
     )
     w3 = Web3(provider)
@@ -75,3 +94,35 @@ def connect(url: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Web3:
             "start a local chain (`make chain`) or pass --rpc-url / set JOBMARKET_RPC_URL",
         ) from None
     return w3
+
+
+def is_transport_error(err: BaseException) -> bool:
+    """True for a dropped, reset or timed-out connection (not for an answer the node gave)."""
+    return isinstance(err, TRANSPORT_ERRORS)
+
+
+def with_retries(
+    operation: Callable[[], T],
+    what: str,
+    *,
+    backoff_s: tuple[float, ...] = OPERATION_BACKOFF_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``operation()``, repeated with growing pauses while the RPC's connection fails.
+
+    After the last pause the outage is reported as one :class:`Unreachable` line (exit 3)
+    naming ``what`` was being done; any other error passes through at once.
+    """
+    for pause in (*backoff_s, None):
+        try:
+            return operation()
+        except TRANSPORT_ERRORS as err:
+            if pause is None:
+                waited = sum(backoff_s)
+                raise Unreachable(
+                    f"the Ethereum RPC stopped answering while {what} "
+                    f"({type(err).__name__}; retried for {waited:g}s)",
+                    "check the RPC endpoint, then run the command again; nothing was lost",
+                ) from None
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover

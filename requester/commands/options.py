@@ -18,7 +18,7 @@ import click
 
 from jobmarket.chain.rpc import RPC_ENV
 from requester.api import ACCOUNT_ENV, DEFAULT_LOCAL_ACCOUNT, Requester
-from requester.verbs import UNTIL_CHOICES
+from requester.verbs import UNTIL_CHOICES, announce_transaction
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -41,6 +41,7 @@ def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def wrapper(ctx: click.Context, rpc_url: str | None, account: str | None, **kwargs: Any):
         requester = Requester.connect(rpc_url, account)
+        requester.on_transaction = announce_transaction
         ctx.call_on_close(requester.close)
         return function(requester=requester, **kwargs)
 
@@ -92,7 +93,14 @@ def _terms_options() -> list[Decorator]:
         click.option(
             "--review-window", metavar="DURATION", help="Time you have to review a result [1h]."
         ),
-        click.option("--provider", metavar="ADDRESS", help="Only this provider may claim."),
+        # Not named ``provider``: ape's ConnectedProviderCommand fills a parameter of that name
+        # with its network provider, silently dropping the designation in `ape run post_job`.
+        click.option(
+            "--provider",
+            "designated",
+            metavar="ADDRESS",
+            help="Only this provider may claim.",
+        ),
     ]
 
 
@@ -133,6 +141,11 @@ def post_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--name", help="A name for the job, shown to providers."),
         *_terms_options(),
+        click.option(
+            "--anyway",
+            is_flag=True,
+            help="Post even if no registered provider would take the job.",
+        ),
         click.option("--wait", is_flag=True, help="Follow the job until a result is submitted."),
         click.option(
             "--fetch",
