@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from jobmarket.chain.client import JobView
@@ -72,6 +73,17 @@ class Move:
             )
         if self.until_other is not None:
             return "until someone finalizes it"
+        return "any time"
+
+    def short_window(self) -> str:
+        """The window as a clock time only (``until 22:02:05 UTC``): stable from tick to tick."""
+        for word, when in (
+            ("until", self.until),
+            ("after", self.after),
+            ("until", self.until_other),
+        ):
+            if when is not None:
+                return f"{word} {clock_time(when)}"
         return "any time"
 
     def open_at(self, now: int) -> bool:
@@ -141,6 +153,28 @@ def waiting_on(view: JobView, now: int) -> str:
     open_moves = [move for move in next_moves(view) if move.open_at(now)]
     first = open_moves[0] if open_moves else next_moves(view)[0]
     return f"{first.actor} to {in_words(first.function)} {first.window(now)}"
+
+
+def clock_time(timestamp: int) -> str:
+    """``22:02:05 UTC``: a time of day for a line that has no room for the date."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S UTC")
+
+
+def _short_actor(actor: str) -> str:
+    """``the provider 0x7099…79C8``: addresses shortened for a one-line display."""
+    words = actor.split()
+    if words and words[-1].startswith("0x") and len(words[-1]) == 42:
+        words[-1] = f"{words[-1][:6]}…{words[-1][-4:]}"
+    return " ".join(words)
+
+
+def waiting_on_short(view: JobView, now: int) -> str:
+    """:func:`waiting_on` for a status line: short addresses, a clock time, no countdown."""
+    if view.state.is_terminal:
+        return "nobody (settled)"
+    open_moves = [move for move in next_moves(view) if move.open_at(now)]
+    first = open_moves[0] if open_moves else next_moves(view)[0]
+    return f"{_short_actor(first.actor)} to {in_words(first.function)} {first.short_window()}"
 
 
 def check_requester_action(action: Action, view: JobView, me: str, now: int) -> None:

@@ -15,7 +15,7 @@ from jobmarket.chain.states import JobState
 from jobmarket.content.cid import Cid
 from requester.durations import format_relative, format_time, iso_time
 from requester.history import Costs, JobStep, result_cid, spec_cid
-from requester.moves import Move, next_moves, waiting_on
+from requester.moves import Move, next_moves, waiting_on, waiting_on_short
 
 #: What the ``deadline`` field of ``get_job`` means in each state (docs/contract-spec.md).
 DEADLINE_NAMES = {
@@ -60,6 +60,10 @@ class JobStatus:
     @property
     def waiting_on(self) -> str:
         return waiting_on(self.view, self.now)
+
+    @property
+    def waiting_on_short(self) -> str:
+        return waiting_on_short(self.view, self.now)
 
     @property
     def spec_cid(self) -> Cid | None:

@@ -119,7 +119,7 @@ def test_the_dispute_path(cli, node, chain, data, tmp_path):
     lines = text.splitlines()
     assert [line.split()[1] for line in lines[2:5]] == ["OPEN", "CLAIMED", "SUBMITTED"]
     assert "\x1b" not in text  # not a terminal: plain lines only
-    assert f"job {job_id} is SUBMITTED; waiting on the requester to accept" in text
+    assert f"job {job_id} is SUBMITTED; waiting on the requester to accept the result" in text
     # The command reads /in/data.csv, but the input was mounted as /in/numbers: no output.
     assert f"result of job {job_id}: succeeded, exit code 0" in text
     assert "verified 0 output file(s)" in text
@@ -127,7 +127,9 @@ def test_the_dispute_path(cli, node, chain, data, tmp_path):
 
     disputed = ok(cli("dispute", str(job_id)))
     assert disputed.startswith("dispute mined in block")
-    assert f"job {job_id} is DISPUTED; waiting on the arbiter to resolve until" in disputed
+    assert (
+        f"job {job_id} is DISPUTED; waiting on the arbiter to resolve the dispute until" in disputed
+    )
     status = json.loads(ok(cli("status", str(job_id), "--json")))
     assert [m["function"] for m in status["next_moves"]] == ["resolve", "close_dispute"]
 
