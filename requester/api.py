@@ -267,13 +267,13 @@ class Requester:
         )
         me = self.address
         self._check_designated(terms, checked, me)
-        if terms.designated is None and not anyway:
-            self._check_some_provider_takes(terms, checked)
         balance = self.client.balance(me)
         if balance < terms.price:
             # Checked again with the gas by transactions.prepare; here to fail before uploading.
             raise shortfall("post_job", me, balance, terms.price, 0)
         full = with_inputs(base, self.store, paths, cids)
+        if terms.designated is None and not anyway:  # after the input checks (bad input: 2)
+            self._check_some_provider_takes(terms, checked)
         full.publish(self.store)
         receipt, record = send(
             self.client,

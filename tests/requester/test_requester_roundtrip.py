@@ -215,11 +215,15 @@ def test_the_ape_scripts_drive_every_step(ape_run, node, chain, requester, data,
         ("dispute", "cancel", "reclaim", "refused"), start=2)}  # fmt: skip
     jobs = {
         "dispute": posters["dispute"].post(image=IMAGE, command="true", price="0.01"),
-        "cancel": posters["cancel"].post(image=UNSERVED_IMAGE, command="true", price="0.01"),
-        "reclaim": posters["reclaim"].post(
-            image=UNSERVED_IMAGE, command="true", price="0.01", claim_within="1m"
+        "cancel": posters["cancel"].post(
+            image=UNSERVED_IMAGE, command="true", price="0.01", anyway=True
         ),
-        "refused": posters["refused"].post(image=UNSERVED_IMAGE, command="true", price="0.01"),
+        "reclaim": posters["reclaim"].post(
+            image=UNSERVED_IMAGE, command="true", price="0.01", claim_within="1m", anyway=True
+        ),
+        "refused": posters["refused"].post(
+            image=UNSERVED_IMAGE, command="true", price="0.01", anyway=True
+        ),
     }
     jobs["dispute"].wait(timeout=60)
     chain.increase_time(61)  # past the claim deadline of the job to reclaim
