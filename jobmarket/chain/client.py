@@ -18,7 +18,12 @@ from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import LogReceipt, TxParams, TxReceipt
 
 from jobmarket.chain import artifact, deployments, rpc
@@ -372,11 +377,15 @@ class MarketClient:
         tx_hash = transaction_hash(raw_transaction)
         try:
             sent = HexBytes(self.w3.eth.send_raw_transaction(raw_transaction)).to_0x_hex()
-        except (ValueError, *rpc.TRANSPORT_ERRORS, OSError) as err:
+        except (Web3RPCError, ValueError, *rpc.TRANSPORT_ERRORS, OSError) as err:
             if self.transaction_known(tx_hash):
                 return tx_hash
-            if isinstance(err, ValueError):
-                raise  # the node answered and refused it: the caller explains why
+            if isinstance(err, Web3RPCError | ValueError):
+                message = getattr(err, "message", None) or str(err)
+                raise UserError(
+                    f"the RPC refused transaction {tx_hash}: {message}",
+                    "nothing was sent; check the account's balance and pending transactions",
+                ) from None
             raise Unreachable(
                 f"transaction {tx_hash} was sent but the RPC's answer was lost and the node "
                 "does not know it: it was dropped, nothing was spent",
