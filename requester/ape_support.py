@@ -15,9 +15,9 @@ without paying ape's start-up.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from eth_utils import to_checksum_address
@@ -112,19 +112,22 @@ def reporting_errors() -> Iterator[None]:
         raise SystemExit(err.exit_code) from None
 
 
-def job_action_script(verb: str, help_text: str | None) -> click.Command:
-    """The ``cli`` of an ape script that applies one requester move (accept, cancel, …) to a job."""
+def job_action_script(
+    verb: str, help_text: str | None, extra: list[Callable[..., Any]] | None = None
+) -> click.Command:
+    """The ``cli`` of an ape script that applies one move (accept, finalize, …) to a job;
+    ``extra`` are the move's own options (from ``requester.commands.options.ACTION_OPTIONS``)."""
     from ape.cli import ConnectedProviderCommand, account_option
 
     from requester import verbs
-    from requester.commands.options import job_id_argument, json_option
+    from requester.commands.options import ACTION_OPTIONS, job_id_argument, json_option
 
-    @click.command(cls=ConnectedProviderCommand, help=help_text)
-    @job_id_argument
-    @account_option(prompt=False)
-    @json_option
-    def cli(network, provider, account, job_id, as_json):
+    def cli(network, provider, account, job_id, as_json, **options):
         with reporting_errors(), script_requester(network, provider, account) as requester:
-            verbs.act(requester, verb, as_json=as_json, job_id=job_id)
+            verbs.act(requester, verb, as_json=as_json, job_id=job_id, **options)
 
-    return cli
+    for decorator in reversed(
+        [job_id_argument, account_option(prompt=False), json_option, *ACTION_OPTIONS.get(verb, [])]
+    ):
+        cli = decorator(cli)
+    return click.command(cls=ConnectedProviderCommand, help=help_text)(cli)

@@ -45,6 +45,7 @@ from requester.inputs import (
     parse_job_id,
 )
 from requester.job import Job
+from requester.outcomes import Outcomes
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, find_provider, list_providers
 from requester.signer import KeySigner, NamedAccountSigner, Signer
@@ -120,6 +121,11 @@ class Requester:
     def poll_interval(self) -> float:
         """Seconds between two looks at the chain while following jobs (by chain kind)."""
         return default_poll_interval(self.client.chain_id)
+
+    @cached_property
+    def outcomes(self) -> Outcomes:
+        """Verified result manifests and job names, cached (see requester.outcomes)."""
+        return Outcomes(self.client, self._store_or_none())
 
     @property
     def signer(self) -> Signer:
@@ -363,12 +369,15 @@ class Requester:
             view = client.job(int(event.args["job_id"]), block=number)
             if active_only and view.state.is_terminal:
                 continue
+            digest = bytes(event.args["spec_digest"])
             summaries.append(
                 JobSummary(
                     view=view,
                     posted_block=event.block_number,
-                    spec_digest=bytes(event.args["spec_digest"]),
+                    spec_digest=digest,
                     now=now,
+                    name=self.outcomes.name(digest),
+                    outcome=self.outcomes.outcome(view.job_id, digest),
                 )
             )
         return summaries

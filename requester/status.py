@@ -36,6 +36,10 @@ class JobStatus:
     steps: tuple[JobStep, ...]
     costs: Costs
     me: str | None
+    #: The job's name (from its spec) and how its run ended (from the verified result
+    #: manifest), when asked for (``Job.status(outcome=True)``).
+    name: str | None = None
+    outcome: str | None = None
 
     @property
     def job_id(self) -> int:
@@ -118,6 +122,8 @@ class JobStatus:
             "block": self.block_number,
             "steps": [step.to_json() for step in self.steps],
             "costs": self.costs.to_json(),
+            "name": self.name,
+            "result_status": self.outcome,
         }
 
 
@@ -129,6 +135,8 @@ class JobSummary:
     posted_block: int
     spec_digest: bytes
     now: int
+    name: str | None = None
+    outcome: str | None = None
 
     @property
     def waiting_on(self) -> str:
@@ -145,6 +153,8 @@ class JobSummary:
             "designated": view.designated,
             "deadline": view.deadline,
             "deadline_name": DEADLINE_NAMES.get(view.state),
+            "name": self.name,
+            "result_status": self.outcome,
             "waiting_on": self.waiting_on,
             "posted_block": self.posted_block,
             "spec_cid": str(spec_cid(self.spec_digest)),

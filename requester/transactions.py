@@ -66,7 +66,12 @@ def shortfall(what: str, sender: str, balance: int, value: int, gas: int) -> Ins
 
 
 def prepare(
-    client: MarketClient, signer: Signer, function: str, *args: Any, value: int = 0
+    client: MarketClient,
+    signer: Signer,
+    function: str,
+    *args: Any,
+    value: int = 0,
+    calldata_suffix: bytes = b"",
 ) -> dict:
     """A fully built, checked transaction (raises instead of returning a doomed one).
 
@@ -81,6 +86,10 @@ def prepare(
         tx = dict(client.build(function, *args, sender=sender, value=value, block="pending"))
     except TransactionRefused as err:
         raise explain_refusal(err) from None
+    if calldata_suffix:  # bytes after the arguments (a dispute's reason digest)
+        tx["data"] = (
+            "0x" + bytes.fromhex(tx["data"].removeprefix("0x")).hex() + calldata_suffix.hex()
+        )
     if balance < value + max_gas_cost(tx):
         raise shortfall(function, sender, balance, value, max_gas_cost(tx))
     return tx
@@ -94,6 +103,7 @@ def send(
     value: int = 0,
     job_id: int | None = None,
     announce: Callable[[str, str], None] | None = None,
+    calldata_suffix: bytes = b"",
 ) -> tuple[dict, TxRecord]:
     """Check, sign, send and wait for ``function(*args)``; returns the receipt and its record.
 
@@ -101,7 +111,10 @@ def send(
     connection afterwards, the user holds the hash to look the transaction up.
     """
     tx = with_retries(
-        lambda: prepare(client, signer, function, *args, value=value), f"preparing {function}"
+        lambda: prepare(
+            client, signer, function, *args, value=value, calldata_suffix=calldata_suffix
+        ),
+        f"preparing {function}",
     )
     raw = signer.sign(tx)
     tx_hash = transaction_hash(raw)

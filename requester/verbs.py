@@ -21,6 +21,7 @@ from jobmarket.errors import InvalidInput, UserError
 from jobmarket.sizes import parse_size
 from jobmarket.spec.result import ResultManifest
 from jobmarket.spec.result_dir import DEFAULT_MAX_RESULT_BYTES
+from jobmarket.terminal import printable
 from requester.api import Requester
 from requester.durations import parse_duration
 from requester.errors import ActionNotAllowed
@@ -190,7 +191,7 @@ def post(
 
 def status(requester: Requester, *, as_json: bool, job_id: str) -> None:
     job = with_retries(lambda: requester.job(job_id), f"reading job {job_id}")
-    current = with_retries(job.status, f"reading job {job_id}")
+    current = with_retries(lambda: job.status(outcome=True), f"reading job {job_id}")
     emit(as_json, current.to_json(), status_text(current))
 
 
@@ -216,11 +217,11 @@ def results(
     emit(as_json, _results_json(manifest, target), results_text(manifest, target))
 
 
-def act(requester: Requester, action: str, *, as_json: bool, job_id: str) -> None:
-    """One of the requester's moves (:class:`~requester.moves.Action`) on a job, then its new
-    state and costs."""
+def act(requester: Requester, action: str, *, as_json: bool, job_id: str, **options: Any) -> None:
+    """One move (:class:`~requester.moves.Action`) on a job, then its new state and costs;
+    ``options`` are the move's own (a dispute's ``reason``, the arbiter's ``provider_share``)."""
     job = requester.job(job_id)
-    record = getattr(job, action)()
+    record = getattr(job, action)(**{k: v for k, v in options.items() if v is not None})
     after = job.status()
     document = {
         "job_id": job.id,
@@ -229,6 +230,26 @@ def act(requester: Requester, action: str, *, as_json: bool, job_id: str) -> Non
         "costs": after.costs.to_json(),
     }
     emit(as_json, document, f"{tx_line(record)}\n{_settle_line(after)}")
+
+
+def logs(
+    requester: Requester, *, as_json: bool, job_id: str, stderr: bool, tail: int | None
+) -> None:
+    """A job's stdout (or stderr) from its verified result, escaped for the terminal."""
+    stream = "stderr" if stderr else "stdout"
+    if tail is not None and tail < 0:
+        raise InvalidInput(f"--tail {tail} is negative", "give a number of lines, e.g. --tail 20")
+    text = requester.job(job_id).logs(stream).decode("utf-8", "replace")
+    lines = text.split("\n")  # not splitlines: \r, \x85 must stay visible, escaped
+    if lines and lines[-1] == "":
+        lines.pop()
+    if tail is not None:
+        lines = lines[-tail:] if tail else []
+    if as_json:
+        emit(True, {"job_id": int(job_id), "stream": stream, "lines": lines}, "")
+    else:
+        for line in lines:
+            say(printable(line))
 
 
 def jobs(requester: Requester, *, as_json: bool, active: bool) -> None:

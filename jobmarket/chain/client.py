@@ -252,6 +252,10 @@ class MarketClient:
     def credits(self, account: str) -> int:
         return int(self.contract.functions.credits(to_checksum_address(account)).call())
 
+    def arbiter(self) -> str:
+        """The market's arbiter (fixed at deployment)."""
+        return to_checksum_address(self.contract.functions.arbiter().call())
+
     def paused(self) -> bool:
         return bool(self.contract.functions.paused().call())
 

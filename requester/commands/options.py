@@ -183,3 +183,25 @@ def watch_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", metavar="DURATION", help="Exit after this long."),
     ]
     return _apply(options, function)
+
+
+#: The options of the moves that take more than a job id (CLI verbs and ape scripts alike).
+ACTION_OPTIONS: dict[str, list[Decorator]] = {
+    "dispute": [
+        click.option(
+            "--reason",
+            metavar="TEXT",
+            help="Why the result is wrong; stored in the content store, its digest sent with "
+            "the dispute for the arbiter.",
+        )
+    ],
+    "resolve": [
+        click.option(
+            "--provider-share",
+            required=True,
+            metavar="SHARE",
+            help="The provider's part of the price: a percentage (70%) or basis points (7000); "
+            "the rest goes to the requester.",
+        )
+    ],
+}

@@ -173,7 +173,9 @@ def test_jobs_providers_and_estimate_as_json(cli, post, provider):
 def test_jobs_and_providers_as_text(cli, post, provider):
     job_id = post()
     table = ok(cli("jobs"))
-    assert table.splitlines()[0].split() == ["job", "state", "price", "provider", "waiting", "on"]
+    assert table.splitlines()[0].split() == [
+        "job", "state", "result", "name", "price", "provider", "waiting", "on"
+    ]  # fmt: skip
     assert any(line.split()[:2] == [str(job_id), "OPEN"] for line in table.splitlines())
     providers = ok(cli("providers"))
     assert provider.address in providers and "images jobmarket/*" in providers

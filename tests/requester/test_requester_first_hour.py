@@ -107,3 +107,76 @@ def test_ape_post_job_designates_the_provider_on_chain(chain, provider):
     job_id = json.loads(completed.stdout)["job_id"]
     assert chain.client.job(job_id).designated == designated
     assert "sending post_job transaction 0x" in completed.stderr
+
+
+# -- item 8: results at a glance; logs without downloading ------------------------------------
+
+
+def test_jobs_and_status_show_how_the_run_ended_and_logs_print_escaped(
+    cli, post, provider, tmp_path
+):
+    good = post(name="good-run")
+    provider.deliver(good, tmp_path / "good", {"x": b"1"})
+    bad = post(name="bad-run")
+    provider.claim(bad)
+    folder = provider.result_dir(
+        bad, tmp_path / "bad", {}, status="failed", exit_code=3,
+        stderr=b"line 1\nboom \x1b[2J\nlast\n",
+    )  # fmt: skip
+    provider.submit(bad, folder)
+
+    by_id = {job["job_id"]: job for job in _json(cli("jobs", "--json"))}
+    assert (by_id[good]["name"], by_id[good]["result_status"]) == ("good-run", "succeeded")
+    assert (by_id[bad]["name"], by_id[bad]["result_status"]) == ("bad-run", "failed (exit 3)")
+    table = cli("jobs").stdout
+    assert any(f"{bad}  SUBMITTED  failed (exit 3)" in line for line in table.splitlines())
+    status = cli("status", str(bad)).stdout
+    assert status.startswith(f"job {bad} (bad-run): SUBMITTED")
+    assert "— failed (exit 3)" in status
+
+    logs = cli("logs", str(bad), "--stderr", "--tail", "2")
+    assert logs.exit_code == 0, logs.stderr
+    assert logs.stdout == "boom \\e[2J\nlast\n"  # escaped, the last two lines
+    assert cli("logs", str(good)).stdout == "done\n"
+    assert not list(Path.cwd().glob("job-*-result"))  # nothing downloaded
+
+
+# -- item 9: finalize, dispute with a reason, resolve, close-dispute --------------------------
+
+
+def test_anyone_finalizes_and_the_arbiter_resolves_a_reasoned_dispute(
+    cli, post, provider, chain, requester, tmp_path
+):
+    from requester_support import ARBITER
+
+    unreviewed = post(review_window="20s")
+    provider.deliver(unreviewed, tmp_path / "a", {"x": b"1"})
+    early = cli("finalize", str(unreviewed), "--account", "TEST::5")
+    assert early.exit_code == 1
+    assert "review window ends" in early.stderr and chain.nonce(dev_account(5).address) == 0
+    assert "until someone finalizes it" not in cli("status", str(unreviewed)).stdout
+    chain.increase_time(21)
+    done = cli("finalize", str(unreviewed), "--account", "TEST::5")  # anyone
+    assert done.exit_code == 0, done.stderr
+    assert chain.client.job(unreviewed).state is JobState.ACCEPTED
+
+    disputed = post()
+    provider.deliver(disputed, tmp_path / "b", {"x": b"1"})
+    reason = "the output is empty; expected 42 lines"
+    assert cli("dispute", str(disputed), "--reason", reason).exit_code == 0
+    assert requester.job(disputed).dispute_reason() == reason
+
+    not_arbiter = cli("resolve", str(disputed), "--provider-share", "70%")
+    assert not_arbiter.exit_code == 1 and "only the market's arbiter" in not_arbiter.stderr
+    resolved = cli("resolve", str(disputed), "--provider-share", "70%",
+                   "--account", f"TEST::{ARBITER}")  # fmt: skip
+    assert resolved.exit_code == 0, resolved.stderr
+    assert chain.client.job(disputed).state is JobState.RESOLVED
+
+    silent = post()
+    provider.deliver(silent, tmp_path / "c", {"x": b"1"})
+    assert cli("dispute", str(silent)).exit_code == 0
+    chain.increase_time(3 * 86400 + 1)  # past the arbiter's window
+    closed = cli("close-dispute", str(silent), "--account", "TEST::5")
+    assert closed.exit_code == 0, closed.stderr
+    assert chain.client.job(silent).state is JobState.RESOLVED
