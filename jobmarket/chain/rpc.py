@@ -18,7 +18,13 @@ from jobmarket.errors import InvalidInput, Unreachable
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 # Development chains (anvil, hardhat): test keys allowed, no confirmations, fast polling.
+# Decided by asking the node (``web3_clientVersion``) when it connects: an anvil forking Sepolia
+# answers with chain id 11155111 but is a development chain all the same. The ids below only
+# decide for a node that does not say what it is.
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+DEV_CLIENTS = ("anvil/", "hardhatnetwork/", "ganache/")
+_dev_chain_ids: set[int] = set()
+_public_chain_ids: set[int] = set()
 LOCAL_POLL_S = 0.1
 REMOTE_POLL_S = 1.0
 RPC_ENV = "JOBMARKET_RPC_URL"
@@ -64,7 +70,25 @@ def _is_http_url(text: str) -> bool:
 
 
 def is_local_chain(chain_id: int) -> bool:
-    return chain_id in LOCAL_CHAIN_IDS
+    """Whether ``chain_id`` is a development chain: as its node said when it connected (see
+    :func:`connect`), else by the well-known development ids."""
+    if chain_id in _dev_chain_ids:
+        return True
+    return chain_id in LOCAL_CHAIN_IDS and chain_id not in _public_chain_ids
+
+
+def is_dev_node(w3: Web3) -> bool:
+    """Ask the node whether it is a development node (anvil, Hardhat, Ganache); remembered for
+    its chain id, so :func:`is_local_chain` answers the same for this process."""
+    chain_id = int(w3.eth.chain_id)
+    try:
+        version = str(w3.client_version).lower()
+    except Exception:  # a node that does not answer web3_clientVersion says nothing
+        return is_local_chain(chain_id)
+    dev = version.startswith(DEV_CLIENTS)
+    (_dev_chain_ids if dev else _public_chain_ids).add(chain_id)
+    (_public_chain_ids if dev else _dev_chain_ids).discard(chain_id)
+    return dev
 
 
 def default_poll_interval(chain_id: int) -> float:
@@ -87,7 +111,7 @@ def connect(url: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Web3:
     )
     w3 = Web3(provider)
     try:
-        w3.eth.chain_id  # noqa: B018 - the probe: any failure here means "not reachable"
+        is_dev_node(w3)  # the probe (chain id, client): any failure means "not reachable"
     except Exception as err:  # requests/urllib3/ValueError: all mean the same to a user
         raise Unreachable(
             f"the Ethereum RPC at {url} does not answer ({type(err).__name__})",
