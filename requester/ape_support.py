@@ -79,7 +79,10 @@ def ape_logs_to_stderr() -> None:
 
 
 def script_requester(
-    network: NetworkAPI, provider: ProviderAPI, account: AccountAPI | None
+    network: NetworkAPI,
+    provider: ProviderAPI,
+    account: AccountAPI | None,
+    market: str | None = None,
 ) -> Requester:
     """A requester on ape's connected chain; test account 0 by default on a local network."""
     ape_logs_to_stderr()
@@ -92,7 +95,7 @@ def script_requester(
         from ape import accounts
 
         account = accounts.test_accounts[0]
-    deployment = deployments.verified(provider)
+    deployment = deployments.verified(provider, market)
     client = MarketClient(provider.web3, deployment.address, deployment)  # type: ignore[attr-defined]
     from requester.verbs import announce_transaction
 
@@ -120,14 +123,21 @@ def job_action_script(
     from ape.cli import ConnectedProviderCommand, account_option
 
     from requester import verbs
-    from requester.commands.options import ACTION_OPTIONS, job_id_argument, json_option
+    from requester.commands.options import (
+        ACTION_OPTIONS,
+        job_id_argument,
+        json_option,
+        market_option,
+    )
 
-    def cli(network, provider, account, job_id, as_json, **options):
-        with reporting_errors(), script_requester(network, provider, account) as requester:
+    def cli(network, provider, account, job_id, as_json, market, **options):
+        with (
+            reporting_errors(),
+            script_requester(network, provider, account, market) as requester,
+        ):
             verbs.act(requester, verb, as_json=as_json, job_id=job_id, **options)
 
-    for decorator in reversed(
-        [job_id_argument, account_option(prompt=False), json_option, *ACTION_OPTIONS.get(verb, [])]
-    ):
+    decorators = [job_id_argument, account_option(prompt=False), json_option, market_option]
+    for decorator in reversed([*decorators, *ACTION_OPTIONS.get(verb, [])]):
         cli = decorator(cli)
     return click.command(cls=ConnectedProviderCommand, help=help_text)(cli)

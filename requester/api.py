@@ -108,12 +108,14 @@ class Requester:
         account: AccountLike | None = None,
         *,
         store: ContentStore | None = None,
+        market: str | None = None,
     ) -> Requester:
-        """Connect to the market recorded for the chain at ``rpc_url`` (see ``rpc.connect``).
+        """Connect to the market recorded for the chain at ``rpc_url`` (see ``rpc.connect``),
+        or to the one at address ``market`` on it.
 
         The account is resolved when first needed, so reading needs no passphrase.
         """
-        return cls(MarketClient.connect(rpc_url), store=store, account=account)
+        return cls(MarketClient.connect(rpc_url, market), store=store, account=account)
 
     # -- plumbing ------------------------------------------------------------------------------
 

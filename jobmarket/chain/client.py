@@ -210,10 +210,11 @@ class MarketClient:
         }
 
     @classmethod
-    def connect(cls, rpc_url: str | None = None) -> MarketClient:
-        """Connect to ``rpc_url`` and load the deployment recorded for that chain."""
+    def connect(cls, rpc_url: str | None = None, market: str | None = None) -> MarketClient:
+        """Connect to ``rpc_url`` and load the deployment recorded for that chain (the market
+        at address ``market``, else ``$JOBMARKET_MARKET``, else the newest live one)."""
         w3 = rpc.connect(rpc_url)
-        deployment = deployments.verified_web3(w3)
+        deployment = deployments.verified_web3(w3, market)
         return cls(w3, deployment.address, deployment)
 
     @cached_property

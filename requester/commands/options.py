@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from jobmarket.chain.deployments import MARKET_ENV
 from jobmarket.chain.rpc import RPC_ENV
 from requester.api import ACCOUNT_ENV, DEFAULT_LOCAL_ACCOUNT, Requester
 from requester.verbs import UNTIL_CHOICES, announce_transaction
@@ -34,13 +35,27 @@ json_option = click.option(
 )
 
 
+market_option = click.option(
+    "--market",
+    envvar=MARKET_ENV,
+    metavar="ADDRESS",
+    help=f"The JobMarket to use (env {MARKET_ENV}) [the newest one recorded for the chain].",
+)
+
+
 def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--rpc-url``, ``--account`` and ``--json``; pass a connected ``requester``."""
 
     @click.pass_context
     @functools.wraps(function)
-    def wrapper(ctx: click.Context, rpc_url: str | None, account: str | None, **kwargs: Any):
-        requester = Requester.connect(rpc_url, account)
+    def wrapper(
+        ctx: click.Context,
+        rpc_url: str | None,
+        account: str | None,
+        market: str | None,
+        **kwargs: Any,
+    ):
+        requester = Requester.connect(rpc_url, account, market=market)
         requester.on_transaction = announce_transaction
         ctx.call_on_close(requester.close)
         return function(requester=requester, **kwargs)
@@ -60,6 +75,7 @@ def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
             help=f"Signing account: an ape account alias or TEST::N (env {ACCOUNT_ENV}; "
             f"default {DEFAULT_LOCAL_ACCOUNT}, on a local chain only).",
         ),
+        market_option,
         json_option,
     ]
     return _apply(options, wrapper)
