@@ -352,6 +352,12 @@ def serve(
 
 def main() -> None:
     """``python -m jobmarket.devnet``: the command line of :func:`serve`."""
+    command_line()()
+
+
+def command_line() -> Any:
+    """The click command of ``python -m jobmarket.devnet`` (built on demand: click is not
+    imported by library users of this module)."""
     import click
 
     from jobmarket.cli import ErrorReportingCommand
@@ -385,7 +391,7 @@ def main() -> None:
             )
         serve(port, block_time, fork_url, fork_block)
 
-    _main()
+    return _main
 
 
 if __name__ == "__main__":

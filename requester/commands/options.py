@@ -188,7 +188,13 @@ def wait_options(function: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(UNTIL_CHOICES),
             help="Wait for this state instead of your turn (a submitted result) or the end.",
         ),
-        click.option("--timeout", metavar="DURATION", help="Give up after this long."),
+        click.option(
+            "--wait-timeout",
+            "--timeout",
+            "timeout",
+            metavar="DURATION",
+            help="Give up after this long (the same word as `post --wait-timeout`).",
+        ),
     ]
     return _apply(options, function)
 
