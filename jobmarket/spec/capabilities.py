@@ -94,15 +94,16 @@ class ProviderCapabilities(Document):
         description="the accepted images this node holds (it does not pull); empty: not said",
     )
 
-    def image_problem(self, image: str) -> str | None:
+    def image_problem(self, image: str, *, pulls: bool = False) -> str | None:
         """Why this node would not run ``image`` (None: it would).
 
-        The accepted patterns come first; then, when the document lists the images held, the
-        reference must be one of their names: a tag it has, or a registry digest it has.
+        The accepted patterns come first; then, when the document lists the images held and
+        the node does not pull (``pulls``: the node's run-time ``--allow-pull``), the reference
+        must be one of their names: a tag it has, or a registry digest it has.
         """
         if not any(fnmatch.fnmatchcase(image, pattern) for pattern in self.accepted_images):
             return f"image: {image} matches none of the accepted images"
-        if not self.images or any(image in held.names() for held in self.images):
+        if pulls or not self.images or any(image in held.names() for held in self.images):
             return None
         repository = _repository(image)
         same = [
@@ -118,9 +119,11 @@ class ProviderCapabilities(Document):
                 )
             return f"image: this node holds {repository} only as {', '.join(digests)}"
         held = ", ".join(sorted(name for h in self.images for name in h.tags)) or "none"
-        return f"image: {image} is not on this node (it holds {held})"
+        return f"image: {image} is not on this node and pulling is disabled (it holds {held})"
 
-    def accepts(self, spec: JobSpec, price_wei: int | None = None) -> list[str]:
+    def accepts(
+        self, spec: JobSpec, price_wei: int | None = None, *, pulls: bool = False
+    ) -> list[str]:
         """Why this node would refuse ``spec`` (empty when it accepts it).
 
         The one decision: the node declines with these reasons, and ``requester post``,
@@ -138,7 +141,7 @@ class ProviderCapabilities(Document):
             reasons.append(f"timeout_s: {spec.timeout_s} exceeds the maximum {self.max_timeout_s}")
         if spec.network not in self.networks:
             reasons.append(f"network: {spec.network!r} is not offered")
-        image_problem = self.image_problem(spec.image)
+        image_problem = self.image_problem(spec.image, pulls=pulls)
         if image_problem is not None:
             reasons.append(image_problem)
         if price_wei is not None and price_wei < self.price_floor_wei:
