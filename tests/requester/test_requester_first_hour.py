@@ -180,3 +180,24 @@ def test_anyone_finalizes_and_the_arbiter_resolves_a_reasoned_dispute(
     closed = cli("close-dispute", str(silent), "--account", "TEST::5")
     assert closed.exit_code == 0, closed.stderr
     assert chain.client.job(silent).state is JobState.RESOLVED
+
+
+# -- item 10: the smaller things -----------------------------------------------------------------
+
+
+def test_the_smaller_things_a_new_user_tripped_on(cli, post, provider, tmp_path):
+    help_text = subprocess.run(
+        [sys.executable, "-m", "jobmarket.devnet", "-h"], capture_output=True, text=True,
+        timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert help_text.returncode == 0 and "--fork-url URL" in help_text.stdout
+
+    job_id = post(review_window="20s")
+    provider.deliver(job_id, tmp_path / "w", {"x": b"1"})
+    status = cli("status", str(job_id)).stdout
+    assert "the requester may accept the result until " in status  # not "any time"
+    assert "anyone may finalize it after " in status
+
+    waited = cli("wait", str(job_id), "--wait-timeout", "5s")  # the word `post` uses
+    assert waited.exit_code == 0, waited.stderr
+    assert f"job {job_id} is SUBMITTED" in waited.stdout
