@@ -69,6 +69,11 @@ def test_post_wait_survives_resets_and_lost_send_answers(cli, chain, delivering)
             assert f"job {job} is SUBMITTED" in outcome.stdout
             hashes = re.findall(r"sending post_job transaction (0x[0-9a-f]{64})", outcome.stderr)
             assert len(hashes) == 1  # printed before sending
+    exits = [outcome.exit_code for outcome in outcomes]
+    print(
+        f"flaky_rpc posts={POSTS} exit0={exits.count(0)} exit3={exits.count(3)}",
+        dict(relay.counts),
+    )
     assert relay.counts["reset"] >= 1 and relay.counts["dropped"] >= 1, relay.counts
     assert chain.client.job_count() - first == len(posted)
     assert sorted(posted) == list(range(first, first + len(posted)))
