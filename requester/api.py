@@ -178,7 +178,7 @@ class Requester:
     def job(self, job_id: int | str) -> Job:
         """A handle on an existing job (NotFound for an id never posted)."""
         number = parse_job_id(job_id)
-        self.client.job(number)
+        with_retries(lambda: self.client.job(number), f"reading job {number}")
         return Job(self, number)
 
     def prepare_spec(
@@ -401,8 +401,10 @@ class Requester:
         each poll. Returns the states when all followed jobs are settled (``until_settled``)
         or after ``timeout`` seconds.
         """
-        number, _ = chain_now(self.client.w3)
-        active = self.jobs(active_only=True, block=number)
+        number, _ = with_retries(lambda: chain_now(self.client.w3), "reading the chain head")
+        active = with_retries(
+            lambda: self.jobs(active_only=True, block=number), "listing your active jobs"
+        )
         states = {summary.view.job_id: summary.view.state for summary in active}
         if on_start is not None:
             on_start(dict(states))

@@ -190,7 +190,7 @@ def post(
 
 
 def status(requester: Requester, *, as_json: bool, job_id: str) -> None:
-    job = with_retries(lambda: requester.job(job_id), f"reading job {job_id}")
+    job = requester.job(job_id)
     current = with_retries(lambda: job.status(outcome=True), f"reading job {job_id}")
     emit(as_json, current.to_json(), status_text(current))
 

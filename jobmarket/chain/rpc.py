@@ -129,14 +129,16 @@ def with_retries(
     operation: Callable[[], T],
     what: str,
     *,
-    backoff_s: tuple[float, ...] = OPERATION_BACKOFF_S,
+    backoff_s: tuple[float, ...] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``operation()``, repeated with growing pauses while the RPC's connection fails.
 
     After the last pause the outage is reported as one :class:`Unreachable` line (exit 3)
-    naming ``what`` was being done; any other error passes through at once.
+    naming ``what`` was being done; any other error passes through at once. The pauses are
+    ``backoff_s``, else :data:`OPERATION_BACKOFF_S` (read at each call).
     """
+    backoff_s = OPERATION_BACKOFF_S if backoff_s is None else backoff_s
     for pause in (*backoff_s, None):
         try:
             return operation()

@@ -77,3 +77,27 @@ def test_post_wait_survives_resets_and_lost_send_answers(cli, chain, delivering)
     assert relay.counts["reset"] >= 1 and relay.counts["dropped"] >= 1, relay.counts
     assert chain.client.job_count() - first == len(posted)
     assert sorted(posted) == list(range(first, first + len(posted)))
+
+
+def test_status_and_wait_give_up_on_a_dead_rpc_with_one_line(cli, chain, post, monkeypatch):
+    """An outage longer than the retries: one ``error:`` line, exit 3, no traceback."""
+    from jobmarket.chain import rpc
+
+    job_id = post()
+    monkeypatch.setattr(rpc, "OPERATION_BACKOFF_S", (0.05, 0.1))  # about a minute in real use
+    monkeypatch.setattr(rpc, "REQUEST_BACKOFF_S", 0.01)
+    with FlakyRpcRelay(chain.anvil.port, reset_ratio=0.0, seed=3) as relay:
+        from requester import verbs
+        from requester.api import Requester
+
+        with Requester.connect(relay.url, "TEST::0") as me:
+            relay.reset_ratio = 1.0  # from now on every connection is reset
+            for run in (
+                lambda: verbs.status(me, as_json=False, job_id=str(job_id)),
+                lambda: verbs.wait(me, as_json=False, job_id=str(job_id), until=None, timeout="5s"),
+            ):
+                with pytest.raises(rpc.Unreachable) as raised:
+                    run()
+                assert raised.value.exit_code == 3
+                assert raised.value.message.startswith("the Ethereum RPC stopped answering while ")
+                assert "\n" not in raised.value.message
