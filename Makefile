@@ -84,8 +84,9 @@ bench-node: docker-engine
 
 # A local chain (anvil on 127.0.0.1:8545) with a fresh JobMarket, until Ctrl-C: for trying
 # `requester` and `provider-node` by hand in other terminals.
+# `make chain FORK_URL=https://… [FORK_BLOCK=N]` forks that chain instead of starting empty.
 chain: install
-	$(VENV)/bin/python -m jobmarket.devnet
+	$(VENV)/bin/python -m jobmarket.devnet $(if $(FORK_URL),--fork-url $(FORK_URL)) $(if $(FORK_BLOCK),--fork-block $(FORK_BLOCK))
 
 # The whole system on one machine: chain, contract, provider node, a job posted, verified, paid.
 demo: install docker-engine

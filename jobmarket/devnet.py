@@ -20,10 +20,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -186,6 +188,11 @@ class Anvil:
     block_time: float | None = None
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    # Fork another chain (``--fork-url``, loopback only here), at a block (``--fork-block``),
+    # and/or take a chain id of another network (a fork keeps the forked chain's id).
+    fork_url: str | None = None
+    fork_block: int | None = None
+    chain_id: int | None = None
 
     @property
     def url(self) -> str:
@@ -197,6 +204,12 @@ class Anvil:
         command = [anvil_binary(), "--port", str(self.port), "--host", HOST]
         if self.block_time is not None:
             command += ["--block-time", str(self.block_time)]
+        if self.fork_url is not None:
+            command += ["--fork-url", self.fork_url]
+        if self.fork_block is not None:
+            command += ["--fork-block-number", str(self.fork_block)]
+        if self.chain_id is not None:
+            command += ["--chain-id", str(self.chain_id)]
         # The child keeps its own copy of the log's descriptor; ours is closed once it runs.
         with open(self.log_path, "ab") if self.log_path else nullcontext() as log:
             self.process = subprocess.Popen(
@@ -254,36 +267,51 @@ class Anvil:
 
 def deploy_market(
     w3: Web3,
-    deployer: LocalAccount,
+    deployer: LocalAccount | None,
     *,
     arbiter: str,
     arbiter_window: int = DEFAULT_ARBITER_WINDOW_S,
     collateral_bps: int = DEFAULT_COLLATERAL_BPS,
     abandon_slash_bps: int = DEFAULT_ABANDON_SLASH_BPS,
     record: bool = True,
+    sender: str | None = None,
+    sign: Callable[[dict[str, Any]], bytes] | None = None,
+    receipt_timeout_s: float = 120,
 ) -> Deployment:
-    """Deploy JobMarket from the bundled artifact and (by default) record it for this chain."""
+    """Deploy JobMarket from the bundled artifact and (by default) record it for this chain.
+
+    Signs with ``deployer``, or with ``sign`` (raw signed bytes) for ``sender`` (an ape account
+    in ``ape run deploy``). The receipt is awaited however the chain mines (on every
+    transaction or on an interval) and the contract's code checked at its address.
+    """
+    if deployer is not None:
+        sender = deployer.address
+        sign = lambda tx: bytes(deployer.sign_transaction(tx).raw_transaction)  # noqa: E731
+    if sender is None or sign is None:
+        raise TypeError("give a deployer account, or a sender and a sign function")
     bundle = artifact.bundle_json()
     factory = w3.eth.contract(abi=bundle["abi"], bytecode=bundle["deploymentBytecode"]["bytecode"])
     tx = factory.constructor(
         arbiter, arbiter_window, collateral_bps, abandon_slash_bps
-    ).build_transaction(
-        {
-            "from": deployer.address,
-            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
-        }
-    )
-    signed = deployer.sign_transaction(tx)
+    ).build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending")})
+    tx_hash = w3.eth.send_raw_transaction(sign(dict(tx)))
     receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=60, poll_latency=0.05
+        tx_hash, timeout=receipt_timeout_s, poll_latency=0.05
     )
+    address = receipt["contractAddress"]
+    if receipt["status"] != 1 or not address or not w3.eth.get_code(address):
+        raise UserError(
+            f"the deployment transaction {HexBytes(tx_hash).to_0x_hex()} did not create a "
+            f"contract (status {receipt['status']})",
+            "check the deployer's balance and the constructor arguments; nothing was recorded",
+        )
     block = w3.eth.get_block(receipt["blockNumber"])
     deployment = Deployment(
         chain_id=int(w3.eth.chain_id),
-        address=str(receipt["contractAddress"]),
+        address=str(address),
         block_number=int(receipt["blockNumber"]),
         tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
-        deployer=deployer.address,
+        deployer=sender,
         arbiter=arbiter,
         genesis_hash=HexBytes(w3.eth.get_block(0)["hash"]).to_0x_hex(),
         timestamp=int(block["timestamp"]),
@@ -293,16 +321,26 @@ def deploy_market(
     return deployment
 
 
-def serve(port: int, block_time: float | None) -> None:
-    """Run a local chain with a fresh JobMarket until Ctrl-C (``make chain``)."""
+def serve(
+    port: int,
+    block_time: float | None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+) -> None:
+    """Run a local chain with a fresh JobMarket until Ctrl-C (``make chain``).
+
+    With ``fork_url`` anvil forks that chain (at ``fork_block``, else its head): the fork keeps
+    the forked chain's id and state, and still pre-funds anvil's test accounts.
+    """
     import click
 
     from jobmarket.chain.accounts import test_account
 
-    with Anvil(port=port, block_time=block_time) as anvil:
+    with Anvil(port=port, block_time=block_time, fork_url=fork_url, fork_block=fork_block) as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.url))
         deployment = deploy_market(w3, test_account(0), arbiter=test_account(9).address)
-        click.echo(f"anvil at {anvil.url} (chain {deployment.chain_id})")
+        forked = f", a fork of {fork_url}" if fork_url else ""
+        click.echo(f"anvil at {anvil.url} (chain {deployment.chain_id}{forked})")
         click.echo(f"JobMarket at {deployment.address}, recorded in {deployments.user_file()}")
         click.echo("accounts: TEST::0 deployer/owner, TEST::9 arbiter, any other TEST::N to use")
         click.echo("stop with Ctrl-C (the chain and its contract go away with it)")
@@ -312,12 +350,21 @@ def serve(port: int, block_time: float | None) -> None:
             click.echo("stopping anvil")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python -m jobmarket.devnet``: the command line of :func:`serve`."""
+    command_line()()
+
+
+def command_line() -> Any:
+    """The click command of ``python -m jobmarket.devnet`` (built on demand: click is not
+    imported by library users of this module)."""
     import click
 
     from jobmarket.cli import ErrorReportingCommand
 
-    @click.command(cls=ErrorReportingCommand)
+    @click.command(
+        cls=ErrorReportingCommand, context_settings={"help_option_names": ["-h", "--help"]}
+    )
     @click.option(
         "--port",
         type=click.IntRange(1, 65535),
@@ -326,8 +373,26 @@ if __name__ == "__main__":
         help="Port of the local chain on 127.0.0.1 (refused if another program listens on it).",
     )
     @click.option("--block-time", type=float, default=None, help="Seconds per block [automine].")
-    def _main(port: int, block_time: float | None) -> None:
+    @click.option(
+        "--fork-url",
+        metavar="URL",
+        help="Fork the chain at this RPC URL (keeps its chain id; test accounts still funded).",
+    )
+    @click.option(
+        "--fork-block", type=int, metavar="N", help="Fork at this block [the forked chain's head]."
+    )
+    def _main(
+        port: int, block_time: float | None, fork_url: str | None, fork_block: int | None
+    ) -> None:
         """A local anvil with a freshly deployed JobMarket, for trying the CLIs by hand."""
-        serve(port, block_time)
+        if fork_block is not None and fork_url is None:
+            raise UserError(
+                "--fork-block needs --fork-url", "give the RPC URL of the chain to fork"
+            )
+        serve(port, block_time, fork_url, fork_block)
 
-    _main()
+    return _main
+
+
+if __name__ == "__main__":
+    main()

@@ -56,7 +56,7 @@ class JobPolicy:
 
     def check_spec(self, spec: JobSpec, job: JobRecord) -> list[str]:
         """Reasons to decline the job described by ``spec`` (empty: take it)."""
-        reasons = self.capabilities.accepts(spec, job.price)
+        reasons = self.capabilities.accepts(spec, job.price, pulls=self.settings.allow_pull)
         denied = [p for p in self.settings.deny_images if fnmatch.fnmatchcase(spec.image, p)]
         if denied:
             reasons.append(f"image: {spec.image} is denied on this node ({denied[0]})")

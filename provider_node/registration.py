@@ -16,7 +16,7 @@ from pathlib import Path
 from jobmarket.chain.client import MarketClient
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
-from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
+from jobmarket.spec.capabilities import Hardware, HeldImage, ProviderCapabilities
 from jobmarket.spec.validation import DocumentInvalid
 from provider_node.journal import Journal
 
@@ -45,6 +45,33 @@ def node_version() -> str:
     except metadata.PackageNotFoundError:
         version = "dev"
     return f"provider-node/{version} ({platform.system().lower()})"
+
+
+def held_images(patterns: list[str]) -> list[HeldImage]:
+    """The local Docker images a pattern accepts, with their ids and registry digests.
+
+    Published so requesters see which images (and which builds of them) this node really has;
+    empty when no Docker engine answers (the document then says nothing about held images).
+    """
+    import fnmatch
+
+    import docker
+
+    try:
+        client = docker.from_env(timeout=10)
+        try:
+            listed = client.images.list()
+        finally:
+            client.close()
+    except docker.errors.DockerException:
+        return []
+    held = []
+    for image in listed:
+        tags = [t for t in image.tags if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
+        if tags:
+            digests = list(image.attrs.get("RepoDigests") or [])
+            held.append(HeldImage(tags=sorted(tags)[:64], id=image.id, repo_digests=digests[:64]))
+    return sorted(held, key=lambda h: h.tags)[:256]
 
 
 # The ``register`` option behind each field of a document built from options.
@@ -78,8 +105,12 @@ def build_capabilities(
     price_floor_wei: int,
     accepted_images: list[str],
     networks: list[str],
+    images: list[HeldImage] | None = None,
 ) -> ProviderCapabilities:
-    """The capability document ``register`` publishes; a bad option is named in one line."""
+    """The capability document ``register`` publishes; a bad option is named in one line.
+
+    ``images`` defaults to the local images the accepted patterns match (:func:`held_images`).
+    """
     document = {
         "node_version": node_version(),
         "hardware": hardware.model_dump(),
@@ -93,6 +124,10 @@ def build_capabilities(
         "price_floor_wei": price_floor_wei,
         "accepted_images": accepted_images,
         "networks": networks,
+        "images": [
+            held.model_dump()
+            for held in (held_images(accepted_images) if images is None else images)
+        ],
     }
     try:
         return ProviderCapabilities.parse(document)

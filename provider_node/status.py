@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jobmarket.chain.units import format_price
+from jobmarket.durations import format_duration, format_relative
 from provider_node.identity import RUN_LOCK_NAME
 from provider_node.session import Session
 from provider_node.steps import IN_FLIGHT_STEPS, Step
@@ -40,6 +41,10 @@ def collect(session: Session) -> dict[str, Any]:
         )
     pid = _running_pid(identity.folder / RUN_LOCK_NAME)
     counts = journal.step_counts()
+    # Submitted, not yet paid: the prices, before any protocol fee, if the reviews go well.
+    pending = sum(job.price for job in journal.jobs([Step.SUBMITTED]))
+    gas_cost = _gas_cost(client, journal)
+    earned = journal.earnings()
     return {
         "node_id": identity.node_id,
         "running": pid is not None,
@@ -53,7 +58,10 @@ def collect(session: Session) -> dict[str, Any]:
         "free": str(info.free),
         "completed": info.completed,
         "slashed": info.slashed,
-        "earnings": str(journal.earnings()),
+        "earnings": str(earned),
+        "pending_earnings": str(pending),
+        "gas_cost": str(gas_cost),
+        "net_earnings": str(earned - gas_cost),
         "credits": str(credits),
         "gas_used": journal.gas_spent(),
         "head_block": head,
@@ -76,7 +84,10 @@ def render(data: dict[str, Any]) -> str:
         f"stake       {price(int(data['stake']))} (locked {price(int(data['locked']))}, "
         f"free {price(int(data['free']))})",
         f"record      {data['completed']} completed, {data['slashed']} slashed",
-        f"earnings    {price(int(data['earnings']))} credited to the stake by settled jobs",
+        f"earnings    {price(int(data['earnings']))} credited to the stake by settled jobs; "
+        f"{price(int(data['pending_earnings']))} pending (submitted, not yet paid)",
+        f"net         {price(int(data['net_earnings']))} after "
+        f"{price(int(data['gas_cost']))} of gas",
         f"credits     {price(int(data['credits']))} (provider-node withdraw)",
         f"events      read up to block {data['scanned_to_block']} of {data['head_block']}",
     ]
@@ -90,19 +101,33 @@ def render(data: dict[str, Any]) -> str:
             if job["disputed"]:
                 result = (result + " disputed").strip()
             lines.append(
-                f"            {job['job_id']:<7} {job['step']:<10} {job['since_s']:>6.0f}s  "
-                f"{deadline:<11} {result}"
+                f"            {job['job_id']:<7} {job['step']:<10} "
+                f"{format_duration(job['since_s']):>7}  {deadline:<11} {result}"
             )
     else:
         lines.append("in flight   none")
     return "\n".join(lines)
 
 
+def _gas_cost(client: Any, journal: Any) -> int:
+    """Wei paid for the node's mined transactions (gas used times the price paid, receipts)."""
+    total = 0
+    for tx in journal.txs():
+        if tx.gas_used is None:
+            continue
+        try:
+            receipt = client.w3.eth.get_transaction_receipt(tx.hash)
+        except Exception:  # not found (pruned, reorged): counted at no price rather than failing
+            continue
+        total += int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0))
+    return total
+
+
 def _relative(deadline: int | None) -> str:
+    """``in 20m``, ``3m ago``: people read durations, not seconds."""
     if deadline is None:
         return "-"
-    left = int(deadline - time.time())
-    return f"in {left}s" if left >= 0 else f"{-left}s ago"
+    return format_relative(int(deadline), int(time.time()))
 
 
 def _running_pid(lock_path: Path) -> int | None:

@@ -15,9 +15,9 @@ without paying ape's start-up.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from eth_utils import to_checksum_address
@@ -79,7 +79,10 @@ def ape_logs_to_stderr() -> None:
 
 
 def script_requester(
-    network: NetworkAPI, provider: ProviderAPI, account: AccountAPI | None
+    network: NetworkAPI,
+    provider: ProviderAPI,
+    account: AccountAPI | None,
+    market: str | None = None,
 ) -> Requester:
     """A requester on ape's connected chain; test account 0 by default on a local network."""
     ape_logs_to_stderr()
@@ -92,9 +95,13 @@ def script_requester(
         from ape import accounts
 
         account = accounts.test_accounts[0]
-    deployment = deployments.verified(provider)
+    deployment = deployments.verified(provider, market)
     client = MarketClient(provider.web3, deployment.address, deployment)  # type: ignore[attr-defined]
-    return Requester(client, ApeSigner(account, provider))
+    from requester.verbs import announce_transaction
+
+    requester = Requester(client, ApeSigner(account, provider))
+    requester.on_transaction = announce_transaction
+    return requester
 
 
 @contextmanager
@@ -108,19 +115,29 @@ def reporting_errors() -> Iterator[None]:
         raise SystemExit(err.exit_code) from None
 
 
-def job_action_script(verb: str, help_text: str | None) -> click.Command:
-    """The ``cli`` of an ape script that applies one requester move (accept, cancel, …) to a job."""
+def job_action_script(
+    verb: str, help_text: str | None, extra: list[Callable[..., Any]] | None = None
+) -> click.Command:
+    """The ``cli`` of an ape script that applies one move (accept, finalize, …) to a job;
+    ``extra`` are the move's own options (from ``requester.commands.options.ACTION_OPTIONS``)."""
     from ape.cli import ConnectedProviderCommand, account_option
 
     from requester import verbs
-    from requester.commands.options import job_id_argument, json_option
+    from requester.commands.options import (
+        ACTION_OPTIONS,
+        job_id_argument,
+        json_option,
+        market_option,
+    )
 
-    @click.command(cls=ConnectedProviderCommand, help=help_text)
-    @job_id_argument
-    @account_option(prompt=False)
-    @json_option
-    def cli(network, provider, account, job_id, as_json):
-        with reporting_errors(), script_requester(network, provider, account) as requester:
-            verbs.act(requester, verb, as_json=as_json, job_id=job_id)
+    def cli(network, provider, account, job_id, as_json, market, **options):
+        with (
+            reporting_errors(),
+            script_requester(network, provider, account, market) as requester,
+        ):
+            verbs.act(requester, verb, as_json=as_json, job_id=job_id, **options)
 
-    return cli
+    decorators = [job_id_argument, account_option(prompt=False), json_option, market_option]
+    for decorator in reversed([*decorators, *ACTION_OPTIONS.get(verb, [])]):
+        cli = decorator(cli)
+    return click.command(cls=ConnectedProviderCommand, help=help_text)(cli)

@@ -28,7 +28,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
-from jobmarket.chain.rpc import default_poll_interval, is_local_chain
+from jobmarket.chain.rpc import default_poll_interval, is_local_chain, with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import IntegrityError, InvalidInput, UserError
@@ -45,6 +45,7 @@ from requester.inputs import (
     parse_job_id,
 )
 from requester.job import Job
+from requester.outcomes import Outcomes
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, find_provider, list_providers
 from requester.signer import KeySigner, NamedAccountSigner, Signer
@@ -96,6 +97,9 @@ class Requester:
         self._account = account
         self._store = store
         self._owns_store = store is None
+        #: Called with (function, tx hash) just before each transaction is sent (the CLI
+        #: prints it, so a lost answer never leaves the user without the hash).
+        self.on_transaction: Callable[[str, str], None] | None = None
 
     @classmethod
     def connect(
@@ -104,12 +108,14 @@ class Requester:
         account: AccountLike | None = None,
         *,
         store: ContentStore | None = None,
+        market: str | None = None,
     ) -> Requester:
-        """Connect to the market recorded for the chain at ``rpc_url`` (see ``rpc.connect``).
+        """Connect to the market recorded for the chain at ``rpc_url`` (see ``rpc.connect``),
+        or to the one at address ``market`` on it.
 
         The account is resolved when first needed, so reading needs no passphrase.
         """
-        return cls(MarketClient.connect(rpc_url), store=store, account=account)
+        return cls(MarketClient.connect(rpc_url, market), store=store, account=account)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -117,6 +123,11 @@ class Requester:
     def poll_interval(self) -> float:
         """Seconds between two looks at the chain while following jobs (by chain kind)."""
         return default_poll_interval(self.client.chain_id)
+
+    @cached_property
+    def outcomes(self) -> Outcomes:
+        """Verified result manifests and job names, cached (see requester.outcomes)."""
+        return Outcomes(self.client, self._store_or_none())
 
     @property
     def signer(self) -> Signer:
@@ -167,7 +178,7 @@ class Requester:
     def job(self, job_id: int | str) -> Job:
         """A handle on an existing job (NotFound for an id never posted)."""
         number = parse_job_id(job_id)
-        self.client.job(number)
+        with_retries(lambda: self.client.job(number), f"reading job {number}")
         return Job(self, number)
 
     def prepare_spec(
@@ -230,13 +241,15 @@ class Requester:
         work_timeout: str | int | None = None,
         review_window: str | int | None = None,
         provider: str | None = None,
+        anyway: bool = False,
     ) -> Job:
         """Post a job and escrow its price; returns the job once the post is mined.
 
         ``inputs`` are local files or folders (``PATH`` or ``NAME=PATH``) added to the store and
         mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store.
         Durations are human (``10m``); the price is ``0.01`` (ether) or ``"250000 gwei"``.
-        Everything is checked before anything is sent: spec, terms, inputs, provider, funds.
+        Everything is checked before anything is sent: spec, terms, inputs, provider, funds,
+        and that at least one registered provider would take the job (``anyway`` skips that).
         """
         base = self.prepare_spec(
             spec,
@@ -267,6 +280,8 @@ class Requester:
             # Checked again with the gas by transactions.prepare; here to fail before uploading.
             raise shortfall("post_job", me, balance, terms.price, 0)
         full = with_inputs(base, self.store, paths, cids)
+        if terms.designated is None and not anyway:  # after the input checks (bad input: 2)
+            self._check_some_provider_takes(terms, checked)
         full.publish(self.store)
         receipt, record = send(
             self.client,
@@ -278,6 +293,7 @@ class Requester:
             terms.work_timeout,
             terms.review_window,
             value=terms.price,
+            announce=self.on_transaction,
         )
         job_id = self._posted_id(receipt)
         job = Job(self, job_id)
@@ -317,6 +333,32 @@ class Requester:
                 "change the job or pick another provider (`requester providers`)",
             )
 
+    def _check_some_provider_takes(self, terms: JobTerms, spec: JobSpec) -> None:
+        """Refuse to escrow a job no registered provider would claim: it could only expire.
+
+        Judged by each provider's own rule (``ProviderCapabilities.accepts``, the function its
+        node declines with); a provider whose document cannot be read is given the benefit.
+        """
+        collateral = terms.price * self.collateral_bps() // 10_000
+        listings = [p for p in self.providers() if p.registered]
+        verdicts = [
+            (p, p.refusals(spec, terms.price, collateral, unknown_ok=True)) for p in listings
+        ]
+        if any(not refusals for _, refusals in verdicts):
+            return
+        if not verdicts:
+            raise ActionNotAllowed(
+                "no provider is registered on this market, so nobody would run this job",
+                "wait for a provider (`requester providers`), or pass --anyway to post it "
+                "regardless; nothing was sent",
+            )
+        why = "; ".join(f"{p.address} would decline: {', '.join(r)}" for p, r in verdicts)
+        raise ActionNotAllowed(
+            f"none of the {len(verdicts)} registered provider(s) would take this job ({why})",
+            "change the job to fit one of them (`requester estimate` shows each verdict), or "
+            "pass --anyway to post it regardless; nothing was sent",
+        )
+
     def jobs(self, *, active_only: bool = False, block: int | None = None) -> list[JobSummary]:
         """This account's jobs (from its JobPosted events) as of ``block``, oldest first."""
         client = self.client
@@ -329,12 +371,15 @@ class Requester:
             view = client.job(int(event.args["job_id"]), block=number)
             if active_only and view.state.is_terminal:
                 continue
+            digest = bytes(event.args["spec_digest"])
             summaries.append(
                 JobSummary(
                     view=view,
                     posted_block=event.block_number,
-                    spec_digest=bytes(event.args["spec_digest"]),
+                    spec_digest=digest,
                     now=now,
+                    name=self.outcomes.name(digest),
+                    outcome=self.outcomes.outcome(view.job_id, digest),
                 )
             )
         return summaries
@@ -356,15 +401,17 @@ class Requester:
         each poll. Returns the states when all followed jobs are settled (``until_settled``)
         or after ``timeout`` seconds.
         """
-        number, _ = chain_now(self.client.w3)
-        active = self.jobs(active_only=True, block=number)
+        number, _ = with_retries(lambda: chain_now(self.client.w3), "reading the chain head")
+        active = with_retries(
+            lambda: self.jobs(active_only=True, block=number), "listing your active jobs"
+        )
         states = {summary.view.job_id: summary.view.state for summary in active}
         if on_start is not None:
             on_start(dict(states))
         feed = AccountFeed(self.client, self.address, number + 1, set(states))
         started = time.monotonic()
         while True:
-            for step in feed.poll():
+            for step in with_retries(feed.poll, "following your jobs"):
                 states[step.job_id] = step.state
                 on_step(step)
             if on_tick is not None:

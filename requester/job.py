@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobmarket.chain.client import JobView
+from jobmarket.chain.rpc import with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.errors import IntegrityError, UserError
 from jobmarket.sizes import parse_size
 from jobmarket.spec.result import ResultManifest
-from jobmarket.spec.result_dir import DEFAULT_MAX_RESULT_BYTES, fetch_result
+from jobmarket.spec.result_dir import DEFAULT_MAX_RESULT_BYTES, fetch_result, read_log
 from requester.clock import chain_now
+from requester.disputes import parse_share, publish_dispute_reason, read_dispute_reason
 from requester.durations import format_duration, format_relative
 from requester.errors import ActionNotAllowed
 from requester.history import JobFeed, JobStep, result_cid
-from requester.moves import Action, check_requester_action
+from requester.moves import Action, check_action
 from requester.status import JobStatus
 from requester.transactions import TxRecord, send
 
@@ -100,13 +102,21 @@ class Job:
         """The contract's record of the job (``get_job``)."""
         return self.requester.client.job(self.id)
 
-    def status(self) -> JobStatus:
-        """State, deadlines, who acts next, the steps so far and what they cost, at one block."""
+    def status(self, *, outcome: bool = False) -> JobStatus:
+        """State, deadlines, who acts next, the steps so far and what they cost, at one block.
+
+        ``outcome`` adds the job's name and how its run ended (the verified result manifest).
+        """
         client = self.requester.client
         number, now = chain_now(client.w3)
         view = client.job(self.id, block=number)
         self.feed.poll(number)
         me = self.requester.address_or_none
+        name = result = None
+        if outcome:
+            digest = self.spec_digest()
+            name = self.requester.outcomes.name(digest)
+            result = self.requester.outcomes.outcome(self.id, digest)
         return JobStatus(
             view=view,
             now=now,
@@ -114,7 +124,38 @@ class Job:
             steps=tuple(self.feed.steps),
             costs=self.feed.costs(me or view.requester),
             me=me,
+            name=name,
+            outcome=result,
         )
+
+    def spec_digest(self) -> bytes:
+        posted = next(s for s in self.feed.steps if s.event == "JobPosted")
+        return bytes(posted.args["spec_digest"])
+
+    def logs(self, stream: str = "stdout") -> bytes:
+        """The job's ``stdout`` or ``stderr`` from its submitted result, verified against the
+        manifest and the on-chain digest, without downloading the outputs."""
+        status = self.status()
+        submitted = self.feed.last_result()
+        if submitted is None:
+            raise ActionNotAllowed(
+                f"job {self.id} has no result yet, so no logs: it is {status.state.name}",
+                f"wait for the provider (`requester wait {self.id}`)",
+            )
+        digest = bytes(submitted.args["result_digest"])
+        try:
+            return read_log(
+                self.requester.store,
+                result_cid(digest),
+                digest,
+                stream,
+                job_id=self.id,
+                spec_cid=status.spec_cid,
+            )
+        except IntegrityError as err:
+            raise IntegrityError(
+                err.problem, f"dispute it (`requester dispute {self.id}`)"
+            ) from None
 
     def wait(
         self,
@@ -135,7 +176,8 @@ class Job:
         started = time.monotonic()
         reported = 0
         while True:
-            status = self.status()
+            # A dropped connection is retried with growing pauses; a long outage is one line.
+            status = with_retries(self.status, f"following job {self.id}")
             for step in status.steps[reported:]:
                 if on_step is not None:
                     on_step(step, status)
@@ -197,13 +239,23 @@ class Job:
 
     # -- the requester's moves -----------------------------------------------------------------
 
-    def _act(self, action: Action) -> TxRecord:
+    def _act(self, action: Action, *extra: object, calldata_suffix: bytes = b"") -> TxRecord:
         requester = self.requester
         client = requester.client
         number, now = chain_now(client.w3)
         view = client.job(self.id, block=number)
-        check_requester_action(action, view, requester.signer.address, now)
-        _, record = send(client, requester.signer, str(action), self.id, job_id=self.id)
+        arbiter = client.arbiter() if action is Action.RESOLVE else None
+        check_action(action, view, requester.signer.address, now, arbiter=arbiter)
+        _, record = send(
+            client,
+            requester.signer,
+            str(action),
+            self.id,
+            *extra,
+            job_id=self.id,
+            announce=requester.on_transaction,
+            calldata_suffix=calldata_suffix,
+        )
         self.transactions.append(record)
         return record
 
@@ -211,9 +263,38 @@ class Job:
         """Accept the submitted result: the provider is paid and its collateral released."""
         return self._act(Action.ACCEPT)
 
-    def dispute(self) -> TxRecord:
-        """Reject the submitted result within the review window; the arbiter settles the job."""
-        return self._act(Action.DISPUTE)
+    def dispute(self, reason: str | None = None) -> TxRecord:
+        """Reject the submitted result within the review window; the arbiter settles the job.
+
+        ``reason`` is published to the content store as a dispute document; its digest rides
+        in the transaction after the call's arguments (the contract ignores trailing bytes),
+        so the arbiter finds it from the JobDisputed event's transaction.
+        """
+        suffix = b""
+        if reason is not None:
+            suffix = publish_dispute_reason(self.requester.store, self.id, reason)
+        return self._act(Action.DISPUTE, calldata_suffix=suffix)
+
+    def dispute_reason(self) -> str | None:
+        """The reason given with this job's dispute, read back and verified; None if none."""
+        event = self.requester.client.job_event(self.id, "JobDisputed")
+        if event is None:
+            return None
+        tx = self.requester.client.w3.eth.get_transaction(event.tx_hash)
+        return read_dispute_reason(self.requester.store, self.id, bytes(tx["input"]))
+
+    def finalize(self) -> TxRecord:
+        """Anyone, after the review window: pay the provider of an unreviewed result."""
+        return self._act(Action.FINALIZE)
+
+    def close_dispute(self) -> TxRecord:
+        """Anyone, after the arbiter's deadline: settle a dispute 50/50, slashing nobody."""
+        return self._act(Action.CLOSE_DISPUTE)
+
+    def resolve(self, provider_share: str | int) -> TxRecord:
+        """The arbiter, before its deadline: give the provider ``provider_share`` of the price
+        (``100%``, ``70%``, ``0``, or basis points such as ``7000``), the rest to the requester."""
+        return self._act(Action.RESOLVE, parse_share(provider_share))
 
     def cancel(self) -> TxRecord:
         """Withdraw a job nobody has claimed; the price is refunded."""

@@ -1,14 +1,17 @@
 """Live progress for ``requester wait``/``watch`` and the ape scripts.
 
 Each on-chain step is printed as a permanent line as it happens. On a terminal a status line
-below them is redrawn after every poll: current state, elapsed time, who the job waits on
-and the gas spent so far. When the output is not a terminal (a pipe, a log file, CI) only the
-step lines are written, plain and without control characters, so logs stay readable. Every
+below them is redrawn in place after every poll: current state, elapsed time, who the job
+waits on and the gas spent so far, cut to the terminal's width (``\r\x1b[2K`` clears one
+screen row only: a longer line would wrap and leave a trail of copies). When the output is not
+a terminal (a pipe, a log file, CI) the status is written as a plain line only when it changes
+(not for every tick of the clock), without control characters, so logs stay readable. Every
 line's text is escaped (:func:`jobmarket.terminal.printable`) before the redraw codes are added.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TextIO
 
@@ -20,7 +23,21 @@ from requester.render import amount, step_line
 from requester.status import JobStatus
 
 _CLEAR_LINE = "\r\x1b[2K"
-_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_FALLBACK_COLUMNS = 80
+
+
+def terminal_columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` writes to (asked each time: it can be resized)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or _FALLBACK_COLUMNS
+    except (AttributeError, OSError, ValueError):
+        return _FALLBACK_COLUMNS
+
+
+def fit(text: str, columns: int) -> str:
+    """``text`` cut to ``columns`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= columns else text[: max(0, columns - 1)] + "…"
 
 
 class _LiveLine:
@@ -32,6 +49,7 @@ class _LiveLine:
         self.started = time.monotonic()
         self._frame = 0
         self._shown = False
+        self._last_plain: str | None = None
 
     @property
     def elapsed(self) -> str:
@@ -44,11 +62,20 @@ class _LiveLine:
         self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
-    def redraw(self, text: str) -> None:
+    def redraw(self, text: str, *, clock: str = "") -> None:
+        """Show the status ``text`` (``clock``, e.g. the elapsed time, only on a terminal).
+
+        One screen row at most: the last column stays free, so no terminal wraps the line.
+        """
         if not self.live:
+            if text != self._last_plain:
+                self._last_plain = text
+                self.print(text)
             return
-        self._frame = (self._frame + 1) % len(_SPINNER)
-        self.stream.write(f"{_CLEAR_LINE}{_SPINNER[self._frame]} {printable(text)}")
+        self._frame = (self._frame + 1) % len(SPINNER)
+        # The clock first: the end of a long line is what the width cuts.
+        shown = f"{SPINNER[self._frame]} {clock + ' · ' if clock else ''}{printable(text)}"
+        self.stream.write(_CLEAR_LINE + fit(shown, terminal_columns(self.stream) - 1))
         self.stream.flush()
         self._shown = True
 
@@ -71,9 +98,9 @@ class JobProgress:
     def on_tick(self, status: JobStatus) -> None:
         costs = status.costs
         self.line.redraw(
-            f"job {status.job_id} {status.state.name} · {self.line.elapsed} elapsed · "
-            f"waiting on {status.waiting_on} · your gas so far {costs.gas_used:,} = "
-            f"{amount(costs.gas)}"
+            f"job {status.job_id} {status.state.name} · waiting on {status.waiting_on_short} · "
+            f"your gas {amount(costs.gas)}",
+            clock=self.line.elapsed,
         )
 
     def close(self) -> None:
@@ -104,7 +131,8 @@ class WatchProgress:
         more = f" (+{len(active) - 8} more)" if len(active) > 8 else ""
         self.line.redraw(
             f"{len(active)} active job(s){': ' + shown + more if active else ''} · "
-            f"{self.line.elapsed} elapsed · your gas {amount(self.gas)}"
+            f"your gas {amount(self.gas)}",
+            clock=self.line.elapsed,
         )
 
     def close(self) -> None:

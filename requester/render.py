@@ -13,6 +13,7 @@ from typing import Any
 from jobmarket.chain.units import WEI_PER_ETHER, WEI_PER_GWEI, format_price
 from jobmarket.cli import json_text
 from jobmarket.spec.result import ResultManifest
+from jobmarket.terminal import printable
 from requester.durations import format_duration
 from requester.estimate import PATHS, CostEstimate
 from requester.history import JobStep
@@ -52,7 +53,8 @@ def step_line(step: JobStep, posted_at: int | None, me: str | None) -> str:
 
 def status_text(status: JobStatus) -> str:
     view = status.view
-    lines = [f"job {view.job_id}: {view.state.name}"]
+    named = f" ({printable(status.name)})" if status.name else ""
+    lines = [f"job {view.job_id}{named}: {view.state.name}"]
     if status.deadline_name:
         lines.append(f"  {status.deadline_name + ':':<16} {status.deadline_text()}")
     lines.append(f"  {'waiting on:':<16} {status.waiting_on}")
@@ -73,7 +75,8 @@ def status_text(status: JobStatus) -> str:
     if status.spec_cid:
         lines.append(f"  {'spec:':<16} {status.spec_cid}")
     if status.result_cid:
-        lines.append(f"  {'result:':<16} {status.result_cid}")
+        ended = f" — {printable(status.outcome)}" if status.outcome else ""
+        lines.append(f"  {'result:':<16} {status.result_cid}{ended}")
     moves = [m for m in status.moves if m.open_at(status.now) or m.after is not None]
     if moves:
         lines.append("  next:")
@@ -93,13 +96,19 @@ def status_text(status: JobStatus) -> str:
 def jobs_table(summaries: list[JobSummary]) -> str:
     if not summaries:
         return "no jobs posted by this account"
-    header = f"{'job':>5}  {'state':<9}  {'price':>14}  {'provider':<13}  waiting on"
+    header = (
+        f"{'job':>5}  {'state':<9}  {'result':<16}  {'name':<16}  {'price':>14}  "
+        f"{'provider':<13}  waiting on"
+    )
     rows = [header]
     for summary in summaries:
         view = summary.view
+        name = printable(summary.name or "-")[:16]
+        result = printable(summary.outcome or "-")[:16]
         rows.append(
-            f"{view.job_id:>5}  {view.state.name:<9}  {format_price(view.price):>14}  "
-            f"{short(view.provider or view.designated):<13}  {summary.waiting_on}"
+            f"{view.job_id:>5}  {view.state.name:<9}  {result:<16}  {name:<16}  "
+            f"{format_price(view.price):>14}  {short(view.provider or view.designated):<13}  "
+            f"{summary.waiting_on}"
         )
     return "\n".join(rows)
 
@@ -119,6 +128,11 @@ def providers_table(listings: list[ProviderListing]) -> str:
                 f"floor {format_price(caps.price_floor_wei)}, "
                 f"images {', '.join(caps.accepted_images)}"
             )
+            if caps.images:
+                what += "; holds " + ", ".join(
+                    f"{' '.join(held.repo_digests or held.tags)} ({held.id[:19]}…)"
+                    for held in caps.images
+                )
         else:
             what = f"{p.capabilities_cid} ({p.capabilities_problem})"
         registered = "" if p.registered else " (unregistered)"
@@ -155,7 +169,7 @@ def estimate_text(estimate: CostEstimate) -> str:
         accepting = estimate.matching
         lines.append(f"providers that would take it: {len(accepting)} of {len(estimate.providers)}")
         for provider, refusals in estimate.providers:
-            verdict = "yes" if not refusals else "no: " + "; ".join(refusals)
+            verdict = "would take it" if not refusals else "would decline: " + "; ".join(refusals)
             lines.append(f"  {provider.address}  {verdict}")
     return "\n".join(lines)
 

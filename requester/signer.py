@@ -64,7 +64,10 @@ class KeySigner:
         return to_checksum_address(self.account.address)
 
     def sign(self, tx: TxParams) -> bytes:
-        return bytes(self.account.sign_transaction(signable(tx)).raw_transaction)
+        fields = signable(tx)
+        if fields["type"] == 0:  # eth_account signs a legacy transaction without a type
+            del fields["type"]
+        return bytes(self.account.sign_transaction(fields).raw_transaction)
 
     def __repr__(self) -> str:
         return f"KeySigner({self.address})"

@@ -15,7 +15,7 @@ from jobmarket.chain.states import JobState
 from jobmarket.content.cid import Cid
 from requester.durations import format_relative, format_time, iso_time
 from requester.history import Costs, JobStep, result_cid, spec_cid
-from requester.moves import Move, next_moves, waiting_on
+from requester.moves import Move, next_moves, waiting_on, waiting_on_short
 
 #: What the ``deadline`` field of ``get_job`` means in each state (docs/contract-spec.md).
 DEADLINE_NAMES = {
@@ -36,6 +36,10 @@ class JobStatus:
     steps: tuple[JobStep, ...]
     costs: Costs
     me: str | None
+    #: The job's name (from its spec) and how its run ended (from the verified result
+    #: manifest), when asked for (``Job.status(outcome=True)``).
+    name: str | None = None
+    outcome: str | None = None
 
     @property
     def job_id(self) -> int:
@@ -60,6 +64,10 @@ class JobStatus:
     @property
     def waiting_on(self) -> str:
         return waiting_on(self.view, self.now)
+
+    @property
+    def waiting_on_short(self) -> str:
+        return waiting_on_short(self.view, self.now)
 
     @property
     def spec_cid(self) -> Cid | None:
@@ -114,6 +122,8 @@ class JobStatus:
             "block": self.block_number,
             "steps": [step.to_json() for step in self.steps],
             "costs": self.costs.to_json(),
+            "name": self.name,
+            "result_status": self.outcome,
         }
 
 
@@ -125,6 +135,8 @@ class JobSummary:
     posted_block: int
     spec_digest: bytes
     now: int
+    name: str | None = None
+    outcome: str | None = None
 
     @property
     def waiting_on(self) -> str:
@@ -141,6 +153,8 @@ class JobSummary:
             "designated": view.designated,
             "deadline": view.deadline,
             "deadline_name": DEADLINE_NAMES.get(view.state),
+            "name": self.name,
+            "result_status": self.outcome,
             "waiting_on": self.waiting_on,
             "posted_block": self.posted_block,
             "spec_cid": str(spec_cid(self.spec_digest)),

@@ -9,12 +9,19 @@ every check passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hexbytes import HexBytes
 
-from jobmarket.chain.client import MarketClient, TransactionRefused, max_gas_cost
+from jobmarket.chain.client import (
+    MarketClient,
+    TransactionRefused,
+    max_gas_cost,
+    transaction_hash,
+)
+from jobmarket.chain.rpc import with_retries
 from jobmarket.chain.units import format_price
 from requester.errors import InsufficientFunds, explain_refusal
 from requester.signer import Signer
@@ -59,17 +66,30 @@ def shortfall(what: str, sender: str, balance: int, value: int, gas: int) -> Ins
 
 
 def prepare(
-    client: MarketClient, signer: Signer, function: str, *args: Any, value: int = 0
+    client: MarketClient,
+    signer: Signer,
+    function: str,
+    *args: Any,
+    value: int = 0,
+    calldata_suffix: bytes = b"",
 ) -> dict:
-    """A fully built, checked transaction (raises instead of returning a doomed one)."""
+    """A fully built, checked transaction (raises instead of returning a doomed one).
+
+    Estimated against the pending block: on a chain that mines only on transactions the
+    latest block can be minutes old, and a deadline that passed since then must count.
+    """
     sender = signer.address
     balance = client.balance(sender)
     if balance < value:
         raise shortfall(function, sender, balance, value, 0)
     try:
-        tx = dict(client.build(function, *args, sender=sender, value=value))
+        tx = dict(client.build(function, *args, sender=sender, value=value, block="pending"))
     except TransactionRefused as err:
         raise explain_refusal(err) from None
+    if calldata_suffix:  # bytes after the arguments (a dispute's reason digest)
+        tx["data"] = (
+            "0x" + bytes.fromhex(tx["data"].removeprefix("0x")).hex() + calldata_suffix.hex()
+        )
     if balance < value + max_gas_cost(tx):
         raise shortfall(function, sender, balance, value, max_gas_cost(tx))
     return tx
@@ -82,12 +102,29 @@ def send(
     *args: Any,
     value: int = 0,
     job_id: int | None = None,
+    announce: Callable[[str, str], None] | None = None,
+    calldata_suffix: bytes = b"",
 ) -> tuple[dict, TxRecord]:
-    """Check, sign, send and wait for ``function(*args)``; returns the receipt and its record."""
-    tx = prepare(client, signer, function, *args, value=value)
-    tx_hash = client.send_signed(signer.sign(tx))  # type: ignore[arg-type]
+    """Check, sign, send and wait for ``function(*args)``; returns the receipt and its record.
+
+    ``announce(function, tx_hash)`` is called before the bytes leave: whatever happens to the
+    connection afterwards, the user holds the hash to look the transaction up.
+    """
+    tx = with_retries(
+        lambda: prepare(
+            client, signer, function, *args, value=value, calldata_suffix=calldata_suffix
+        ),
+        f"preparing {function}",
+    )
+    raw = signer.sign(tx)
+    tx_hash = transaction_hash(raw)
+    if announce is not None:
+        announce(function, tx_hash)
+    client.send_signed(raw)  # type: ignore[arg-type]
     try:
-        receipt = client.wait(tx_hash, function)
+        receipt = with_retries(
+            lambda: client.wait(tx_hash, function), f"waiting for {function} {tx_hash} to be mined"
+        )
     except TransactionRefused as err:
         raise explain_refusal(err) from None
     record = TxRecord(

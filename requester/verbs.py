@@ -14,12 +14,14 @@ from typing import Any, TextIO
 
 import click
 
+from jobmarket.chain.rpc import with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.cli import json_text, say
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.sizes import parse_size
 from jobmarket.spec.result import ResultManifest
 from jobmarket.spec.result_dir import DEFAULT_MAX_RESULT_BYTES
+from jobmarket.terminal import printable
 from requester.api import Requester
 from requester.durations import parse_duration
 from requester.errors import ActionNotAllowed
@@ -39,6 +41,11 @@ from requester.status import JobStatus
 
 #: ``--until`` choices of ``wait``: the awaited state, or ``settled`` (any terminal state).
 UNTIL_CHOICES = ("claimed", "submitted", "settled")
+
+
+def announce_transaction(function: str, tx_hash: str) -> None:
+    """The hash of a transaction about to be sent, on stderr (stdout may carry JSON)."""
+    click.echo(f"sending {function} transaction {tx_hash}", err=True)
 
 
 def emit(as_json: bool, document: Any, text: str) -> None:
@@ -116,6 +123,7 @@ def post(
     wait_timeout: str | None,
     job_timeout: str | None,
     max_size: str | None = None,
+    designated: str | None = None,
     **options: Any,
 ) -> None:
     """Post; with ``wait``/``fetch``/``accept`` follow it to a verified, accepted result."""
@@ -129,7 +137,13 @@ def post(
             f"{fetch} already exists", "give --fetch a folder that does not exist yet"
         )
     fetch_limit = parse_size(max_size or DEFAULT_MAX_RESULT_BYTES, what="maximum result size")
-    job = requester.post(spec, env=parse_env(env), timeout=job_timeout, **options)
+    job = requester.post(
+        spec,
+        env=parse_env(env),
+        timeout=job_timeout,
+        provider=designated,
+        **options,
+    )
     status = job.status()
     report: dict[str, Any] = {
         "job_id": job.id,
@@ -176,7 +190,8 @@ def post(
 
 
 def status(requester: Requester, *, as_json: bool, job_id: str) -> None:
-    current = requester.job(job_id).status()
+    job = requester.job(job_id)
+    current = with_retries(lambda: job.status(outcome=True), f"reading job {job_id}")
     emit(as_json, current.to_json(), status_text(current))
 
 
@@ -202,11 +217,11 @@ def results(
     emit(as_json, _results_json(manifest, target), results_text(manifest, target))
 
 
-def act(requester: Requester, action: str, *, as_json: bool, job_id: str) -> None:
-    """One of the requester's moves (:class:`~requester.moves.Action`) on a job, then its new
-    state and costs."""
+def act(requester: Requester, action: str, *, as_json: bool, job_id: str, **options: Any) -> None:
+    """One move (:class:`~requester.moves.Action`) on a job, then its new state and costs;
+    ``options`` are the move's own (a dispute's ``reason``, the arbiter's ``provider_share``)."""
     job = requester.job(job_id)
-    record = getattr(job, action)()
+    record = getattr(job, action)(**{k: v for k, v in options.items() if v is not None})
     after = job.status()
     document = {
         "job_id": job.id,
@@ -215,6 +230,26 @@ def act(requester: Requester, action: str, *, as_json: bool, job_id: str) -> Non
         "costs": after.costs.to_json(),
     }
     emit(as_json, document, f"{tx_line(record)}\n{_settle_line(after)}")
+
+
+def logs(
+    requester: Requester, *, as_json: bool, job_id: str, stderr: bool, tail: int | None
+) -> None:
+    """A job's stdout (or stderr) from its verified result, escaped for the terminal."""
+    stream = "stderr" if stderr else "stdout"
+    if tail is not None and tail < 0:
+        raise InvalidInput(f"--tail {tail} is negative", "give a number of lines, e.g. --tail 20")
+    text = requester.job(job_id).logs(stream).decode("utf-8", "replace")
+    lines = text.split("\n")  # not splitlines: \r, \x85 must stay visible, escaped
+    if lines and lines[-1] == "":
+        lines.pop()
+    if tail is not None:
+        lines = lines[-tail:] if tail else []
+    if as_json:
+        emit(True, {"job_id": int(job_id), "stream": stream, "lines": lines}, "")
+    else:
+        for line in lines:
+            say(printable(line))
 
 
 def jobs(requester: Requester, *, as_json: bool, active: bool) -> None:
@@ -233,9 +268,10 @@ def estimate(
     as_json: bool,
     spec: Path | None,
     job_timeout: str | None,
+    designated: str | None = None,
     **options: Any,
 ) -> None:
-    result = requester.estimate(spec, timeout=job_timeout, **options)
+    result = requester.estimate(spec, timeout=job_timeout, provider=designated, **options)
     emit(as_json, result.to_json(), estimate_text(result))
 
 

@@ -3,27 +3,38 @@
     ape run deploy --network ethereum:local:foundry
     ape run deploy --network ethereum:sepolia:node --account deployer --arbiter 0xABC...
 
-On a local network the deployer defaults to test account 0 and the arbiter to test account 1.
+On a local network the deployer defaults to test account 0 and the arbiter to test account 9
+(not 1: that is the default provider account, which must not judge its own disputes).
 The deployment is recorded (see ``jobmarket/chain/deployments.py``) in ``$JOBMARKET_DEPLOYMENTS``
 or ``$JOBMARKET_HOME/deployments.json``, where the requester tools and provider nodes find it.
 """
 
-import click
-from ape import chain, project
-from ape.api import AccountAPI, NetworkAPI, ProviderAPI
-from ape.cli import ConnectedProviderCommand, account_option
-from ape.exceptions import ApeException
-from hexbytes import HexBytes
+import warnings
 
-from jobmarket.chain import artifact, deployments
-from jobmarket.chain.deployments import (
+# ape's pydantic models warn at import about a field definition (nothing a user can act on).
+warnings.filterwarnings("ignore", message=".*IncompleteFieldDefinition.*")
+warnings.filterwarnings("ignore", category=UserWarning, module="pydantic.*")
+
+import click  # noqa: E402
+from ape import project  # noqa: E402
+from ape.api import AccountAPI, NetworkAPI, ProviderAPI  # noqa: E402
+from ape.cli import ConnectedProviderCommand, account_option  # noqa: E402
+from eth_account import Account  # noqa: E402
+
+from jobmarket.chain import artifact, deployments  # noqa: E402
+from jobmarket.chain.deployments import (  # noqa: E402
     DEFAULT_ABANDON_SLASH_BPS,
     DEFAULT_ARBITER_WINDOW_S,
     DEFAULT_COLLATERAL_BPS,
     MAX_WINDOW_S,
 )
-from jobmarket.chain.units import WEI_PER_ETHER
-from jobmarket.errors import UserError
+from jobmarket.chain.units import WEI_PER_ETHER  # noqa: E402
+from jobmarket.devnet import deploy_market  # noqa: E402
+from jobmarket.errors import UserError  # noqa: E402
+from requester.ape_support import ApeSigner  # noqa: E402
+from requester.signer import KeySigner  # noqa: E402
+
+LOCAL_ARBITER_INDEX = 9
 
 
 def _choose_deployer(network: NetworkAPI, account: AccountAPI | None) -> AccountAPI:
@@ -42,7 +53,7 @@ def _choose_arbiter(network: NetworkAPI, arbiter: str | None) -> str:
     if arbiter:
         return arbiter
     if network.is_local:
-        return accounts.test_accounts[1].address
+        return accounts.test_accounts[LOCAL_ARBITER_INDEX].address
     raise click.UsageError("pass --arbiter ADDRESS on a public network")
 
 
@@ -57,7 +68,7 @@ def _check_record_file() -> None:
 def _check_bundle_is_current() -> None:
     """Tools talk to the contract through the bundled ABI: refuse to deploy different code."""
     compiled = artifact.bundle(project.JobMarket.contract_type)
-    if compiled != artifact.bundle_json():
+    if not artifact.same_code(compiled, artifact.bundle_json()):
         raise click.ClickException(
             "contracts/JobMarket.vy differs from the bundled jobmarket/chain/JobMarket.json; "
             "run `python -m jobmarket.chain.export` first"
@@ -66,7 +77,7 @@ def _check_bundle_is_current() -> None:
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
-@click.option("--arbiter", help="Account that settles disputes [local default: test account 1].")
+@click.option("--arbiter", help="Account that settles disputes [local default: test account 9].")
 @click.option(
     "--arbiter-window",
     type=click.IntRange(1, MAX_WINDOW_S),
@@ -102,34 +113,36 @@ def cli(
     arbiter_address = _choose_arbiter(network, arbiter)
     _check_bundle_is_current()
     _check_record_file()
+    # Deployed with web3 from the bundled artifact (checked equal to the compiled contract):
+    # the receipt is awaited however the chain mines, on each transaction or on an interval.
+    key = getattr(deployer, "private_key", None)  # ape's test accounts expose theirs
+    signer = KeySigner(Account.from_key(key)) if key else ApeSigner(deployer, provider)
     try:
-        market = deployer.deploy(
-            project.JobMarket, arbiter_address, arbiter_window, collateral_bps, abandon_slash_bps
+        deployment = deploy_market(
+            provider.web3,  # type: ignore[attr-defined]
+            None,
+            arbiter=arbiter_address,
+            arbiter_window=arbiter_window,
+            collateral_bps=collateral_bps,
+            abandon_slash_bps=abandon_slash_bps,
+            record=False,
+            sender=signer.address,
+            sign=signer.sign,  # type: ignore[arg-type]
         )
-    except ApeException as err:
-        raise click.ClickException(f"the deployment failed: {err}") from err
-
-    receipt = chain.get_receipt(market.txn_hash)
-    deployment = deployments.Deployment(
-        chain_id=provider.chain_id,
-        address=market.address,
-        block_number=receipt.block_number,
-        tx_hash=HexBytes(market.txn_hash).to_0x_hex(),
-        deployer=deployer.address,
-        arbiter=arbiter_address,
-        genesis_hash=HexBytes(chain.blocks[0].hash).to_0x_hex(),
-        timestamp=chain.blocks[receipt.block_number].timestamp,
-    )
+    except UserError as err:
+        raise click.ClickException(f"the deployment failed: {err.message}") from None
+    receipt = provider.web3.eth.get_transaction_receipt(deployment.tx_hash)  # type: ignore[attr-defined]
     try:
         path = deployments.record(deployment)
     except (UserError, OSError) as err:
         problem = err.message if isinstance(err, UserError) else str(err)
         raise click.ClickException(
-            f"JobMarket was deployed at {market.address} (block {receipt.block_number}) but not "
+            f"JobMarket was deployed at {deployment.address} (block {deployment.block_number}) "
+            "but not "
             f"recorded: {problem}"
         ) from None
-    click.echo(f"JobMarket deployed at {market.address} on chain {provider.chain_id}")
-    click.echo(f"  block {receipt.block_number}, gas {receipt.gas_used:,}")
+    click.echo(f"JobMarket deployed at {deployment.address} on chain {provider.chain_id}")
+    click.echo(f"  block {deployment.block_number}, gas {receipt['gasUsed']:,}")
     click.echo(f"  deployer {deployer.address}, arbiter {arbiter_address}")
     click.echo(
         f"  collateral {collateral_bps} bps, abandon slash {abandon_slash_bps} bps, "

@@ -1,6 +1,6 @@
 """Dispute a job's submitted result within the review window; the arbiter settles it.
 
-ape run dispute --network ethereum:local:foundry JOB [--account ALIAS] [--json]
+ape run dispute --network ethereum:local:foundry JOB [--reason TEXT] [--account ALIAS] [--json]
 """
 
 from requester.ape_support import job_action_script

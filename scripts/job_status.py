@@ -8,14 +8,15 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from requester import verbs
 from requester.ape_support import reporting_errors, script_requester
-from requester.commands.options import job_id_argument, json_option
+from requester.commands.options import job_id_argument, json_option, market_option
 
 
 @click.command(cls=ConnectedProviderCommand)
 @job_id_argument
 @account_option(prompt=False)
 @json_option
-def cli(network, provider, account, job_id, as_json):
+@market_option
+def cli(network, provider, account, market, job_id, as_json):
     """Show a job's state, deadlines, next moves, history and costs."""
-    with reporting_errors(), script_requester(network, provider, account) as requester:
+    with reporting_errors(), script_requester(network, provider, account, market) as requester:
         verbs.status(requester, as_json=as_json, job_id=job_id)

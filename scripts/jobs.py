@@ -8,14 +8,15 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from requester import verbs
 from requester.ape_support import reporting_errors, script_requester
-from requester.commands.options import json_option
+from requester.commands.options import json_option, market_option
 
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
 @click.option("--active", is_flag=True, help="Only jobs that are not settled yet.")
 @json_option
-def cli(network, provider, account, active, as_json):
+@market_option
+def cli(network, provider, account, market, active, as_json):
     """List your jobs."""
-    with reporting_errors(), script_requester(network, provider, account) as requester:
+    with reporting_errors(), script_requester(network, provider, account, market) as requester:
         verbs.jobs(requester, as_json=as_json, active=active)

@@ -13,14 +13,15 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from requester import verbs
 from requester.ape_support import reporting_errors, script_requester
-from requester.commands.options import json_option, post_options
+from requester.commands.options import json_option, market_option, post_options
 
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
 @post_options
 @json_option
-def cli(network, provider, account, **options):
+@market_option
+def cli(network, provider, account, market, **options):
     """Post a job; optionally follow it to a verified, accepted result."""
-    with reporting_errors(), script_requester(network, provider, account) as requester:
+    with reporting_errors(), script_requester(network, provider, account, market) as requester:
         verbs.post(requester, **options)

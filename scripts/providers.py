@@ -8,13 +8,14 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from requester import verbs
 from requester.ape_support import reporting_errors, script_requester
-from requester.commands.options import json_option
+from requester.commands.options import json_option, market_option
 
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
 @json_option
-def cli(network, provider, account, as_json):
+@market_option
+def cli(network, provider, account, market, as_json):
     """List registered providers."""
-    with reporting_errors(), script_requester(network, provider, account) as requester:
+    with reporting_errors(), script_requester(network, provider, account, market) as requester:
         verbs.providers(requester, as_json=as_json)

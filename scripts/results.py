@@ -10,7 +10,7 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from requester import verbs
 from requester.ape_support import reporting_errors, script_requester
-from requester.commands.options import job_id_argument, json_option, max_size_option
+from requester.commands.options import job_id_argument, json_option, market_option, max_size_option
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -18,10 +18,11 @@ from requester.commands.options import job_id_argument, json_option, max_size_op
 @click.argument("destination", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @account_option(prompt=False)
 @json_option
+@market_option
 @max_size_option
-def cli(network, provider, account, job_id, destination, as_json, max_size):
+def cli(network, provider, account, market, job_id, destination, as_json, max_size):
     """Download a job's result into DIR [job-<id>-result], verified (at most --max-size)."""
-    with reporting_errors(), script_requester(network, provider, account) as requester:
+    with reporting_errors(), script_requester(network, provider, account, market) as requester:
         verbs.results(
             requester,
             as_json=as_json,

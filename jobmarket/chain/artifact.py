@@ -57,3 +57,24 @@ def contract_type() -> "ContractType":
     from ethpm_types import ContractType
 
     return ContractType.model_validate(bundle_json())
+
+
+def _without_metadata(bytecode: str) -> str:
+    """Vyper's deployment bytecode less its trailing CBOR metadata (source integrity hash and
+    compiler version; its length is the last two bytes): a comment-only edit changes it."""
+    code = bytes.fromhex(bytecode.removeprefix("0x"))
+    if len(code) < 2:
+        return code.hex()
+    length = int.from_bytes(code[-2:], "big")
+    return code[: -(length + 2)].hex() if length + 2 <= len(code) else code.hex()
+
+
+def same_code(compiled: dict[str, Any], bundled: dict[str, Any]) -> bool:
+    """Whether two bundles deploy the same contract: same ABI, same runtime code, same
+    deployment code apart from the compiler's metadata trailer."""
+    return (
+        compiled.get("abi") == bundled.get("abi")
+        and compiled["runtimeBytecode"]["bytecode"] == bundled["runtimeBytecode"]["bytecode"]
+        and _without_metadata(compiled["deploymentBytecode"]["bytecode"])
+        == _without_metadata(bundled["deploymentBytecode"]["bytecode"])
+    )

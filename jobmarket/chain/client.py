@@ -18,7 +18,12 @@ from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import LogReceipt, TxParams, TxReceipt
 
 from jobmarket.chain import artifact, deployments, rpc
@@ -41,6 +46,11 @@ class TransactionRefused(UserError):
         self.mined_tx = mined_tx
         where = f" in transaction {mined_tx}" if mined_tx else "; nothing was sent"
         super().__init__(f"{function} was refused by the contract: {reason}{where}")
+
+
+def transaction_hash(raw_transaction: bytes) -> str:
+    """A signed transaction's hash, known before it is sent: ``keccak`` of its bytes."""
+    return Web3.keccak(bytes(raw_transaction)).to_0x_hex()
 
 
 def max_gas_cost(tx: dict | TxParams) -> int:
@@ -200,10 +210,11 @@ class MarketClient:
         }
 
     @classmethod
-    def connect(cls, rpc_url: str | None = None) -> MarketClient:
-        """Connect to ``rpc_url`` and load the deployment recorded for that chain."""
+    def connect(cls, rpc_url: str | None = None, market: str | None = None) -> MarketClient:
+        """Connect to ``rpc_url`` and load the deployment recorded for that chain (the market
+        at address ``market``, else ``$JOBMARKET_MARKET``, else the newest live one)."""
         w3 = rpc.connect(rpc_url)
-        deployment = deployments.verified_web3(w3)
+        deployment = deployments.verified_web3(w3, market)
         return cls(w3, deployment.address, deployment)
 
     @cached_property
@@ -241,6 +252,10 @@ class MarketClient:
 
     def credits(self, account: str) -> int:
         return int(self.contract.functions.credits(to_checksum_address(account)).call())
+
+    def arbiter(self) -> str:
+        """The market's arbiter (fixed at deployment)."""
+        return to_checksum_address(self.contract.functions.arbiter().call())
 
     def paused(self) -> bool:
         return bool(self.contract.functions.paused().call())
@@ -357,11 +372,50 @@ class MarketClient:
         return call.build_transaction(params)
 
     def send_signed(self, raw_transaction: bytes) -> str:
-        """Broadcast a signed transaction; returns its hash."""
+        """Broadcast a signed transaction; returns its hash (``keccak`` of the signed bytes).
+
+        When the answer to ``eth_sendRawTransaction`` is lost (a dropped connection; or a
+        resend refused as "already known" / "nonce too low" because the first one arrived),
+        the transaction is looked up by its hash: known to the node means sent, whatever the
+        lost answer said. Only a transaction the node does not know is reported as not sent.
+        """
+        tx_hash = transaction_hash(raw_transaction)
         try:
-            return HexBytes(self.w3.eth.send_raw_transaction(raw_transaction)).to_0x_hex()
-        except (ConnectionError, OSError) as err:
-            raise Unreachable(f"the RPC did not take the transaction ({err})") from err
+            sent = HexBytes(self.w3.eth.send_raw_transaction(raw_transaction)).to_0x_hex()
+        except (Web3RPCError, ValueError, *rpc.TRANSPORT_ERRORS, OSError) as err:
+            if self.transaction_known(tx_hash):
+                return tx_hash
+            if isinstance(err, Web3RPCError | ValueError):
+                message = getattr(err, "message", None) or str(err)
+                raise UserError(
+                    f"the RPC refused transaction {tx_hash}: {message}",
+                    "nothing was sent; check the account's balance and pending transactions",
+                ) from None
+            raise Unreachable(
+                f"transaction {tx_hash} was sent but the RPC's answer was lost and the node "
+                "does not know it: it was dropped, nothing was spent",
+                "check the RPC endpoint, then run the command again",
+            ) from None
+        return sent
+
+    def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the node holds ``tx_hash`` (pending or mined), asked with retries."""
+
+        def lookup() -> bool:
+            try:
+                self.w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound:
+                return False
+            return True
+
+        try:
+            return rpc.with_retries(lookup, f"looking up transaction {tx_hash}")
+        except Unreachable:
+            raise Unreachable(
+                f"transaction {tx_hash} was sent but the RPC stopped answering before saying "
+                "whether it arrived; it may still be mined",
+                f"look it up once the RPC answers (cast tx {tx_hash}) before sending again",
+            ) from None
 
     def wait(self, tx_hash: str, function: str, timeout: float = RECEIPT_TIMEOUT_S) -> TxReceipt:
         """Wait for a receipt; a reverted transaction raises TransactionRefused with its reason."""

@@ -42,6 +42,35 @@ class Hardware(StrictModel):
     gpus: int = Field(0, ge=0, le=64)
 
 
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+class HeldImage(StrictModel):
+    """An image the node holds: its names, Docker's image id and any registry digests.
+
+    A spec pins an image by a registry digest (``name@sha256:…``). A locally built image has
+    none (Docker cannot find ``name@<image id>``): such an image is run by its tag, and the
+    id is published so a requester can tell which build that tag names.
+    """
+
+    tags: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(max_length=64)
+    id: Annotated[str, Field(pattern=_DIGEST)]
+    repo_digests: list[Annotated[str, Field(min_length=1, max_length=600)]] = Field(
+        default_factory=list, max_length=64, description="name@sha256:… as a registry has it"
+    )
+
+    def names(self) -> set[str]:
+        """Every reference a spec may use for this image (tags and ``name@digest``)."""
+        return {*self.tags, *self.repo_digests}
+
+
+def _repository(reference: str) -> str:
+    """``host:5000/a/b:tag@sha256:…`` → ``host:5000/a/b`` (a port is not a tag)."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
 class ProviderCapabilities(Document):
     """What a provider offers: hardware, per-job maxima, price floor and accepted images."""
 
@@ -59,9 +88,47 @@ class ProviderCapabilities(Document):
         description="shell-style patterns, e.g. 'docker.io/library/python:*' or '*@sha256:*'",
     )
     networks: list[Literal["none", "bridge"]] = Field(default_factory=lambda: ["none"])
+    images: list[HeldImage] = Field(
+        default_factory=list,
+        max_length=256,
+        description="the accepted images this node holds (it does not pull); empty: not said",
+    )
 
-    def accepts(self, spec: JobSpec, price_wei: int | None = None) -> list[str]:
-        """Why this node would refuse ``spec`` (empty when it accepts it)."""
+    def image_problem(self, image: str, *, pulls: bool = False) -> str | None:
+        """Why this node would not run ``image`` (None: it would).
+
+        The accepted patterns come first; then, when the document lists the images held and
+        the node does not pull (``pulls``: the node's run-time ``--allow-pull``), the reference
+        must be one of their names: a tag it has, or a registry digest it has.
+        """
+        if not any(fnmatch.fnmatchcase(image, pattern) for pattern in self.accepted_images):
+            return f"image: {image} matches none of the accepted images"
+        if pulls or not self.images or any(image in held.names() for held in self.images):
+            return None
+        repository = _repository(image)
+        same = [
+            held for held in self.images if any(_repository(t) == repository for t in held.tags)
+        ]
+        if "@sha256:" in image and same:
+            digests = [d for held in same for d in held.repo_digests]
+            if not digests:
+                tags = ", ".join(t for held in same for t in held.tags)
+                return (
+                    f"image: this node holds {tags} as a local build with no registry digest; "
+                    f"name it by its tag ({tags}) instead of a digest"
+                )
+            return f"image: this node holds {repository} only as {', '.join(digests)}"
+        held = ", ".join(sorted(name for h in self.images for name in h.tags)) or "none"
+        return f"image: {image} is not on this node and pulling is disabled (it holds {held})"
+
+    def accepts(
+        self, spec: JobSpec, price_wei: int | None = None, *, pulls: bool = False
+    ) -> list[str]:
+        """Why this node would refuse ``spec`` (empty when it accepts it).
+
+        The one decision: the node declines with these reasons, and ``requester post``,
+        ``estimate`` and ``providers`` show them before anything is paid.
+        """
         reasons = []
         wanted, offered = spec.resources, self.max_resources
         for field in ("cpu", "memory_mb", "gpu", "disk_mb"):
@@ -74,8 +141,9 @@ class ProviderCapabilities(Document):
             reasons.append(f"timeout_s: {spec.timeout_s} exceeds the maximum {self.max_timeout_s}")
         if spec.network not in self.networks:
             reasons.append(f"network: {spec.network!r} is not offered")
-        if not any(fnmatch.fnmatchcase(spec.image, pattern) for pattern in self.accepted_images):
-            reasons.append(f"image: {spec.image} matches none of the accepted images")
+        image_problem = self.image_problem(spec.image, pulls=pulls)
+        if image_problem is not None:
+            reasons.append(image_problem)
         if price_wei is not None and price_wei < self.price_floor_wei:
             reasons.append(f"price: {price_wei} wei is below the floor of {self.price_floor_wei}")
         return reasons

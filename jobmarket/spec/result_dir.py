@@ -578,3 +578,54 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def read_manifest(
+    store: ContentStore,
+    root: Cid | str,
+    expected_digest: bytes,
+    *,
+    job_id: int | None = None,
+    spec_cid: Cid | str | None = None,
+) -> ResultManifest:
+    """A submitted result's manifest, verified against the on-chain digest, writing nothing
+    (what ``requester jobs``/``status`` show: how the run ended, without a download)."""
+    cid = root if isinstance(root, Cid) else Cid.parse(root)
+    if cid.codec != DAG_PB or cid.digest != bytes(expected_digest):
+        raise IntegrityError(
+            f"result {cid} does not match the digest on chain 0x{bytes(expected_digest).hex()}",
+            "dispute it",
+        )
+    entries = _top_level(store.get_block, cid)
+    _, manifest = _read_manifest(store.get_block, cid, entries[MANIFEST_NAME])
+    _check_manifest_is_ours(cid, manifest, job_id, spec_cid)
+    return manifest
+
+
+def read_log(
+    store: ContentStore,
+    root: Cid | str,
+    expected_digest: bytes,
+    stream: str,
+    *,
+    job_id: int | None = None,
+    spec_cid: Cid | str | None = None,
+) -> bytes:
+    """One log (``stdout``/``stderr``) of a submitted result, checked against the manifest
+    (size and sha2-256) before it is returned; nothing is written."""
+    cid = root if isinstance(root, Cid) else Cid.parse(root)
+    manifest = read_manifest(store, cid, expected_digest, job_id=job_id, spec_cid=spec_cid)
+    name = STDOUT_NAME if stream == "stdout" else STDERR_NAME
+    record = manifest.logs.stdout if stream == "stdout" else manifest.logs.stderr
+    entries = _top_level(store.get_block, cid)
+    logs = {e.name: e for e in reader.list_directory(store.get_block, entries[LOGS_DIR].cid)}
+    if name not in logs or logs[name].cid != Cid.parse(record.cid):
+        raise _refused(cid, f"{LOGS_DIR}/{name} is not the file its manifest lists")
+    data = bytearray()
+    for piece in reader.iter_file(store.get_block, logs[name].cid):
+        data += piece
+        if len(data) > record.size:
+            break
+    if len(data) != record.size or hashlib.sha256(data).hexdigest() != record.sha256:
+        raise _refused(cid, f"{LOGS_DIR}/{name} does not match its manifest")
+    return bytes(data)

@@ -15,7 +15,8 @@ from provider_node.commands.common import STATE_NOTE, common_options, session_fr
 def status(rpc_url: str | None, account: str | None, as_json: bool) -> None:
     """Show jobs in flight, stake (locked/free), completed/slashed counts and earnings.
 
-    Works whether or not `provider-node run` is running. Amounts in --json are wei (strings).
+    Works whether or not `provider-node run` is running, but exits 1 when it is not (after
+    printing everything, --json included). Amounts in --json are wei (strings).
     """
     session = session_from(rpc_url, account)
     try:
@@ -26,6 +27,8 @@ def status(rpc_url: str | None, account: str | None, as_json: bool) -> None:
         click.echo(json_text(data, indent=2, sort_keys=True))
     else:
         say(node_status.render(data))
+    if not data["running"]:
+        raise click.exceptions.Exit(1)  # scripts and monitors can tell a stopped node
 
 
 COMMANDS = [status]

@@ -15,6 +15,7 @@ import click
 from requester import verbs
 from requester.api import Requester
 from requester.commands.options import (
+    ACTION_OPTIONS,
     job_id_argument,
     market_command,
     max_size_option,
@@ -62,14 +63,23 @@ def results(requester: Requester, **options: Any) -> None:
     verbs.results(requester, **options)
 
 
-def _action_command(action: str, summary: str) -> click.Command:
-    @click.command(action, help=summary)
-    @job_id_argument
-    @market_command
-    def command(requester: Requester, as_json: bool, job_id: str) -> None:
-        verbs.act(requester, action, as_json=as_json, job_id=job_id)
+@click.command("logs")
+@job_id_argument
+@click.option("--stderr", is_flag=True, help="The job's standard error instead of its output.")
+@click.option("--tail", type=int, metavar="N", help="Only the last N lines.")
+@market_command
+def logs(requester: Requester, **options: Any) -> None:
+    """Print a job's logs from its verified result (escaped), without downloading outputs."""
+    verbs.logs(requester, **options)
 
-    return command
+
+def _action_command(action: str, summary: str) -> click.Command:
+    def command(requester: Requester, as_json: bool, job_id: str, **options: Any) -> None:
+        verbs.act(requester, action, as_json=as_json, job_id=job_id, **options)
+
+    for decorator in reversed([job_id_argument, *ACTION_OPTIONS.get(action, []), market_command]):
+        command = decorator(command)
+    return click.command(action.replace("_", "-"), help=summary)(command)
 
 
 accept = _action_command("accept", "Accept a submitted result: the provider gets paid.")
@@ -82,5 +92,30 @@ reclaim = _action_command(
     "Expire a job past its claim or work deadline; the price (plus the provider's collateral "
     "for a missed work deadline) comes back to you.",
 )
+finalize = _action_command(
+    "finalize",
+    "Anyone, after the review window: pay the provider of a result nobody reviewed.",
+)
+close_dispute = _action_command(
+    "close_dispute",
+    "Anyone, after the arbiter's deadline: settle a dispute 50/50 (nobody is slashed).",
+)
+resolve = _action_command(
+    "resolve",
+    "The arbiter, before its deadline: split a disputed job's price (--provider-share).",
+)
 
-COMMANDS = [post, status, wait, results, accept, dispute, cancel, reclaim]
+COMMANDS = [
+    post,
+    status,
+    wait,
+    results,
+    accept,
+    dispute,
+    cancel,
+    reclaim,
+    finalize,
+    close_dispute,
+    resolve,
+    logs,
+]

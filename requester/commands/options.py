@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 
+from jobmarket.chain.deployments import MARKET_ENV
 from jobmarket.chain.rpc import RPC_ENV
 from requester.api import ACCOUNT_ENV, DEFAULT_LOCAL_ACCOUNT, Requester
-from requester.verbs import UNTIL_CHOICES
+from requester.verbs import UNTIL_CHOICES, announce_transaction
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -34,13 +35,28 @@ json_option = click.option(
 )
 
 
+market_option = click.option(
+    "--market",
+    envvar=MARKET_ENV,
+    metavar="ADDRESS",
+    help=f"The JobMarket to use (env {MARKET_ENV}) [the newest one recorded for the chain].",
+)
+
+
 def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--rpc-url``, ``--account`` and ``--json``; pass a connected ``requester``."""
 
     @click.pass_context
     @functools.wraps(function)
-    def wrapper(ctx: click.Context, rpc_url: str | None, account: str | None, **kwargs: Any):
-        requester = Requester.connect(rpc_url, account)
+    def wrapper(
+        ctx: click.Context,
+        rpc_url: str | None,
+        account: str | None,
+        market: str | None,
+        **kwargs: Any,
+    ):
+        requester = Requester.connect(rpc_url, account, market=market)
+        requester.on_transaction = announce_transaction
         ctx.call_on_close(requester.close)
         return function(requester=requester, **kwargs)
 
@@ -59,6 +75,7 @@ def market_command(function: Callable[..., Any]) -> Callable[..., Any]:
             help=f"Signing account: an ape account alias or TEST::N (env {ACCOUNT_ENV}; "
             f"default {DEFAULT_LOCAL_ACCOUNT}, on a local chain only).",
         ),
+        market_option,
         json_option,
     ]
     return _apply(options, wrapper)
@@ -92,7 +109,14 @@ def _terms_options() -> list[Decorator]:
         click.option(
             "--review-window", metavar="DURATION", help="Time you have to review a result [1h]."
         ),
-        click.option("--provider", metavar="ADDRESS", help="Only this provider may claim."),
+        # Not named ``provider``: ape's ConnectedProviderCommand fills a parameter of that name
+        # with its network provider, silently dropping the designation in `ape run post_job`.
+        click.option(
+            "--provider",
+            "designated",
+            metavar="ADDRESS",
+            help="Only this provider may claim.",
+        ),
     ]
 
 
@@ -133,6 +157,11 @@ def post_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--name", help="A name for the job, shown to providers."),
         *_terms_options(),
+        click.option(
+            "--anyway",
+            is_flag=True,
+            help="Post even if no registered provider would take the job.",
+        ),
         click.option("--wait", is_flag=True, help="Follow the job until a result is submitted."),
         click.option(
             "--fetch",
@@ -159,7 +188,13 @@ def wait_options(function: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(UNTIL_CHOICES),
             help="Wait for this state instead of your turn (a submitted result) or the end.",
         ),
-        click.option("--timeout", metavar="DURATION", help="Give up after this long."),
+        click.option(
+            "--wait-timeout",
+            "--timeout",
+            "timeout",
+            metavar="DURATION",
+            help="Give up after this long (the same word as `post --wait-timeout`).",
+        ),
     ]
     return _apply(options, function)
 
@@ -170,3 +205,25 @@ def watch_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", metavar="DURATION", help="Exit after this long."),
     ]
     return _apply(options, function)
+
+
+#: The options of the moves that take more than a job id (CLI verbs and ape scripts alike).
+ACTION_OPTIONS: dict[str, list[Decorator]] = {
+    "dispute": [
+        click.option(
+            "--reason",
+            metavar="TEXT",
+            help="Why the result is wrong; stored in the content store, its digest sent with "
+            "the dispute for the arbiter.",
+        )
+    ],
+    "resolve": [
+        click.option(
+            "--provider-share",
+            required=True,
+            metavar="SHARE",
+            help="The provider's part of the price: a percentage (70%) or basis points (7000); "
+            "the rest goes to the requester.",
+        )
+    ],
+}

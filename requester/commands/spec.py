@@ -47,7 +47,9 @@ def validate(file: Path, kind: str) -> None:
         if isinstance(document, JobSpec) and not document.image_is_pinned:
             say(
                 f"warning: image {document.image} is not pinned by digest; "
-                "its content can change between runs (use name@sha256:…)",
+                "its content can change between runs: pin a registry digest a provider "
+                "lists (`requester providers`); a locally built image has none and is "
+                "run by its tag",
                 err=True,
             )
     else:

@@ -11,10 +11,13 @@ import pytest
 from ape import chain
 from ape.contracts import ContractInstance
 from contract_helpers import ARBITER_WINDOW
+from web3 import Web3
 
 from jobmarket.chain import artifact, deployments, export
+from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.deployments import Deployment
 from jobmarket.chain.market import job_market
+from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.errors import InvalidInput, NotFound
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,10 +62,23 @@ def deployments_file(tmp_path, monkeypatch) -> Path:
 
 
 def test_the_bundled_artifact_is_the_freshly_compiled_contract(project):
-    fresh = export.render(artifact.bundle(project.JobMarket.contract_type))
-    assert fresh == artifact.ARTIFACT_PATH.read_text(encoding="utf-8"), (
+    """Same ABI and code; the compiler's metadata trailer (a hash of the source text, comments
+    included) may differ without changing what is deployed."""
+    fresh = artifact.bundle(project.JobMarket.contract_type)
+    assert artifact.same_code(fresh, artifact.bundle_json()), (
         "jobmarket/chain/JobMarket.json is stale: run `python -m jobmarket.chain.export`"
     )
+    assert export.render(fresh).count("\n") == artifact.ARTIFACT_PATH.read_text().count("\n")
+
+
+def test_a_different_runtime_code_is_not_the_same_contract():
+    bundled = artifact.bundle_json()
+    code = bundled["runtimeBytecode"]["bytecode"]
+    changed = {
+        **bundled,
+        "runtimeBytecode": {"bytecode": code[:-2] + ("00" if code[-2:] != "00" else "01")},
+    }
+    assert not artifact.same_code(changed, bundled)
 
 
 def test_the_bundled_artifact_holds_what_clients_need():
@@ -83,8 +99,14 @@ def test_a_recorded_deployment_is_found_again(deployments_file):
     assert deployments.lookup(CHAIN_ID) == a_deployment()
     assert deployments.lookup(1) is None
     content = json.loads(deployments_file.read_text())
-    assert content["version"] == 1
-    assert content["deployments"][str(CHAIN_ID)]["address"] == "0x" + "11" * 20
+    assert content["version"] == 2
+    assert content["deployments"][0]["address"] == "0x" + "11" * 20
+
+
+def test_a_version_1_file_is_still_read(deployments_file):
+    record = {**a_deployment().__dict__}
+    deployments_file.write_text(json.dumps({"version": 1, "deployments": {str(CHAIN_ID): record}}))
+    assert deployments.lookup(CHAIN_ID) == a_deployment()
 
 
 def test_recording_again_replaces_that_chain_only(deployments_file):
@@ -127,7 +149,7 @@ def test_the_shipped_file_records_no_deployment_yet():
     "content",
     [
         "not json",
-        '{"deployments": []}',
+        '{"deployments": "none"}',
         '{"deployments": {"mainnet": {}}}',
         '{"deployments": {"1": {"chain_id": 1}}}',
     ],
@@ -158,22 +180,43 @@ def test_no_record_for_the_chain_says_how_to_deploy(deployments_file):
     )
 
 
-def test_a_record_from_an_earlier_chain_is_refused(deployments_file, market):
-    deployments.record(record_of(market))
-    assert deployments.verified(chain.provider).address == market.address
-
-    deployments.record(replace(record_of(market), genesis_hash="0x" + "ab" * 32))
+def test_a_record_from_another_chain_with_the_same_id_is_refused_and_kept(deployments_file, market):
+    other_anvil = replace(record_of(market), genesis_hash="0x" + "ab" * 32)
+    deployments.record(other_anvil)
     with pytest.raises(NotFound) as raised:
         deployments.verified(chain.provider)
-    assert "belongs to an earlier run of this chain (anvil restarted?)" in raised.value.message
-    assert raised.value.message.endswith("; run `ape run deploy` again")
+    message = raised.value.message
+    assert "were made on another chain with the same id (its block 0 differs" in message
+    assert "every anvil is chain 31337" in message and "or pass --market ADDRESS" in message
+
+    # Deploying on this chain does not replace the other anvil's record (issue 13, item 5).
+    deployments.record(record_of(market))
+    assert deployments.verified(chain.provider).address == market.address
+    assert other_anvil in deployments.read_all(deployments_file)
+
+
+def test_two_markets_on_one_chain_are_both_kept_and_named_with_market(deployments_file, market):
+    first = record_of(market)
+    deployments.record(first)
+    second = deploy_market(  # a second market on the same chain
+        chain.provider.web3, dev_account(8), arbiter=dev_account(9).address, record=True
+    )
+    assert deployments.verified_web3(chain.provider.web3).address == second.address  # newest
+    chosen = deployments.verified_web3(chain.provider.web3, market=first.address)
+    assert chosen == first
+    assert {d.address for d in deployments.read_all(deployments_file)} == {
+        first.address,
+        second.address,
+    }
+    with pytest.raises(NotFound, match="there is no contract at 0x1212"):
+        deployments.verified_web3(chain.provider.web3, market="0x" + "12" * 20)
 
 
 def test_a_record_whose_address_holds_no_code_is_refused(deployments_file, market):
     deployments.record(replace(record_of(market), address="0x" + "12" * 20))
-    with pytest.raises(NotFound, match="earlier run of this chain"):
+    with pytest.raises(NotFound, match="has no code there any more: this chain's state was"):
         deployments.verified(chain.provider)
-    with pytest.raises(NotFound, match="earlier run of this chain"):
+    with pytest.raises(NotFound, match="has no code there any more"):
         deployments.verified_web3(chain.provider.web3)
 
 
@@ -190,11 +233,13 @@ def test_job_market_is_the_recorded_contract_with_the_bundled_type(deployments_f
 # ---------------------------------------------------------------- the deploy script
 
 
-def run_deploy(record_path: Path, *options: str) -> subprocess.CompletedProcess:
-    """`ape run deploy` against this test's anvil, as a user would run it."""
+def run_deploy(
+    record_path: Path, *options: str, uri: str | None = None
+) -> subprocess.CompletedProcess:
+    """`ape run deploy` against this test's anvil (or ``uri``), as a user would run it."""
     env = {
         **os.environ,
-        "APE_FOUNDRY_HOST": chain.provider.uri,
+        "APE_FOUNDRY_HOST": uri or chain.provider.uri,
         deployments.ENV_VAR: str(record_path),
     }
     ape = str(Path(sys.executable).with_name("ape"))
@@ -217,7 +262,9 @@ def test_the_deploy_script_deploys_and_records(tmp_path, accounts, monkeypatch):
 
     recorded = deployments.read_file(record_path)[CHAIN_ID]
     assert recorded.deployer == accounts[0].address
-    assert recorded.arbiter == accounts[1].address
+    assert recorded.arbiter == accounts[9].address  # not TEST::1, the default provider
+    assert "Warning" not in result.stdout + result.stderr
+    assert "HostileAccount" not in result.stdout
     assert chain.provider.get_code(recorded.address)
     monkeypatch.setenv(deployments.ENV_VAR, str(record_path))
     market = job_market(chain.provider)
@@ -236,3 +283,15 @@ def test_the_deploy_script_refuses_before_deploying_when_it_could_not_record(tmp
     assert "Traceback" not in result.stdout + result.stderr
     assert accounts[0].nonce == nonce_before
     assert record_path.read_text() == "not json"
+
+
+def test_the_deploy_script_works_on_an_anvil_mining_every_second(tmp_path):
+    """Issue 13, item 7: "did not create a contract" although the receipt had status 1."""
+    record_path = tmp_path / "deployments.json"
+    with Anvil(block_time=1) as interval:
+        result = run_deploy(record_path, uri=interval.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        [recorded] = deployments.read_all(record_path)
+        web3 = Web3(Web3.HTTPProvider(interval.url))
+        assert web3.eth.get_code(recorded.address)
+        assert recorded.genesis_hash == web3.eth.get_block(0)["hash"].to_0x_hex()

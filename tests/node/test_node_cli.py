@@ -57,6 +57,14 @@ def test_register_stake_unstake_and_status(cli, market: Market) -> None:
         True, 75 * ETHER // 100, 75 * ETHER // 100,
     )  # fmt: skip
     assert not status["running"] and status["in_flight"] == []
+    assert (status["pending_earnings"], status["net_earnings"]) == (
+        "0",
+        str(-int(status["gas_cost"])),
+    )
+    text = cli("status")
+    assert text.exit_code == 1  # the node is not running; everything was printed all the same
+    assert "(not running)" in text.stdout and "pending (submitted, not yet paid)" in text.stdout
+    assert "net         " in text.stdout
     assert unstaked.exit_code == 0 and "withdrew 0.1 ETH" in unstaked.stdout
     assert emptied.exit_code == 0 and "withdrew 0.65 ETH" in emptied.stdout
     assert int(after["stake"]) == 0
@@ -196,7 +204,8 @@ def test_a_damaged_journal_is_reported_in_one_line(
     market: Market, tmp_path: Path, damage: str, index: int
 ) -> None:
     account = f"TEST::{index}"
-    assert _run_node_cli(market, tmp_path, "status", account=account).returncode == 0
+    first = _run_node_cli(market, tmp_path, "status", account=account)
+    assert first.returncode == 1 and "(not running)" in first.stdout  # stopped: exit 1
     [journal] = (market.home / "nodes").glob(
         f"*-{dev_account(index).address[2:10].lower()}-*/journal.sqlite3"
     )

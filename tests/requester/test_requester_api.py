@@ -94,7 +94,7 @@ def test_status_says_what_happens_next_and_what_it_cost(requester, post, provide
     status = job.status()
     assert status.deadline_name == "claim deadline"
     assert 1190 <= status.view.deadline - status.now <= 1200
-    assert status.waiting_on.startswith("any registered provider to claim until")
+    assert status.waiting_on.startswith("any registered provider to claim it until")
     assert [(m.actor, m.function) for m in status.moves] == [
         ("any registered provider", "claim"),
         ("the requester", "cancel"),
@@ -107,7 +107,7 @@ def test_status_says_what_happens_next_and_what_it_cost(requester, post, provide
     status = job.status()
     assert status.state is JobState.CLAIMED
     assert status.deadline_name == "work deadline"
-    assert status.waiting_on.startswith(f"the provider {provider.address} to submit_result")
+    assert status.waiting_on.startswith(f"the provider {provider.address} to submit a result")
     assert [step.event for step in status.steps] == ["JobPosted", "JobClaimed"]
     assert status.steps[1].tx.sender == provider.address
     # The provider's gas is not the requester's cost.

@@ -54,7 +54,7 @@ def test_status_as_text_for_people(cli, post, provider):
     assert text.startswith(f"job {job_id}: OPEN\n")
     assert re.search(r"claim deadline: +\S+ \S+ UTC \(in (9m \d+s|10m)\)", text), text
     assert f"requester:       {ME} (you)" in text
-    assert "any registered provider may claim until" in text
+    assert "any registered provider may claim it until" in text
     assert "posted for 0.01 ETH" in text and "by you" in text
     assert "costs so far: escrowed 0.01 ETH" in text
 
@@ -86,9 +86,16 @@ def test_wait_prints_plain_lines_when_not_on_a_terminal(cli, post, provider, tmp
 
     lines = text.splitlines()
     assert "\x1b" not in text and "\r" not in text
-    assert [line.split()[1] for line in lines[:3]] == ["OPEN", "CLAIMED", "SUBMITTED"]
-    assert "claimed by " + provider.address in lines[1]
-    assert lines[-1].startswith(f"job {job_id} is SUBMITTED; waiting on the requester to accept")
+    steps = [line for line in lines[:-1] if not line.startswith("job ")]
+    assert [line.split()[1] for line in steps] == ["OPEN", "CLAIMED", "SUBMITTED"]
+    assert "claimed by " + provider.address in steps[1]
+    # The status is written once per change, not once per poll (about 10 a second).
+    status = [line for line in lines[:-1] if line.startswith(f"job {job_id} ")]
+    assert status[0].startswith(f"job {job_id} OPEN · waiting on any registered provider")
+    assert 2 <= len(status) <= 3 and len(set(status)) == len(status)
+    assert lines[-1].startswith(
+        f"job {job_id} is SUBMITTED; waiting on the requester to accept the result"
+    )
 
 
 def test_wait_until_a_state_and_as_json(cli, post, provider):
@@ -140,11 +147,15 @@ def test_a_tampered_result_fails_verification_and_leaves_nothing(cli, post, prov
 
 def test_jobs_providers_and_estimate_as_json(cli, post, provider):
     job_id = post()
+    settled = post()
+    ok(cli("cancel", str(settled)))
     listed = as_json(cli("jobs", "--json"))
-    assert job_id in [job["job_id"] for job in listed]
-    assert all(job["spec_cid"].startswith("bafkrei") for job in listed)
-    active = as_json(cli("jobs", "--active", "--json"))
-    assert all(not job["terminal"] for job in active)
+    by_id = {job["job_id"]: job for job in listed}
+    assert {job_id, settled} <= set(by_id)
+    assert by_id[job_id]["spec_cid"].startswith("bafkrei")
+    assert by_id[settled]["terminal"] is True
+    active = [job["job_id"] for job in as_json(cli("jobs", "--active", "--json"))]
+    assert job_id in active and settled not in active  # non-empty, and the filter filters
 
     providers = as_json(cli("providers", "--json"))
     mine = next(p for p in providers if p["address"] == provider.address)
@@ -162,7 +173,9 @@ def test_jobs_providers_and_estimate_as_json(cli, post, provider):
 def test_jobs_and_providers_as_text(cli, post, provider):
     job_id = post()
     table = ok(cli("jobs"))
-    assert table.splitlines()[0].split() == ["job", "state", "price", "provider", "waiting", "on"]
+    assert table.splitlines()[0].split() == [
+        "job", "state", "result", "name", "price", "provider", "waiting", "on"
+    ]  # fmt: skip
     assert any(line.split()[:2] == [str(job_id), "OPEN"] for line in table.splitlines())
     providers = ok(cli("providers"))
     assert provider.address in providers and "images jobmarket/*" in providers
@@ -191,10 +204,11 @@ def test_the_live_view_redraws_on_a_terminal_and_stays_plain_otherwise(requester
         text = stream.getvalue()
         assert "OPEN       posted for 0.01 ETH" in text
         if live:
-            assert "\r\x1b[2K" in text and "elapsed · waiting on any registered provider" in text
-            assert "your gas so far 76,6" in text
+            assert "\r\x1b[2K" in text and "OPEN · waiting on any registered provider" in text
+            assert "\x1b[2K⠙ 0s · job" in text
         else:
-            assert "\x1b" not in text and "elapsed" not in text
+            assert "\x1b" not in text and "0s ·" not in text
+            assert "waiting on any registered provider to claim it until" in text
     assert job.view().state is JobState.OPEN
 
 

@@ -146,8 +146,8 @@ def test_an_action_in_the_wrong_state_names_the_state_and_who_acts_next(cli, pos
     job_id = post()
     before = chain.nonce(ME)
     line = refused(cli("accept", str(job_id)), 1, f"cannot accept job {job_id}: it is OPEN")
-    assert "any registered provider may claim until" in line
-    assert "the requester may cancel any time" in line
+    assert "any registered provider may claim it until" in line
+    assert "the requester may cancel it any time" in line
     assert chain.nonce(ME) == before
 
 
@@ -156,8 +156,8 @@ def test_cancel_after_a_claim_says_who_may_act_and_when(cli, post, provider, cha
     provider.claim(job_id)
     before = chain.nonce(ME)
     line = refused(cli("cancel", str(job_id)), 1, f"cannot cancel job {job_id}: it is CLAIMED")
-    assert f"the provider {provider.address} may submit_result until" in line
-    assert "anyone may reclaim after" in line
+    assert f"the provider {provider.address} may submit a result until" in line
+    assert "anyone may reclaim it after" in line
     assert chain.nonce(ME) == before
 
 

@@ -98,7 +98,7 @@ def test_an_input_folder_with_a_symlink_is_posted(cli, chain, tmp_path):
     (folder / "file.txt").write_text("hello")
     (folder / "link").symlink_to("file.txt")
 
-    result = cli(*POST, "--input", str(folder), "--json")
+    result = cli(*POST, "--input", str(folder), "--json", "--anyway")  # no provider here
 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["job_id"] >= 0
