@@ -30,6 +30,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from jobmarket.chain import artifact, deployments
+from jobmarket.chain.client import ZERO_ADDRESS
 from jobmarket.chain.deployments import (
     DEFAULT_ABANDON_SLASH_BPS,
     DEFAULT_ARBITER_WINDOW_S,
@@ -260,13 +261,17 @@ def deploy_market(
     arbiter_window: int = DEFAULT_ARBITER_WINDOW_S,
     collateral_bps: int = DEFAULT_COLLATERAL_BPS,
     abandon_slash_bps: int = DEFAULT_ABANDON_SLASH_BPS,
+    token: str = ZERO_ADDRESS,
     record: bool = True,
 ) -> Deployment:
-    """Deploy JobMarket from the bundled artifact and (by default) record it for this chain."""
+    """Deploy JobMarket from the bundled artifact and (by default) record it for this chain.
+
+    ``token`` is the ERC-20 the market pays in; the zero address (default) means ETH.
+    """
     bundle = artifact.bundle_json()
     factory = w3.eth.contract(abi=bundle["abi"], bytecode=bundle["deploymentBytecode"]["bytecode"])
     tx = factory.constructor(
-        arbiter, arbiter_window, collateral_bps, abandon_slash_bps
+        arbiter, arbiter_window, collateral_bps, abandon_slash_bps, token
     ).build_transaction(
         {
             "from": deployer.address,

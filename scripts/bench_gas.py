@@ -198,6 +198,7 @@ def cli() -> None:
         DEFAULT_ARBITER_WINDOW_S,
         DEFAULT_COLLATERAL_BPS,
         DEFAULT_ABANDON_SLASH_BPS,
+        ZERO_ADDRESS,
     )
     bench = Bench(market, owner, arbiter, requester, provider)
     bench.table.add("deploy", "JobMarket", chain.get_receipt(market.txn_hash))

@@ -22,6 +22,7 @@ from contract_helpers import (
     ARBITER_WINDOW,
     COLLATERAL_BPS,
     STAKE,
+    ZERO_ADDRESS,
     Jobs,
     digest,
     without_source_maps,
@@ -79,7 +80,12 @@ def stranger(accounts) -> AccountAPI:
 @pytest.fixture(scope="session")
 def market(job_market_container, owner, arbiter, provider, provider2) -> ContractInstance:
     contract = owner.deploy(
-        job_market_container, arbiter, ARBITER_WINDOW, COLLATERAL_BPS, ABANDON_SLASH_BPS
+        job_market_container,
+        arbiter,
+        ARBITER_WINDOW,
+        COLLATERAL_BPS,
+        ABANDON_SLASH_BPS,
+        ZERO_ADDRESS,
     )
     for account in (provider, provider2):
         contract.register(digest(f"capabilities of {account.address}"), sender=account, value=STAKE)
