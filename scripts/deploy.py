@@ -2,6 +2,7 @@
 
     ape run deploy --network ethereum:local:foundry
     ape run deploy --network ethereum:sepolia:node --account deployer --arbiter 0xABC...
+    ape run deploy --network ethereum:local:foundry --token 0xTOKEN   # a market paying in a token
 
 On a local network the deployer defaults to test account 0 and the arbiter to test account 1.
 The deployment is recorded (see ``jobmarket/chain/deployments.py``) in ``$JOBMARKET_DEPLOYMENTS``
@@ -13,9 +14,11 @@ from ape import chain, project
 from ape.api import AccountAPI, NetworkAPI, ProviderAPI
 from ape.cli import ConnectedProviderCommand, account_option
 from ape.exceptions import ApeException
+from eth_utils import is_address, to_checksum_address
 from hexbytes import HexBytes
 
 from jobmarket.chain import artifact, deployments
+from jobmarket.chain.client import ZERO_ADDRESS
 from jobmarket.chain.deployments import (
     DEFAULT_ABANDON_SLASH_BPS,
     DEFAULT_ARBITER_WINDOW_S,
@@ -44,6 +47,19 @@ def _choose_arbiter(network: NetworkAPI, arbiter: str | None) -> str:
     if network.is_local:
         return accounts.test_accounts[1].address
     raise click.UsageError("pass --arbiter ADDRESS on a public network")
+
+
+def _check_token(token: str) -> str:
+    """The token's checksummed address; refused before any gas is spent if it is not one."""
+    if not is_address(token):
+        raise click.BadParameter(f"{token!r} is not an address", param_hint="--token")
+    address = to_checksum_address(token)
+    if address != ZERO_ADDRESS and not chain.provider.get_code(address):
+        raise click.BadParameter(
+            f"{address} holds no contract on this chain (deploy the token first)",
+            param_hint="--token",
+        )
+    return address
 
 
 def _check_record_file() -> None:
@@ -88,6 +104,12 @@ def _check_bundle_is_current() -> None:
     show_default=True,
     help="Share of the collateral an abandoning provider loses, in basis points.",
 )
+@click.option(
+    "--token",
+    default=ZERO_ADDRESS,
+    show_default="zero address: ETH",
+    help="ERC-20 token the market escrows, stakes and pays in (fixed for the market's life).",
+)
 def cli(
     network: NetworkAPI,
     provider: ProviderAPI,
@@ -96,15 +118,22 @@ def cli(
     arbiter_window: int,
     collateral_bps: int,
     abandon_slash_bps: int,
+    token: str,
 ) -> None:
     """Deploy JobMarket to the connected chain and record where it is."""
     deployer = _choose_deployer(network, account)
     arbiter_address = _choose_arbiter(network, arbiter)
+    token_address = _check_token(token)
     _check_bundle_is_current()
     _check_record_file()
     try:
         market = deployer.deploy(
-            project.JobMarket, arbiter_address, arbiter_window, collateral_bps, abandon_slash_bps
+            project.JobMarket,
+            arbiter_address,
+            arbiter_window,
+            collateral_bps,
+            abandon_slash_bps,
+            token_address,
         )
     except ApeException as err:
         raise click.ClickException(f"the deployment failed: {err}") from err
@@ -135,5 +164,9 @@ def cli(
         f"  collateral {collateral_bps} bps, abandon slash {abandon_slash_bps} bps, "
         f"arbiter window {arbiter_window} s, fee 0 (owner: deployer)"
     )
+    if token_address == ZERO_ADDRESS:
+        click.echo("  pays in ETH (prices in whole gwei)")
+    else:
+        click.echo(f"  pays in the token {token_address} (price unit {market.price_unit()})")
     click.echo(f"  deployer balance {deployer.balance / WEI_PER_ETHER:.4f} ETH")
     click.echo(f"recorded in {path}")

@@ -13,6 +13,7 @@ from ape.contracts import ContractInstance
 from contract_helpers import ARBITER_WINDOW
 
 from jobmarket.chain import artifact, deployments, export
+from jobmarket.chain.client import MarketClient
 from jobmarket.chain.deployments import Deployment
 from jobmarket.chain.market import job_market
 from jobmarket.errors import InvalidInput, NotFound
@@ -236,3 +237,40 @@ def test_the_deploy_script_refuses_before_deploying_when_it_could_not_record(tmp
     assert "Traceback" not in result.stdout + result.stderr
     assert accounts[0].nonce == nonce_before
     assert record_path.read_text() == "not json"
+
+
+def test_the_deploy_script_deploys_a_market_that_pays_in_a_token(
+    tmp_path, accounts, monkeypatch, token_markets
+):
+    token = token_markets["usdc"].token
+    record_path = tmp_path / "deployments.json"
+    result = run_deploy(record_path, "--token", token.address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"pays in the token {token.address} (price unit 1)" in result.stdout
+
+    monkeypatch.setenv(deployments.ENV_VAR, str(record_path))
+    market = job_market(chain.provider)
+    assert market.token() == token.address
+    client = MarketClient(chain.provider.web3, market.address)
+    currency = client.currency
+    assert (currency.symbol, currency.decimals, currency.price_unit) == ("USDC", 6, 1)
+    assert currency.parse_price("12.5") == 12_500_000
+    assert currency.format(12_500_000) == "12.5 USDC"
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("0x1234", "'0x1234' is not an address"),
+        ("0x000000000000000000000000000000000000dEaD", "holds no contract on this chain"),
+    ],
+)
+def test_the_deploy_script_refuses_a_token_that_is_not_one_before_spending_gas(
+    tmp_path, accounts, token, message
+):
+    nonce_before = accounts[0].nonce
+    result = run_deploy(tmp_path / "deployments.json", "--token", token)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert accounts[0].nonce == nonce_before

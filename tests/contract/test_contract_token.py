@@ -23,6 +23,8 @@ from contract_helpers import (
     set_next_timestamp,
 )
 
+from jobmarket.chain.accounts import test_account
+from jobmarket.chain.client import MarketClient
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 from jobmarket.chain.token import permit_typed_data, sign_permit
@@ -270,3 +272,47 @@ def test_a_market_cannot_be_deployed_with_an_address_that_is_not_a_token(
         owner.deploy(job_market_container, *args, stranger)
     with ape.reverts(Revert.TOKEN_HAS_NO_DECIMALS):
         owner.deploy(job_market_container, *args, market)  # a contract without decimals()
+
+
+def test_the_market_client_posts_with_a_permit_and_stakes_in_tokens(token_markets, accounts):
+    """What the requester and the node call: the client picks the token entry points, signs
+    the permit and reads amounts in the token's units."""
+    tm = token_markets["usdc"]
+    client = MarketClient(chain.provider.web3, tm.market.address)
+    newcomer = test_account(7)
+    assert newcomer.address == accounts[7].address
+    tm.token.mint(newcomer.address, 3 * tm.price, sender=accounts[7])
+    assert client.currency.format(client.currency_balance(newcomer.address)) == "30 USDC"
+    assert client.supports_permit()
+
+    deadline = chain.blocks.head.timestamp + 600
+    signature = client.sign_permit(newcomer, tm.price, deadline)
+    now = chain.blocks.head.timestamp
+    function, args, value = client.post_call(
+        digest("spec"), ZERO_ADDRESS, now + 3_600, WORK_TIMEOUT, REVIEW_WINDOW, tm.price,
+        permit=(deadline, *signature),
+    )  # fmt: skip
+    assert (function, value) == ("post_job_permit", 0)
+    client.transact(newcomer, function, *args, value=value)
+    assert client.job(0).price == tm.price
+    assert client.currency_balance(newcomer.address) == 2 * tm.price
+
+    signed = newcomer.sign_transaction(client.build_approve(newcomer.address, tm.price))
+    client.wait(client.send_signed(signed.raw_transaction), "approve")
+    assert client.allowance(newcomer.address) == tm.price
+    client.transact(newcomer, "register", digest("capabilities"))
+    function, args, value = client.stake_call(tm.price)
+    client.transact(newcomer, function, *args, value=value)
+    assert client.provider_info(newcomer.address).stake == tm.price
+
+
+def test_the_market_client_of_an_eth_market_keeps_eth_terms(market, requester):
+    client = MarketClient(chain.provider.web3, market.address)
+    assert client.token_address is None
+    assert client.currency.format(10**16) == "0.01 ETH"
+    assert client.post_call(digest("s"), ZERO_ADDRESS, 1, 2, 3, 10**16)[0::2] == (
+        "post_job",
+        10**16,
+    )
+    assert client.stake_call(10**18) == ("deposit_stake", (), 10**18)
+    assert client.allowance(requester.address) == 0
