@@ -596,10 +596,11 @@ class MarketMachine(RuleBasedStateMachine):
         if self.attempt(amount > 0, account, "withdraw_stake", amount) is not None:
             self.model.stakes[account.address] -= amount
 
-    @rule(price_gwei=st.sampled_from([1, 10**7]), provider=st.sampled_from([0, 1]))
+    @rule(price_gwei=st.sampled_from([10**4, 10**7]), provider=st.sampled_from([0, 1]))
     def fee_interlude(self, price_gwei, provider):
         """A token that starts taking a fee on transfer: posts and deposits are refused (the
-        market checks what it received), and everything works again once the fee is gone."""
+        market checks what it received), and everything works again once the fee is gone.
+        (Amounts of at least 10,000 units, so that the 1 % fee is not rounded to zero.)"""
         if not self.fee_token:
             return
         next_timestamp()
@@ -607,7 +608,7 @@ class MarketMachine(RuleBasedStateMachine):
         now = next_timestamp()
         args = (digest("fee"), ZERO_ADDRESS, now + 3_600, 600, 300, price_gwei * self.price_unit)
         self.attempt(False, self.requester, "post_job_token", *args, at=now)
-        self.deposit(self.providers[provider], self.price_unit, legal=False)
+        self.deposit(self.providers[provider], 10**4 * self.price_unit, legal=False)
         next_timestamp()
         self.token.set_fee_bps(0, sender=self.stranger)
         REACHED["fee-on-transfer refused"] += 1

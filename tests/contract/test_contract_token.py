@@ -23,7 +23,7 @@ from contract_helpers import (
     set_next_timestamp,
 )
 
-from jobmarket.chain.accounts import test_account
+from jobmarket.chain import accounts as chain_accounts
 from jobmarket.chain.client import MarketClient
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
@@ -279,7 +279,7 @@ def test_the_market_client_posts_with_a_permit_and_stakes_in_tokens(token_market
     the permit and reads amounts in the token's units."""
     tm = token_markets["usdc"]
     client = MarketClient(chain.provider.web3, tm.market.address)
-    newcomer = test_account(7)
+    newcomer = chain_accounts.test_account(7)
     assert newcomer.address == accounts[7].address
     tm.token.mint(newcomer.address, 3 * tm.price, sender=accounts[7])
     assert client.currency.format(client.currency_balance(newcomer.address)) == "30 USDC"
