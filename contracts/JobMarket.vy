@@ -394,6 +394,7 @@ def post_job_permit(
     job_id: uint256 = self._post(
         spec_digest, designated, claim_deadline, work_timeout, review_window, price
     )
+    # The permit's outcome is deliberately unused (see above): the pull decides.
     permitted: bool = raw_call(
         TOKEN,
         abi_encode(
