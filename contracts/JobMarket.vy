@@ -22,6 +22,11 @@
        over the stake field's width is credited instead).
      - Parameters are versioned; each job keeps the version current at its post,
        so an owner's change applies to future jobs only.
+     - One currency per market, fixed at deployment: ETH (token = zero address) or
+       one ERC-20 token. Every amount (prices, stakes, credits) is in that currency's
+       smallest unit. Token calls accept a missing boolean (USDT-style), treat a
+       `false` or a revert as a failure, and refuse a token that takes a fee on
+       transfer (the amount received is checked).
 """
 
 from .modules import ownable_2step as ownable
@@ -57,6 +62,11 @@ NEUTRAL_BPS: constant(uint256) = 5_000
 FEE_CAP_BPS: public(constant(uint256)) = 1_000
 # @notice Gas forwarded with a pushed payout; a receiver needing more is credited.
 PUSH_GAS_STIPEND: public(constant(uint256)) = 30_000
+# @notice Gas forwarded to the token's `transfer` in a pushed token payout (a token that
+#         needs more, or that refuses the receiver, leads to a credit instead).
+TOKEN_PUSH_GAS: public(constant(uint256)) = 100_000
+# ETH counts in wei (18 decimals), so an ETH market prices in whole gwei (10**9 wei).
+ETH_DECIMALS: constant(uint256) = 18
 
 
 # ------------------------------------------------------------------ types
@@ -253,11 +263,20 @@ fee_recipient: public(address)
 
 ARBITER: immutable(address)
 ARBITER_WINDOW: immutable(uint256)
+# The ERC-20 token the market pays in; zero for ETH.
+TOKEN: immutable(address)
+# Smallest price step, in the currency's smallest unit: 10**(decimals - 9), at least 1
+# (gwei for ETH and 18-decimal tokens, 1 for a 6-decimal token).
+PRICE_UNIT: immutable(uint256)
 
 
 @deploy
 def __init__(
-    arbiter: address, arbiter_window: uint256, collateral_bps: uint256, abandon_slash_bps: uint256
+    arbiter: address,
+    arbiter_window: uint256,
+    collateral_bps: uint256,
+    abandon_slash_bps: uint256,
+    token: address,
 ):
     """
     @notice Deploy a market whose owner and fee recipient are the deployer, with a zero fee.
@@ -265,15 +284,27 @@ def __init__(
     @param arbiter_window Seconds the arbiter has to settle a dispute.
     @param collateral_bps Stake locked by a claim, in basis points of the price.
     @param abandon_slash_bps Share of the collateral an abandoning provider loses.
+    @param token The ERC-20 token escrowed, staked and paid; zero address for ETH.
     """
     assert arbiter != empty(address), "zero address"
     assert arbiter_window != 0 and arbiter_window <= packing.MAX_DURATION, (
         "arbiter window out of range"
     )
     assert collateral_bps <= MAX_BPS and abandon_slash_bps <= MAX_BPS, "bps over 10000"
+    decimals: uint256 = ETH_DECIMALS
+    if token != empty(address):
+        # A call to an address without code "succeeds" with no return data, which
+        # would read as a successful USDT-style transfer: refuse such a token.
+        assert token.is_contract, "token is not a contract"
+        decimals = self._token_decimals(token)
     ownable.__init__()
     ARBITER = arbiter
     ARBITER_WINDOW = arbiter_window
+    TOKEN = token
+    unit: uint256 = 1
+    if decimals > 9:
+        unit = pow_mod256(10, decimals - 9)
+    PRICE_UNIT = unit
 
     params: uint256 = packing.pack_params(0, collateral_bps, abandon_slash_bps)
     self._params_history[0] = params
@@ -299,7 +330,8 @@ def post_job(
     review_window: uint256,
 ) -> uint256:
     """
-    @notice Post a job and escrow its price (`msg.value`) until the job ends.
+    @notice Post a job and escrow its price (`msg.value`) until the job ends (ETH
+            markets; a token market takes `post_job_token` or `post_job_permit`).
     @param spec_digest sha2-256 digest of the job spec (a raw-codec CIDv1 document).
     @param designated The only provider allowed to claim, or zero for anyone.
     @param claim_deadline Last second (unix time) at which the job can be claimed.
@@ -307,11 +339,97 @@ def post_job(
     @param review_window Seconds the requester has to review a result.
     @return The new job's id.
     """
+    assert TOKEN == empty(address), "market pays in a token"
+    return self._post(
+        spec_digest, designated, claim_deadline, work_timeout, review_window, msg.value
+    )
+
+
+@external
+def post_job_token(
+    spec_digest: bytes32,
+    designated: address,
+    claim_deadline: uint256,
+    work_timeout: uint256,
+    review_window: uint256,
+    price: uint256,
+) -> uint256:
+    """
+    @notice Post a job in a token market: `price` is pulled from the caller with
+            `transferFrom` (approve the market first) and escrowed until the job ends.
+    @dev Same terms and checks as `post_job`; a token that delivers less than `price`
+         (a fee on transfer) is refused.
+    @return The new job's id.
+    """
+    assert TOKEN != empty(address), "market pays in ETH"
+    job_id: uint256 = self._post(
+        spec_digest, designated, claim_deadline, work_timeout, review_window, price
+    )
+    self._pull(msg.sender, price)
+    return job_id
+
+
+@external
+def post_job_permit(
+    spec_digest: bytes32,
+    designated: address,
+    claim_deadline: uint256,
+    work_timeout: uint256,
+    review_window: uint256,
+    price: uint256,
+    permit_deadline: uint256,
+    v: uint8,
+    r: bytes32,
+    s: bytes32,
+) -> uint256:
+    """
+    @notice `post_job_token` with an EIP-2612 permit (signed by the caller for this
+            market, `price` and `permit_deadline`) instead of a separate approve.
+    @dev The permit's own outcome is ignored: if someone submitted it first (front-
+         running), the allowance it set is used all the same; without an allowance
+         the transfer fails ("token transfer failed").
+    @return The new job's id.
+    """
+    assert TOKEN != empty(address), "market pays in ETH"
+    job_id: uint256 = self._post(
+        spec_digest, designated, claim_deadline, work_timeout, review_window, price
+    )
+    # The permit's outcome is deliberately unused (see above): the pull decides.
+    permitted: bool = raw_call(
+        TOKEN,
+        abi_encode(
+            msg.sender,
+            self,
+            price,
+            permit_deadline,
+            v,
+            r,
+            s,
+            method_id=method_id("permit(address,address,uint256,uint256,uint8,bytes32,bytes32)"),
+        ),
+        revert_on_failure=False,
+    )
+    self._pull(msg.sender, price)
+    return job_id
+
+
+@internal
+def _post(
+    spec_digest: bytes32,
+    designated: address,
+    claim_deadline: uint256,
+    work_timeout: uint256,
+    review_window: uint256,
+    price: uint256,
+) -> uint256:
+    """
+    @dev Checks a job's terms and records it; the caller collects the price.
+    """
     g: uint256 = self._global
     assert not packing.paused(g), "paused"
-    assert msg.value != 0, "price is zero"
-    assert msg.value % packing.WEI_PER_GWEI == 0, "price not whole gwei"
-    assert msg.value // packing.WEI_PER_GWEI <= packing.MAX_PRICE_GWEI, "price too high"
+    assert price != 0, "price is zero"
+    assert price % PRICE_UNIT == 0, "price not whole gwei"
+    assert price // PRICE_UNIT <= packing.MAX_PRICE_UNITS, "price too high"
     assert claim_deadline > block.timestamp, "claim deadline not in future"
     assert claim_deadline <= packing.MAX_TIMESTAMP, "claim deadline too far"
     assert work_timeout != 0 and work_timeout <= packing.MAX_DURATION, (
@@ -327,7 +445,7 @@ def post_job(
     # job_count occupies the lowest bits; 2**64 posts cannot happen.
     self._global = g + 1
     self._jobs[job_id] = JobSlots(
-        a=packing.pack_a(msg.sender, msg.value // packing.WEI_PER_GWEI, claim_deadline),
+        a=packing.pack_a(msg.sender, price // PRICE_UNIT, claim_deadline),
         b=packing.pack_b(
             designated,
             OPEN,
@@ -343,11 +461,11 @@ def post_job(
         requester=msg.sender,
         designated=designated,
         spec_digest=spec_digest,
-        price=msg.value,
+        price=price,
         claim_deadline=claim_deadline,
         work_timeout=work_timeout,
         review_window=review_window,
-        collateral=msg.value * packing.collateral_bps(packing.global_params(g)) // MAX_BPS,
+        collateral=price * packing.collateral_bps(packing.global_params(g)) // MAX_BPS,
     )
     return job_id
 
@@ -364,7 +482,7 @@ def cancel(job_id: uint256):
     assert packing.requester(a) == msg.sender, "not requester"
 
     self._jobs[job_id].b = packing.with_transition(b, CANCELED, packing.deadline(b))
-    refund: uint256 = packing.price(a)
+    refund: uint256 = self._price(a)
     log JobCanceled(job_id=job_id, refund=refund)
     self._push(msg.sender, job_id, refund)
 
@@ -407,9 +525,11 @@ def dispute(job_id: uint256):
 def register(capabilities: bytes32):
     """
     @notice Register as a provider (or update the capability document) and add
-            `msg.value` to the stake.
+            `msg.value` to the stake (ETH markets; in a token market send no value and
+            stake with `deposit_stake_token`).
     @param capabilities sha2-256 digest of the capability document (raw-codec CIDv1).
     """
+    assert msg.value == 0 or TOKEN == empty(address), "market pays in a token"
     assert capabilities != empty(bytes32), "capabilities digest is zero"
     p: uint256 = self._providers[msg.sender]
     stake: uint256 = packing.stake(p) + msg.value
@@ -425,8 +545,9 @@ def register(capabilities: bytes32):
 @payable
 def deposit_stake():
     """
-    @notice Add `msg.value` to the caller's stake.
+    @notice Add `msg.value` to the caller's stake (ETH markets).
     """
+    assert TOKEN == empty(address), "market pays in a token"
     p: uint256 = self._providers[msg.sender]
     assert packing.registered(p), "not registered"
     assert msg.value != 0, "amount is zero"
@@ -438,10 +559,29 @@ def deposit_stake():
 
 
 @external
+def deposit_stake_token(amount: uint256):
+    """
+    @notice Add `amount` tokens to the caller's stake, pulled with `transferFrom`
+            (approve the market first). A fee-on-transfer token is refused.
+    @param amount Token units to stake.
+    """
+    assert TOKEN != empty(address), "market pays in ETH"
+    p: uint256 = self._providers[msg.sender]
+    assert packing.registered(p), "not registered"
+    assert amount != 0, "amount is zero"
+    stake: uint256 = packing.stake(p) + amount
+    self._providers[msg.sender] = packing.pack_provider(
+        stake, packing.locked(p), packing.completed(p), packing.slashed(p), True
+    )
+    log StakeDeposited(account=msg.sender, amount=amount, stake=stake)
+    self._pull(msg.sender, amount)
+
+
+@external
 def withdraw_stake(amount: uint256):
     """
     @notice Withdraw free stake (stake not locked by a claimed job), with all gas.
-    @param amount Wei to withdraw.
+    @param amount Amount to withdraw (wei, or token units).
     """
     p: uint256 = self._providers[msg.sender]
     assert amount != 0, "amount is zero"
@@ -474,7 +614,7 @@ def claim(job_id: uint256):
     params: uint256 = packing.global_params(g)
     if packing.version(b) != packing.global_version(g):
         params = self._params_history[packing.version(b)]
-    collateral: uint256 = packing.price(a) * packing.collateral_bps(params) // MAX_BPS
+    collateral: uint256 = self._price(a) * packing.collateral_bps(params) // MAX_BPS
     assert collateral <= packing.free_stake(p), "stake too low"
 
     work_deadline: uint256 = block.timestamp + packing.work_timeout(b)
@@ -500,7 +640,7 @@ def abandon(job_id: uint256):
     assert block.timestamp <= packing.deadline(b), "work deadline passed"
 
     a: uint256 = self._jobs[job_id].a
-    price: uint256 = packing.price(a)
+    price: uint256 = self._price(a)
     params: uint256 = self._params_history[packing.version(b)]
     collateral: uint256 = price * packing.collateral_bps(params) // MAX_BPS
     slash: uint256 = collateral * packing.abandon_slash_bps(params) // MAX_BPS
@@ -578,7 +718,7 @@ def reclaim(job_id: uint256):
         raise "job not reclaimable"
 
     a: uint256 = self._jobs[job_id].a
-    price: uint256 = packing.price(a)
+    price: uint256 = self._price(a)
     # A claimer that let the work deadline pass loses its whole collateral.
     slashed: uint256 = 0
     if state == CLAIMED:
@@ -716,7 +856,7 @@ def get_job(job_id: uint256) -> Job:
     """
     assert job_id < packing.job_count(self._global), "unknown job"
     slots: JobSlots = self._jobs[job_id]
-    price: uint256 = packing.price(slots.a)
+    price: uint256 = self._price(slots.a)
     state: uint256 = packing.state(slots.b)
     params: uint256 = self._params_history[packing.version(slots.b)]
 
@@ -821,6 +961,25 @@ def arbiter() -> address:
 
 @view
 @external
+def token() -> address:
+    """
+    @notice The ERC-20 token this market escrows, stakes and pays in; zero for ETH.
+    """
+    return TOKEN
+
+
+@view
+@external
+def price_unit() -> uint256:
+    """
+    @notice Prices must be whole multiples of this many of the currency's smallest
+            units: 10**9 (gwei) for ETH and 18-decimal tokens, 1 for 6-decimal ones.
+    """
+    return PRICE_UNIT
+
+
+@view
+@external
 def arbiter_window() -> uint256:
     """
     @notice Seconds the arbiter has to settle a dispute.
@@ -829,6 +988,15 @@ def arbiter_window() -> uint256:
 
 
 # ------------------------------------------------------------------ internal
+
+
+@internal
+@view
+def _price(a: uint256) -> uint256:
+    """
+    @dev A job's price in the currency's smallest unit.
+    """
+    return packing.price_units(a) * PRICE_UNIT
 
 
 @internal
@@ -849,7 +1017,7 @@ def _settle_accepted(job_id: uint256, a: uint256, b: uint256):
     @dev Shared by `accept` and `finalize`: credit the provider's stake with the price
          minus the fee, release its collateral, count the completion.
     """
-    price: uint256 = packing.price(a)
+    price: uint256 = self._price(a)
     params: uint256 = self._params_history[packing.version(b)]
     fee: uint256 = price * packing.fee_bps(params) // MAX_BPS
     payout: uint256 = price - fee
@@ -875,7 +1043,7 @@ def _settle_dispute(job_id: uint256, b: uint256, provider_bps: uint256, by_arbit
          arbiter's extremes slash the collateral (0) or count a completion (10,000).
     """
     a: uint256 = self._jobs[job_id].a
-    price: uint256 = packing.price(a)
+    price: uint256 = self._price(a)
     params: uint256 = self._params_history[packing.version(b)]
     collateral: uint256 = price * packing.collateral_bps(params) // MAX_BPS
     gross: uint256 = price * provider_bps // MAX_BPS
@@ -921,15 +1089,20 @@ def _settle_dispute(job_id: uint256, b: uint256, provider_bps: uint256, by_arbit
 @internal
 def _push(account: address, job_id: uint256, amount: uint256):
     """
-    @dev Pay with a bounded stipend; whatever the receiver does (revert, burn gas,
-         try to re-enter: the lock makes that revert), the settlement goes through and
-         a failed payment becomes a credit.
+    @dev Pay with bounded gas; whatever the receiver does (revert, burn gas, try to
+         re-enter: the lock makes that revert) or the token does (refuse a blacklisted
+         receiver, return false), the settlement goes through and a failed payment
+         becomes a credit.
     """
     if amount == 0:
         return
-    success: bool = raw_call(
-        account, b"", value=amount, gas=PUSH_GAS_STIPEND, revert_on_failure=False
-    )
+    success: bool = False
+    if TOKEN == empty(address):
+        success = raw_call(
+            account, b"", value=amount, gas=PUSH_GAS_STIPEND, revert_on_failure=False
+        )
+    else:
+        success = self._token_transfer(account, amount, TOKEN_PUSH_GAS)
     if success:
         log Paid(account=account, job_id=job_id, amount=amount)
     else:
@@ -961,5 +1134,85 @@ def _send(account: address, amount: uint256):
     @dev Pay the caller with all remaining gas: it asked for the money, so it may
          spend what it likes receiving it. A failure reverts the whole withdrawal.
     """
-    success: bool = raw_call(account, b"", value=amount, revert_on_failure=False)
+    success: bool = False
+    if TOKEN == empty(address):
+        success = raw_call(account, b"", value=amount, revert_on_failure=False)
+    else:
+        success = self._token_transfer(account, amount, msg.gas)
     assert success, "transfer failed"
+
+
+@internal
+def _token_transfer(receiver: address, amount: uint256, gas_limit: uint256) -> bool:
+    """
+    @dev `transfer` that never reverts: a revert, a `false` or a malformed answer is a
+         failure; no answer at all (USDT-style tokens) is a success.
+    """
+    return self._token_call(
+        abi_encode(receiver, amount, method_id=method_id("transfer(address,uint256)")),
+        gas_limit,
+    )
+
+
+@internal
+def _token_call(data: Bytes[100], gas_limit: uint256) -> bool:
+    success: bool = False
+    response: Bytes[32] = b""
+    success, response = raw_call(
+        TOKEN, data, max_outsize=32, gas=gas_limit, revert_on_failure=False
+    )
+    if not success:
+        return False
+    if len(response) == 0:
+        return True
+    return len(response) == 32 and convert(response, uint256) == 1
+
+
+@internal
+def _pull(payer: address, amount: uint256):
+    """
+    @dev Collect `amount` tokens from `payer` (its allowance), checking that the market
+         received exactly that much: a fee-on-transfer token would leave the market
+         short of what it owes.
+    """
+    before: uint256 = self._token_balance()
+    assert self._token_call(
+        abi_encode(
+            payer,
+            self,
+            amount,
+            method_id=method_id("transferFrom(address,address,uint256)"),
+        ),
+        msg.gas,
+    ), "token transfer failed"
+    assert self._token_balance() == before + amount, "token fee on transfer"
+
+
+@internal
+@view
+def _token_balance() -> uint256:
+    response: Bytes[32] = raw_call(
+        TOKEN,
+        abi_encode(self, method_id=method_id("balanceOf(address)")),
+        max_outsize=32,
+        is_static_call=True,
+    )
+    return convert(response, uint256)
+
+
+@internal
+@view
+def _token_decimals(token: address) -> uint256:
+    success: bool = False
+    response: Bytes[32] = b""
+    success, response = raw_call(
+        token,
+        method_id("decimals()"),
+        max_outsize=32,
+        is_static_call=True,
+        revert_on_failure=False,
+    )
+    assert success and len(response) == 32, "token has no decimals"
+    decimals: uint256 = convert(response, uint256)
+    assert decimals <= 36, "token has no decimals"
+    return decimals

@@ -32,6 +32,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from jobmarket.chain import artifact, deployments
+from jobmarket.chain.client import ZERO_ADDRESS
 from jobmarket.chain.deployments import (
     DEFAULT_ABANDON_SLASH_BPS,
     DEFAULT_ARBITER_WINDOW_S,
@@ -273,6 +274,7 @@ def deploy_market(
     arbiter_window: int = DEFAULT_ARBITER_WINDOW_S,
     collateral_bps: int = DEFAULT_COLLATERAL_BPS,
     abandon_slash_bps: int = DEFAULT_ABANDON_SLASH_BPS,
+    token: str = ZERO_ADDRESS,
     record: bool = True,
     sender: str | None = None,
     sign: Callable[[dict[str, Any]], bytes] | None = None,
@@ -283,6 +285,7 @@ def deploy_market(
     Signs with ``deployer``, or with ``sign`` (raw signed bytes) for ``sender`` (an ape account
     in ``ape run deploy``). The receipt is awaited however the chain mines (on every
     transaction or on an interval) and the contract's code checked at its address.
+    ``token`` is the ERC-20 the market pays in; the zero address (default) means ETH.
     """
     if deployer is not None:
         sender = deployer.address
@@ -292,7 +295,7 @@ def deploy_market(
     bundle = artifact.bundle_json()
     factory = w3.eth.contract(abi=bundle["abi"], bytecode=bundle["deploymentBytecode"]["bytecode"])
     tx = factory.constructor(
-        arbiter, arbiter_window, collateral_bps, abandon_slash_bps
+        arbiter, arbiter_window, collateral_bps, abandon_slash_bps, token
     ).build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending")})
     tx_hash = w3.eth.send_raw_transaction(sign(dict(tx)))
     receipt = w3.eth.wait_for_transaction_receipt(

@@ -5,6 +5,11 @@ deploys a fresh market, stakes a provider, runs one warm-up job and then every p
 take, and prints the gas each transaction used. The last line is ``lifecycle_gas=N``: post +
 claim + submit + accept of a job in steady state (not the first job on the contract, provider
 already staked), with the parameters `ape run deploy` defaults to (no fee, 10 % collateral).
+
+Then the same on a market that pays in a 6-decimal ERC-20 with EIP-2612 permit (the test token
+``contracts/test/TestToken.vy``, standard storage layout), the requester posting with a permit:
+the line before the last is ``lifecycle_gas_erc20=M``. Posting after a separate ``approve`` is
+measured too (both transactions).
 """
 
 import hashlib
@@ -23,6 +28,7 @@ from jobmarket.chain.deployments import (
     DEFAULT_COLLATERAL_BPS,
 )
 from jobmarket.chain.states import JobState
+from jobmarket.chain.token import permit_typed_data, sign_permit
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 PRICE = 10**16  # 0.01 ether
@@ -31,6 +37,10 @@ CLAIM_WINDOW = 3_600
 WORK_TIMEOUT = 1_800
 REVIEW_WINDOW = 1_800
 LIFECYCLE = ("post_job", "claim", "submit_result", "accept")
+TOKEN_LIFECYCLE = ("post_job_permit", "claim", "submit_result", "accept")
+TOKEN_DECIMALS = 6
+TOKEN_PRICE = 10 * 10**TOKEN_DECIMALS  # 10 tokens
+TOKEN_STAKE = 1_000 * 10**TOKEN_DECIMALS
 STEADY_STATE = "happy path"
 
 
@@ -81,10 +91,19 @@ class Bench:
     table: GasTable = field(default_factory=GasTable)
     serial: int = 0
 
-    def step(self, path: str, action: str, sender: AccountAPI, *args: Any, **tx: Any) -> None:
-        """Send ``action`` one second after the head and record its gas."""
+    def step(
+        self,
+        path: str,
+        action: str,
+        sender: AccountAPI,
+        *args: Any,
+        on: ContractInstance | None = None,
+        **tx: Any,
+    ) -> None:
+        """Send ``action`` (to the market, or to ``on``) one second after the head and record
+        its gas."""
         _pin_next_block()
-        receipt = getattr(self.market, action)(*args, sender=sender, **tx)
+        receipt = getattr(on or self.market, action)(*args, sender=sender, **tx)
         self.table.add(path, action, receipt)
 
     def post(self, path: str, claim_window: int = CLAIM_WINDOW) -> int:
@@ -186,6 +205,88 @@ def run_paths(bench: Bench) -> None:
     bench.step("owner", "unpause", owner)
 
 
+@dataclass
+class TokenBench(Bench):
+    """The same cast on a market that pays in a 6-decimal token; posts go through a permit."""
+
+    token: ContractInstance | None = None
+
+    def post(self, path: str, claim_window: int = CLAIM_WINDOW) -> int:
+        assert self.token is not None
+        self.serial += 1
+        posted_at = _pin_next_block()
+        typed = permit_typed_data(
+            token_name=self.token.name(),
+            chain_id=chain.chain_id,
+            token=self.token.address,
+            owner=self.requester.address,
+            spender=self.market.address,
+            value=TOKEN_PRICE,
+            nonce=self.token.nonces(self.requester),
+            deadline=posted_at + 600,
+        )
+        v, r, s = sign_permit(self.requester.private_key, typed)
+        receipt = self.market.post_job_permit(
+            _digest(f"spec {self.serial}"),
+            ZERO_ADDRESS,
+            posted_at + claim_window,
+            WORK_TIMEOUT,
+            REVIEW_WINDOW,
+            TOKEN_PRICE,
+            posted_at + 600,
+            v,
+            r,
+            s,
+            sender=self.requester,
+        )
+        self.table.add(path, "post_job_permit", receipt)
+        return self.market.job_count() - 1
+
+
+def run_token_paths(owner: AccountAPI, arbiter: AccountAPI, requester, provider) -> TokenBench:
+    token = owner.deploy(project.TestToken, "Test USD", "tUSD", TOKEN_DECIMALS, False)
+    market = owner.deploy(
+        project.JobMarket,
+        arbiter,
+        DEFAULT_ARBITER_WINDOW_S,
+        DEFAULT_COLLATERAL_BPS,
+        DEFAULT_ABANDON_SLASH_BPS,
+        token,
+    )
+    bench = TokenBench(market, owner, arbiter, requester, provider, token=token)
+    bench.table.add("erc20 deploy", "JobMarket", chain.get_receipt(market.txn_hash))
+    token.mint(provider, 3 * TOKEN_STAKE, sender=provider)  # a balance left: steady withdraws
+    token.mint(requester, 10**6 * TOKEN_PRICE, sender=requester)
+    bench.table.add(
+        "erc20 provider", "register", market.register(_digest("capabilities"), sender=provider)
+    )
+    bench.step("erc20 provider", "approve", provider, market, 2 * TOKEN_STAKE, on=token)
+    bench.step("erc20 provider", "deposit_stake_token", provider, TOKEN_STAKE)
+    bench.step("erc20 provider", "deposit_stake_token", provider, TOKEN_STAKE)
+
+    bench.accepted("erc20 warm-up (first job)")
+    bench.accepted(f"erc20 {STEADY_STATE}")
+    bench.accepted(f"erc20 {STEADY_STATE} (again)")
+
+    path = "erc20 approve + post_job_token"
+    bench.step(path, "approve", requester, market, TOKEN_PRICE, on=token)
+    _pin_next_block()
+    receipt = market.post_job_token(
+        _digest("spec approved"),
+        ZERO_ADDRESS,
+        chain.pending_timestamp + CLAIM_WINDOW,
+        WORK_TIMEOUT,
+        REVIEW_WINDOW,
+        TOKEN_PRICE,
+        sender=requester,
+    )
+    bench.table.add(path, "post_job_token", receipt)
+    job_id = market.job_count() - 1
+    bench.step(path, "cancel", requester, job_id)
+    bench.step("erc20 provider", "withdraw_stake", provider, TOKEN_STAKE // 2)
+    return bench
+
+
 @click.command(cls=ConnectedProviderCommand)
 def cli() -> None:
     """Print gas per JobMarket transaction; the last line is lifecycle_gas=N."""
@@ -198,16 +299,26 @@ def cli() -> None:
         DEFAULT_ARBITER_WINDOW_S,
         DEFAULT_COLLATERAL_BPS,
         DEFAULT_ABANDON_SLASH_BPS,
+        ZERO_ADDRESS,
     )
     bench = Bench(market, owner, arbiter, requester, provider)
     bench.table.add("deploy", "JobMarket", chain.get_receipt(market.txn_hash))
     run_paths(bench)
 
+    token_bench = run_token_paths(owner, arbiter, requester, provider)
+
     bench.table.print()
+    token_bench.table.print()
     parts = [bench.table.gas(STEADY_STATE, action) for action in LIFECYCLE]
+    token_parts = [
+        token_bench.table.gas(f"erc20 {STEADY_STATE}", action) for action in TOKEN_LIFECYCLE
+    ]
     click.echo()
-    click.echo(
-        "steady-state lifecycle: "
-        + " + ".join(f"{action} {gas:,}" for action, gas in zip(LIFECYCLE, parts, strict=True))
-    )
+    for label, actions, gases in (
+        ("erc20 (permit) lifecycle", TOKEN_LIFECYCLE, token_parts),
+        ("steady-state lifecycle", LIFECYCLE, parts),
+    ):
+        steps = zip(actions, gases, strict=True)
+        click.echo(f"{label}: " + " + ".join(f"{action} {gas:,}" for action, gas in steps))
+    click.echo(f"lifecycle_gas_erc20={sum(token_parts)}")
     click.echo(f"lifecycle_gas={sum(parts)}")

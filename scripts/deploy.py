@@ -2,6 +2,7 @@
 
     ape run deploy --network ethereum:local:foundry
     ape run deploy --network ethereum:sepolia:node --account deployer --arbiter 0xABC...
+    ape run deploy --network ethereum:local:foundry --token 0xTOKEN   # a market paying in a token
 
 On a local network the deployer defaults to test account 0 and the arbiter to test account 9
 (not 1: that is the default provider account, which must not judge its own disputes).
@@ -16,12 +17,14 @@ warnings.filterwarnings("ignore", message=".*IncompleteFieldDefinition.*")
 warnings.filterwarnings("ignore", category=UserWarning, module="pydantic.*")
 
 import click  # noqa: E402
-from ape import project  # noqa: E402
+from ape import chain, project  # noqa: E402
 from ape.api import AccountAPI, NetworkAPI, ProviderAPI  # noqa: E402
 from ape.cli import ConnectedProviderCommand, account_option  # noqa: E402
 from eth_account import Account  # noqa: E402
+from eth_utils import is_address, to_checksum_address  # noqa: E402
 
 from jobmarket.chain import artifact, deployments  # noqa: E402
+from jobmarket.chain.client import ZERO_ADDRESS  # noqa: E402
 from jobmarket.chain.deployments import (  # noqa: E402
     DEFAULT_ABANDON_SLASH_BPS,
     DEFAULT_ARBITER_WINDOW_S,
@@ -55,6 +58,19 @@ def _choose_arbiter(network: NetworkAPI, arbiter: str | None) -> str:
     if network.is_local:
         return accounts.test_accounts[LOCAL_ARBITER_INDEX].address
     raise click.UsageError("pass --arbiter ADDRESS on a public network")
+
+
+def _check_token(token: str) -> str:
+    """The token's checksummed address; refused before any gas is spent if it is not one."""
+    if not is_address(token):
+        raise click.BadParameter(f"{token!r} is not an address", param_hint="--token")
+    address = to_checksum_address(token)
+    if address != ZERO_ADDRESS and not chain.provider.get_code(address):
+        raise click.BadParameter(
+            f"{address} holds no contract on this chain (deploy the token first)",
+            param_hint="--token",
+        )
+    return address
 
 
 def _check_record_file() -> None:
@@ -99,6 +115,12 @@ def _check_bundle_is_current() -> None:
     show_default=True,
     help="Share of the collateral an abandoning provider loses, in basis points.",
 )
+@click.option(
+    "--token",
+    default=ZERO_ADDRESS,
+    show_default="zero address: ETH",
+    help="ERC-20 token the market escrows, stakes and pays in (fixed for the market's life).",
+)
 def cli(
     network: NetworkAPI,
     provider: ProviderAPI,
@@ -107,10 +129,12 @@ def cli(
     arbiter_window: int,
     collateral_bps: int,
     abandon_slash_bps: int,
+    token: str,
 ) -> None:
     """Deploy JobMarket to the connected chain and record where it is."""
     deployer = _choose_deployer(network, account)
     arbiter_address = _choose_arbiter(network, arbiter)
+    token_address = _check_token(token)
     _check_bundle_is_current()
     _check_record_file()
     # Deployed with web3 from the bundled artifact (checked equal to the compiled contract):
@@ -125,6 +149,7 @@ def cli(
             arbiter_window=arbiter_window,
             collateral_bps=collateral_bps,
             abandon_slash_bps=abandon_slash_bps,
+            token=token_address,
             record=False,
             sender=signer.address,
             sign=signer.sign,  # type: ignore[arg-type]
@@ -148,5 +173,13 @@ def cli(
         f"  collateral {collateral_bps} bps, abandon slash {abandon_slash_bps} bps, "
         f"arbiter window {arbiter_window} s, fee 0 (owner: deployer)"
     )
+    if token_address == ZERO_ADDRESS:
+        click.echo("  pays in ETH (prices in whole gwei)")
+    else:
+        market = provider.web3.eth.contract(  # type: ignore[attr-defined]
+            address=deployment.address, abi=artifact.bundle_json()["abi"]
+        )
+        unit = market.functions.price_unit().call()
+        click.echo(f"  pays in the token {token_address} (price unit {unit})")
     click.echo(f"  deployer balance {deployer.balance / WEI_PER_ETHER:.4f} ETH")
     click.echo(f"recorded in {path}")

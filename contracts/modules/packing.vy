@@ -9,7 +9,8 @@
 @dev Layouts, lowest bits first:
 
      job slot A, written once by `post_job`:
-         requester:160 | price_gwei:56 | claim_deadline:32 | spare:8
+         requester:160 | price_units:56 | claim_deadline:32 | spare:8
+         (price_units: the price in the market's price unit, 10**9 wei for ETH)
 
      job slot B, rewritten by every transition:
          account:160 | state:4 | designated:1 | deadline:32 | work_timeout:24 |
@@ -44,10 +45,8 @@ MASK_64: constant(uint256) = 2**64 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 MASK_160: constant(uint256) = 2**160 - 1
 
-WEI_PER_GWEI: constant(uint256) = 10**9
-
 # Largest values the packed fields hold; the market validates its inputs against these.
-MAX_PRICE_GWEI: constant(uint256) = MASK_56
+MAX_PRICE_UNITS: constant(uint256) = MASK_56
 MAX_TIMESTAMP: constant(uint256) = MASK_32
 MAX_DURATION: constant(uint256) = MASK_24
 MAX_PARAMS_VERSION: constant(uint256) = MASK_11
@@ -80,12 +79,12 @@ G_PARAMS: constant(uint256) = 76
 
 @internal
 @pure
-def pack_a(requester: address, price_gwei: uint256, claim_deadline: uint256) -> uint256:
+def pack_a(requester: address, price_units: uint256, claim_deadline: uint256) -> uint256:
     """
-    @dev The caller checks price_gwei <= MAX_PRICE_GWEI and
+    @dev The caller checks price_units <= MAX_PRICE_UNITS and
          claim_deadline <= MAX_TIMESTAMP.
     """
-    return convert(requester, uint256) | (price_gwei << 160) | (claim_deadline << 216)
+    return convert(requester, uint256) | (price_units << 160) | (claim_deadline << 216)
 
 
 @internal
@@ -96,11 +95,11 @@ def requester(a: uint256) -> address:
 
 @internal
 @pure
-def price(a: uint256) -> uint256:
+def price_units(a: uint256) -> uint256:
     """
-    @return The job's price in wei.
+    @return The job's price in price units (the market multiplies by its unit).
     """
-    return ((a >> 160) & MASK_56) * WEI_PER_GWEI
+    return (a >> 160) & MASK_56
 
 
 @internal

@@ -11,7 +11,9 @@
 - :mod:`jobmarket.chain.market`: the JobMarket ``ContractInstance`` for code running in ape;
 - :mod:`jobmarket.chain.states`, :mod:`jobmarket.chain.reasons`: job states and revert reasons,
   exactly as the contract has them;
-- :mod:`jobmarket.chain.units`: prices, which the contract takes in whole gwei.
+- :mod:`jobmarket.chain.units`: prices, which the contract takes in whole gwei (ETH) or whole
+  price units of the market's token (:class:`~jobmarket.chain.units.Currency`);
+- :mod:`jobmarket.chain.token`: the market's ERC-20 token: metadata, EIP-2612 permits.
 """
 
 from jobmarket.chain.reasons import Revert

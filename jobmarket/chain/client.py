@@ -27,8 +27,10 @@ from web3.exceptions import (
 from web3.types import LogReceipt, TxParams, TxReceipt
 
 from jobmarket.chain import artifact, deployments, rpc
+from jobmarket.chain import token as erc20
 from jobmarket.chain.deployments import Deployment
 from jobmarket.chain.states import JobState
+from jobmarket.chain.units import ETH, Currency
 from jobmarket.errors import NotFound, Unreachable, UserError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -61,7 +63,8 @@ def max_gas_cost(tx: dict | TxParams) -> int:
 
 @dataclass(frozen=True)
 class JobView:
-    """A job as ``get_job`` returns it, with typed fields (amounts in wei, times in unix s)."""
+    """A job as ``get_job`` returns it, with typed fields (amounts in the market's currency's
+    smallest unit: wei, or token units; times in unix s)."""
 
     job_id: int
     requester: str
@@ -101,7 +104,8 @@ class JobView:
 
 @dataclass(frozen=True)
 class ProviderInfo:
-    """A provider's stake (wei), the part locked as collateral, and its track record."""
+    """A provider's stake (wei or token units), the part locked as collateral, and its track
+    record."""
 
     stake: int
     locked: int
@@ -261,7 +265,123 @@ class MarketClient:
         return bool(self.contract.functions.paused().call())
 
     def balance(self, account: str) -> int:
+        """The account's ETH balance (what pays for gas, and the price in an ETH market)."""
         return int(self.w3.eth.get_balance(to_checksum_address(account)))
+
+    # -- the market's currency -------------------------------------------------------------
+
+    @cached_property
+    def token_address(self) -> str | None:
+        """The ERC-20 token the market pays in; None for an ETH market (fixed at deployment)."""
+        address = self.contract.functions.token().call()
+        return _optional_address(address)
+
+    @cached_property
+    def currency(self) -> Currency:
+        """ETH, or the market's token with its symbol, decimals and price unit."""
+        if self.token_address is None:
+            return ETH
+        return erc20.read_currency(self.w3, self.token_address)
+
+    @cached_property
+    def token(self) -> Contract | None:
+        return (
+            None
+            if self.token_address is None
+            else erc20.token_contract(self.w3, self.token_address)
+        )
+
+    def currency_balance(self, account: str) -> int:
+        """What ``account`` holds of the market's currency (token units, or wei for ETH)."""
+        if self.token is None:
+            return self.balance(account)
+        return int(self.token.functions.balanceOf(to_checksum_address(account)).call())
+
+    def allowance(self, owner: str) -> int:
+        """Token units ``owner`` allows the market to pull (0 in an ETH market)."""
+        if self.token is None:
+            return 0
+        owner = to_checksum_address(owner)
+        return int(self.token.functions.allowance(owner, self.address).call())
+
+    def supports_permit(self) -> bool:
+        """Whether the token answers EIP-2612's ``nonces`` and ``DOMAIN_SEPARATOR``."""
+        if self.token is None:
+            return False
+        try:
+            self.token.functions.DOMAIN_SEPARATOR().call()
+            self.token.functions.nonces(self.address).call()
+        except Exception:
+            return False
+        return True
+
+    def permit_typed_data(self, owner: str, amount: int, deadline: int) -> dict[str, Any]:
+        """The EIP-712 permit ``owner`` signs so that ``post_job_permit`` may pull ``amount``."""
+        if self.token is None or self.token_address is None:
+            raise UserError("this market pays in ETH; a permit is for token markets")
+        owner = to_checksum_address(owner)
+        return erc20.permit_typed_data(
+            token_name=str(self.token.functions.name().call()),
+            chain_id=self.chain_id,
+            token=self.token_address,
+            owner=owner,
+            spender=self.address,
+            value=amount,
+            nonce=int(self.token.functions.nonces(owner).call()),
+            deadline=deadline,
+        )
+
+    def sign_permit(
+        self, account: LocalAccount, amount: int, deadline: int
+    ) -> tuple[int, bytes, bytes]:
+        """``(v, r, s)`` of a permit for ``post_job_permit``, signed by a local key."""
+        typed = self.permit_typed_data(account.address, amount, deadline)
+        return erc20.sign_permit(account.key, typed)
+
+    def build_approve(self, owner: str, amount: int, nonce: int | None = None) -> TxParams:
+        """An unsigned ``approve(market, amount)`` on the token, gas estimated (pre-checked)."""
+        if self.token is None:
+            raise UserError("this market pays in ETH; there is nothing to approve")
+        call = self.token.functions.approve(self.address, amount)
+        params: TxParams = {"from": to_checksum_address(owner), "value": 0}
+        try:
+            gas = call.estimate_gas(params)
+        except ContractLogicError as err:
+            raise TransactionRefused("approve", revert_reason(err)) from None
+        params["gas"] = gas * (100 + GAS_MARGIN_PERCENT) // 100
+        params["nonce"] = (
+            nonce if nonce is not None else self.w3.eth.get_transaction_count(owner, "pending")
+        )
+        return call.build_transaction(params)
+
+    def post_call(
+        self,
+        spec_digest: bytes,
+        designated: str,
+        claim_deadline: int,
+        work_timeout: int,
+        review_window: int,
+        price: int,
+        permit: tuple[int, int, bytes, bytes] | None = None,
+    ) -> tuple[str, tuple[Any, ...], int]:
+        """``(function, args, value)`` that posts a job in this market's currency.
+
+        ETH: ``post_job`` with the price as value. Token: ``post_job_token`` (after an
+        approve), or ``post_job_permit`` when ``permit`` = (deadline, v, r, s) is given.
+        Pass the result to :meth:`build`: ``client.build(fn, *args, sender=…, value=value)``.
+        """
+        terms = (spec_digest, designated, claim_deadline, work_timeout, review_window)
+        if self.token is None:
+            return "post_job", terms, price
+        if permit is None:
+            return "post_job_token", (*terms, price), 0
+        return "post_job_permit", (*terms, price, *permit), 0
+
+    def stake_call(self, amount: int) -> tuple[str, tuple[Any, ...], int]:
+        """``(function, args, value)`` that adds ``amount`` to the sender's stake."""
+        if self.token is None:
+            return "deposit_stake", (), amount
+        return "deposit_stake_token", (amount,), 0
 
     # -- events ----------------------------------------------------------------------------
 

@@ -68,6 +68,14 @@ class Revert(StrEnum):
     NOTHING_TO_WITHDRAW = "nothing to withdraw"
     TRANSFER_FAILED = "transfer failed"
 
+    # Currency (ETH or the market's ERC-20 token)
+    MARKET_PAYS_IN_A_TOKEN = "market pays in a token"
+    MARKET_PAYS_IN_ETH = "market pays in ETH"
+    TOKEN_TRANSFER_FAILED = "token transfer failed"
+    TOKEN_FEE_ON_TRANSFER = "token fee on transfer"
+    TOKEN_IS_NOT_A_CONTRACT = "token is not a contract"
+    TOKEN_HAS_NO_DECIMALS = "token has no decimals"
+
     # Owner and deployment
     BPS_OVER_10000 = "bps over 10000"
     FEE_ABOVE_CAP = "fee above cap"

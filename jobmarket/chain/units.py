@@ -1,10 +1,13 @@
 """Prices: the contract escrows whole gwei, so every price a tool accepts is checked here first.
 
 A price is always handled as an integer number of wei in code; text ("0.01 ether", "250 gwei")
-is only parsed at the edge and shown with :func:`format_price`.
+is only parsed at the edge and shown with :func:`format_price`. A market that pays in an ERC-20
+token counts in the token's smallest unit; :class:`Currency` parses and shows those amounts in
+whole tokens (``12.5`` means 12.5 USDC) and checks prices against the contract's price unit.
 """
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from jobmarket.errors import InvalidInput
@@ -71,3 +74,93 @@ def format_price(wei: int) -> str:
 def _plain(amount: Decimal) -> str:
     text = f"{amount:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class Currency:
+    """What a market escrows, stakes and pays in: ETH or one ERC-20 token.
+
+    Amounts are integers in the currency's smallest unit (wei, or the token's base unit: a
+    6-decimal token counts millionths). A price must be a whole multiple of ``price_unit``
+    (the contract's rule: 10**(decimals - 9), at least 1) and fit the contract's 56 bits of
+    price units. Text is parsed and shown in whole tokens: ``12.5`` is 12.5 USDC.
+    """
+
+    symbol: str
+    decimals: int
+    price_unit: int
+    # The token's address; None for ETH.
+    token: str | None = None
+
+    @property
+    def is_eth(self) -> bool:
+        return self.token is None
+
+    @property
+    def max_price(self) -> int:
+        return MAX_PRICE_GWEI * self.price_unit
+
+    def parse(self, text: str) -> int:
+        """Parse ``"12.5"`` or ``"12.5 SYMBOL"`` (ETH markets also take wei/gwei/ether units)."""
+        words = text.split()
+        if self.is_eth and len(words) == 2 and words[1].lower() in _UNITS:
+            return parse_price(text)
+        if len(words) == 2 and words[1].lower() == self.symbol.lower():
+            words = words[:1]
+        try:
+            if len(words) != 1:
+                raise InvalidOperation
+            amount = Decimal(words[0])
+        except InvalidOperation:
+            raise InvalidInput(
+                f"cannot read the amount {text!r}",
+                f"write a number of {self.symbol}, e.g. '12.5' or '12.5 {self.symbol}'",
+            ) from None
+        if not amount.is_finite() or amount < 0:
+            raise InvalidInput(
+                f"the amount {text!r} is not a positive number", f"write e.g. '12.5 {self.symbol}'"
+            )
+        exact = amount.scaleb(self.decimals)
+        if exact != exact.to_integral_value():
+            raise InvalidInput(
+                f"the amount {text!r} has more decimals than {self.symbol} ({self.decimals})",
+                f"give at most {self.decimals} decimals",
+            )
+        return int(exact)
+
+    def parse_price(self, text: str) -> int:
+        """Parse a job price and check it the way the contract will."""
+        return self.check_price(self.parse(text))
+
+    def check_price(self, amount: int) -> int:
+        """Return ``amount`` if the contract would accept it as a price, else InvalidInput."""
+        if amount <= 0:
+            raise InvalidInput(
+                "the price is zero", f"give a price above zero, e.g. 1 {self.symbol}"
+            )
+        if amount % self.price_unit:
+            step = self.format(self.price_unit)
+            raise InvalidInput(
+                f"the price {self.format(amount)} is not a whole multiple of {step}",
+                f"round it to a multiple of {step}",
+            )
+        if amount > self.max_price:
+            raise InvalidInput(
+                f"the price {self.format(amount)} is above the contract's maximum",
+                f"give at most {self.format(self.max_price)}",
+            )
+        return amount
+
+    def format(self, amount: int) -> str:
+        """An amount as a person reads it: ``12.5 USDC`` (ETH: as :func:`format_price`)."""
+        if self.is_eth:
+            return format_price(amount)
+        return f"{_plain(Decimal(amount).scaleb(-self.decimals))} {self.symbol}"
+
+
+ETH = Currency(symbol="ETH", decimals=18, price_unit=WEI_PER_GWEI)
+
+
+def price_unit_for(decimals: int) -> int:
+    """The contract's price unit for a currency with ``decimals`` decimals."""
+    return 10 ** (decimals - 9) if decimals > 9 else 1

@@ -22,7 +22,10 @@ from contract_helpers import (
     ARBITER_WINDOW,
     COLLATERAL_BPS,
     STAKE,
+    TOKEN_KINDS,
+    ZERO_ADDRESS,
     Jobs,
+    TokenMarket,
     digest,
     without_source_maps,
 )
@@ -79,7 +82,12 @@ def stranger(accounts) -> AccountAPI:
 @pytest.fixture(scope="session")
 def market(job_market_container, owner, arbiter, provider, provider2) -> ContractInstance:
     contract = owner.deploy(
-        job_market_container, arbiter, ARBITER_WINDOW, COLLATERAL_BPS, ABANDON_SLASH_BPS
+        job_market_container,
+        arbiter,
+        ARBITER_WINDOW,
+        COLLATERAL_BPS,
+        ABANDON_SLASH_BPS,
+        ZERO_ADDRESS,
     )
     for account in (provider, provider2):
         contract.register(digest(f"capabilities of {account.address}"), sender=account, value=STAKE)
@@ -101,3 +109,32 @@ def hostile_factory(project, owner, market) -> Callable[..., ContractInstance]:
         return owner.deploy(container, market, value=balance)
 
     return deploy
+
+
+@pytest.fixture(scope="session")
+def token_markets(
+    project, job_market_container, owner, arbiter, requester, provider, provider2
+) -> dict[str, TokenMarket]:
+    """One market per token kind (contract_helpers.TOKEN_KINDS), each with its own test
+    token: both providers registered with 1,000 tokens staked, the requester funded."""
+    markets = {}
+    for kind, (contract, decimals, quiet) in TOKEN_KINDS.items():
+        container = without_source_maps(getattr(project, contract).contract_type)
+        args = (f"Test {kind}", kind.upper(), decimals)
+        token = owner.deploy(container, *args, *((quiet,) if contract == "TestToken" else ()))
+        market = owner.deploy(
+            job_market_container,
+            arbiter,
+            ARBITER_WINDOW,
+            COLLATERAL_BPS,
+            ABANDON_SLASH_BPS,
+            token,
+        )
+        made = TokenMarket(kind, token, market, 10**decimals)
+        made.fund(requester, 1_000_000 * made.unit)
+        for account in (provider, provider2):
+            made.fund(account, made.stake)
+            market.register(digest(f"capabilities of {account.address}"), sender=account)
+            market.deposit_stake_token(made.stake, sender=account)
+        markets[kind] = made
+    return markets

@@ -142,3 +142,58 @@ class Jobs:
 
     def deadline(self, job_id: int) -> int:
         return self.market.get_job(job_id).deadline
+
+
+# ------------------------------------------------------------------ token markets
+
+# The token kinds a market is tested with: (contract, decimals, fails quietly).
+# usdc: reverts on failure, permit, 6 decimals, blacklist; quiet: returns false instead of
+# reverting, 18 decimals; usdt: returns no boolean (Tether-style), 6 decimals; fee: like usdc
+# but can take a fee on every transfer (the market must refuse it).
+TOKEN_KINDS: dict[str, tuple[str, int, bool]] = {
+    "usdc": ("TestToken", 6, False),
+    "quiet": ("TestToken", 18, True),
+    "usdt": ("NoReturnToken", 6, False),
+    "fee": ("TestToken", 6, False),
+}
+
+
+@dataclass
+class TokenMarket:
+    """A market deployed with a test token, its providers staked and its requester funded."""
+
+    kind: str
+    token: ContractInstance
+    market: ContractInstance
+    unit: int  # one whole token, in base units
+
+    @property
+    def price(self) -> int:
+        return 10 * self.unit
+
+    @property
+    def stake(self) -> int:
+        return 1_000 * self.unit
+
+    def fund(self, account: AccountAPI, amount: int) -> None:
+        """Mint ``amount`` to ``account`` and let the market pull all of it."""
+        self.token.mint(account, amount, sender=account)
+        self.token.approve(self.market, 2**256 - 1, sender=account)
+
+    def post(self, sender: AccountAPI, price: int | None = None, **overrides: Any) -> int:
+        now = next_timestamp()
+        args = {
+            "spec_digest": digest(f"spec {self.market.job_count()}"),
+            "designated": ZERO_ADDRESS,
+            "claim_deadline": now + CLAIM_WINDOW,
+            "work_timeout": WORK_TIMEOUT,
+            "review_window": REVIEW_WINDOW,
+        }
+        args.update(overrides)
+        self.market.post_job_token(
+            *args.values(), self.price if price is None else price, sender=sender
+        )
+        return self.market.job_count() - 1
+
+    def balance(self) -> int:
+        return self.token.balanceOf(self.market)

@@ -15,6 +15,7 @@ from web3 import Web3
 
 from jobmarket.chain import artifact, deployments, export
 from jobmarket.chain.accounts import test_account as dev_account
+from jobmarket.chain.client import MarketClient
 from jobmarket.chain.deployments import Deployment
 from jobmarket.chain.market import job_market
 from jobmarket.devnet import Anvil, deploy_market
@@ -295,3 +296,40 @@ def test_the_deploy_script_works_on_an_anvil_mining_every_second(tmp_path):
         web3 = Web3(Web3.HTTPProvider(interval.url))
         assert web3.eth.get_code(recorded.address)
         assert recorded.genesis_hash == web3.eth.get_block(0)["hash"].to_0x_hex()
+
+
+def test_the_deploy_script_deploys_a_market_that_pays_in_a_token(
+    tmp_path, accounts, monkeypatch, token_markets
+):
+    token = token_markets["usdc"].token
+    record_path = tmp_path / "deployments.json"
+    result = run_deploy(record_path, "--token", token.address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"pays in the token {token.address} (price unit 1)" in result.stdout
+
+    monkeypatch.setenv(deployments.ENV_VAR, str(record_path))
+    market = job_market(chain.provider)
+    assert market.token() == token.address
+    client = MarketClient(chain.provider.web3, market.address)
+    currency = client.currency
+    assert (currency.symbol, currency.decimals, currency.price_unit) == ("USDC", 6, 1)
+    assert currency.parse_price("12.5") == 12_500_000
+    assert currency.format(12_500_000) == "12.5 USDC"
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("0x1234", "'0x1234' is not an address"),
+        ("0x000000000000000000000000000000000000dEaD", "holds no contract on this chain"),
+    ],
+)
+def test_the_deploy_script_refuses_a_token_that_is_not_one_before_spending_gas(
+    tmp_path, accounts, token, message
+):
+    nonce_before = accounts[0].nonce
+    result = run_deploy(tmp_path / "deployments.json", "--token", token)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert accounts[0].nonce == nonce_before

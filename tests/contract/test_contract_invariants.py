@@ -20,9 +20,15 @@ through, the stake stop at the limit and the excess become a credit the provider
 Each example runs from a chain snapshot and is rolled back afterwards; every transaction has a
 pinned timestamp, so a run does not depend on the wall clock.
 
-Profiles: ``ci`` (default: derandomised, about 90 s on 2 cores) and ``explore`` (random, longer),
-chosen with ``HYPOTHESIS_PROFILE``. The states and transitions reached are printed (``-s``),
-recorded as a test property, and asserted complete.
+The same machine runs on an ETH market and on a market of each test token kind
+(contract_helpers.TOKEN_KINDS): there the balance is the token's, stakes are deposited with
+``deposit_stake_token``, the refusing requester is an account the token blacklists (its refunds
+become credits; its withdrawals fail until it is unblocked), and on the fee-on-transfer token a
+rule switches the fee on, checks that posts and deposits are refused, and switches it off.
+
+Profiles: ``ci`` (default: derandomised, about 90 s on 2 cores for ETH, fewer examples per token
+kind) and ``explore`` (random, longer), chosen with ``HYPOTHESIS_PROFILE``. The states and
+transitions reached are printed (``-s``), recorded as a test property, and asserted complete.
 """
 
 import os
@@ -37,6 +43,7 @@ from contract_helpers import (
     ARBITER_WINDOW,
     COLLATERAL_BPS,
     MAX_BPS,
+    TOKEN_KINDS,
     ZERO_ADDRESS,
     digest,
     next_timestamp,
@@ -113,6 +120,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
+    "ci-token",
+    max_examples=3,
+    stateful_step_count=12,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
     "explore",
     max_examples=60,
     stateful_step_count=40,
@@ -178,6 +194,11 @@ class MarketMachine(RuleBasedStateMachine):
 
     market = owner = arbiter = requester = stranger = hostile = None
     providers: tuple = ()
+    # The market's token (None: an ETH market), and its price unit (gwei for ETH).
+    token = None
+    price_unit = 10**9
+    # Whether the token can be made to take a fee on transfer (the "fee" kind).
+    fee_token = False
 
     jobs = Bundle("jobs")
 
@@ -207,7 +228,7 @@ class MarketMachine(RuleBasedStateMachine):
             next_timestamp()
         else:
             set_next_timestamp(at)
-        if actor is self.hostile:
+        if actor is self.hostile and self.token is None:
             data = getattr(self.market, function).encode_input(*args)
             return self.hostile.execute(data, value, sender=self.stranger)
         return getattr(self.market, function)(*args, sender=actor, value=value)
@@ -219,8 +240,22 @@ class MarketMachine(RuleBasedStateMachine):
 
     def configure_hostile(self, refuse: bool) -> None:
         next_timestamp()
-        self.hostile.configure(REFUSE if refuse else ACCEPT, b"", sender=self.stranger)
+        if self.token is None:
+            self.hostile.configure(REFUSE if refuse else ACCEPT, b"", sender=self.stranger)
+        else:
+            self.token.set_blocked(self.hostile, refuse, sender=self.stranger)
         self.model.hostile_refuses = refuse
+
+    def deposit(self, account, amount: int, legal: bool = True):
+        """Add ``amount`` to ``account``'s stake in the market's currency (minted first)."""
+        if self.token is None:
+            return self.attempt(legal, account, "deposit_stake", value=amount)
+        next_timestamp()
+        self.token.mint(account, amount, sender=account)
+        return self.attempt(legal, account, "deposit_stake_token", amount)
+
+    def balance(self) -> int:
+        return self.market.balance if self.token is None else self.token.balanceOf(self.market)
 
     def record(self, receipt, job_id: int) -> None:
         for name in SETTLEMENT_EVENTS:
@@ -283,7 +318,7 @@ class MarketMachine(RuleBasedStateMachine):
 
     def post_job(self, requester, price_gwei, designated, claim_window):
         sender = getattr(self, requester)
-        price = price_gwei * 10**9
+        price = price_gwei * self.price_unit
         designated_address = None if designated is None else self.providers[designated].address
         now = next_timestamp()
         fee_bps, collateral_bps, slash_bps = self.model.params
@@ -294,10 +329,18 @@ class MarketMachine(RuleBasedStateMachine):
             600,
             300,
         )
+        function, value = "post_job", price
+        if self.token is not None:
+            function, value, args = "post_job_token", 0, (*args, price)
         if self.model.paused:
-            self.attempt(False, sender, "post_job", *args, value=price, at=now)
+            self.attempt(False, sender, function, *args, value=value, at=now)
             return multiple()
-        self.send(sender, "post_job", *args, value=price, at=now)
+        blocked = self.token is not None and sender is self.hostile and self.model.hostile_refuses
+        if blocked:  # a blacklisted account cannot pay: it is blacklisted once it has posted
+            self.token.set_blocked(sender, False, sender=self.stranger)
+        self.send(sender, function, *args, value=value, at=now)
+        if blocked:
+            self.token.set_blocked(sender, True, sender=self.stranger)
         job_id = self.market.job_count() - 1
         self.model.jobs[job_id] = ModelJob(
             requester=sender.address,
@@ -477,9 +520,9 @@ class MarketMachine(RuleBasedStateMachine):
     def fill_stake(self, account, headroom: int) -> None:
         """Deposit real ether until ``account``'s stake is ``headroom`` below the limit."""
         amount = MAX_STAKE - headroom - self.model.stakes[account.address]
-        chain.provider.set_balance(account.address, account.balance + amount)
-        next_timestamp()
-        self.market.deposit_stake(sender=account, value=amount)
+        if self.token is None:
+            chain.provider.set_balance(account.address, account.balance + amount)
+        self.deposit(account, amount)
         self.model.stakes[account.address] += amount
 
     @rule(
@@ -543,14 +586,32 @@ class MarketMachine(RuleBasedStateMachine):
     def stake_moves(self, provider, move):
         account = self.providers[provider]
         if move == "deposit":
-            fits = self.model.stakes[account.address] + 10**18 <= MAX_STAKE
-            if self.attempt(fits, account, "deposit_stake", value=10**18) is not None:
-                self.model.stakes[account.address] += 10**18
+            amount = 10**9 * self.price_unit
+            fits = self.model.stakes[account.address] + amount <= MAX_STAKE
+            if self.deposit(account, amount, legal=fits) is not None:
+                self.model.stakes[account.address] += amount
             return
         free = self.model.stakes[account.address] - self.model.locked[account.address]
         amount = free if move == "withdraw all" else free // 2
         if self.attempt(amount > 0, account, "withdraw_stake", amount) is not None:
             self.model.stakes[account.address] -= amount
+
+    @rule(price_gwei=st.sampled_from([10**4, 10**7]), provider=st.sampled_from([0, 1]))
+    def fee_interlude(self, price_gwei, provider):
+        """A token that starts taking a fee on transfer: posts and deposits are refused (the
+        market checks what it received), and everything works again once the fee is gone.
+        (Amounts of at least 10,000 units, so that the 1 % fee is not rounded to zero.)"""
+        if not self.fee_token:
+            return
+        next_timestamp()
+        self.token.set_fee_bps(100, sender=self.stranger)
+        now = next_timestamp()
+        args = (digest("fee"), ZERO_ADDRESS, now + 3_600, 600, 300, price_gwei * self.price_unit)
+        self.attempt(False, self.requester, "post_job_token", *args, at=now)
+        self.deposit(self.providers[provider], 10**4 * self.price_unit, legal=False)
+        next_timestamp()
+        self.token.set_fee_bps(0, sender=self.stranger)
+        REACHED["fee-on-transfer refused"] += 1
 
     # ------------------------------------------------------------ invariants
 
@@ -569,7 +630,7 @@ class MarketMachine(RuleBasedStateMachine):
             + sum(info.stake for info in stakes.values())
             + sum(credits.values())
         )
-        assert self.market.balance == expected, "balance != escrow + stakes + credits"
+        assert self.balance() == expected, "balance != escrow + stakes + credits"
 
     @invariant()
     def settled_at_most_once_and_states_agree(self):
@@ -580,8 +641,12 @@ class MarketMachine(RuleBasedStateMachine):
         self.touched.clear()
 
 
+@pytest.mark.parametrize("kind", ["eth", *TOKEN_KINDS])
 def test_random_action_sequences_keep_the_market_solvent(
+    kind,
     market,
+    token_markets,
+    accounts,
     owner,
     arbiter,
     requester,
@@ -591,22 +656,35 @@ def test_random_action_sequences_keep_the_market_solvent(
     hostile_factory,
     record_property,
 ):
-    MarketMachine.market = market
     MarketMachine.owner = owner
     MarketMachine.arbiter = arbiter
     MarketMachine.requester = requester
     MarketMachine.stranger = stranger
-    MarketMachine.hostile = hostile_factory(balance=100 * 10**18)
     MarketMachine.providers = (provider, provider2)
+    profile = PROFILE
+    if kind == "eth":
+        MarketMachine.market = market
+        MarketMachine.hostile = hostile_factory(balance=100 * 10**18)
+    else:
+        tm = token_markets[kind]
+        MarketMachine.market, MarketMachine.token = tm.market, tm.token
+        MarketMachine.price_unit = tm.market.price_unit()
+        MarketMachine.fee_token = kind == "fee"
+        # The refusing requester of a token market: an account the token can blacklist.
+        MarketMachine.hostile = accounts[6]
+        tm.fund(accounts[6], 10**30)
+        profile = "ci-token" if PROFILE == "ci" else PROFILE
     REACHED.clear()
 
-    run_state_machine_as_test(MarketMachine, settings=settings.get_profile(PROFILE))
+    run_state_machine_as_test(MarketMachine, settings=settings.get_profile(profile))
 
-    print(f"\nstates and transitions reached ({PROFILE} profile):")
+    print(f"\nstates and transitions reached ({kind} market, {profile} profile):")
     for name, count in sorted(REACHED.items()):
         print(f"  {count:5d}  {name}")
     record_property("reached", dict(REACHED))
     wanted = TRANSITIONS | {s.name for s in JobState if s is not S.NONEXISTENT} | {OVER_STAKE_LIMIT}
+    if kind == "fee":
+        wanted.add("fee-on-transfer refused")
     missing = wanted - set(REACHED)
     assert not missing, f"the run never reached {sorted(missing)}"
 
@@ -615,6 +693,8 @@ def test_random_action_sequences_keep_the_market_solvent(
 def _state_machine_isolation():
     """The machine's class attributes point at this test's chain objects only while it runs."""
     yield
-    for name in ("market", "owner", "arbiter", "requester", "stranger", "hostile"):
+    for name in ("market", "owner", "arbiter", "requester", "stranger", "hostile", "token"):
         setattr(MarketMachine, name, None)
     MarketMachine.providers = ()
+    MarketMachine.price_unit = 10**9
+    MarketMachine.fee_token = False

@@ -138,9 +138,10 @@ def test_the_only_state_changing_functions_are_the_specified_ones(market):
     """No hidden owner function can move escrow, stakes or credits: the write surface is fixed."""
     writes = {abi.name for abi in market.contract_type.mutable_methods}
     assert writes == {
-        "post_job", "cancel", "accept", "dispute",
-        "register", "deposit_stake", "withdraw_stake", "claim", "abandon", "submit_result",
-        "finalize", "reclaim", "close_dispute", "resolve", "withdraw",
+        "post_job", "post_job_token", "post_job_permit", "cancel", "accept", "dispute",
+        "register", "deposit_stake", "deposit_stake_token", "withdraw_stake",
+        "claim", "abandon", "submit_result", "finalize",
+        "reclaim", "close_dispute", "resolve", "withdraw",
         "set_params", "set_fee_recipient", "pause", "unpause",
         "transfer_ownership", "accept_ownership",
     }  # fmt: skip
@@ -291,6 +292,8 @@ def test_a_new_market_starts_with_the_deployer_in_charge(market, owner, arbiter)
     assert market.paused() is False
     assert market.job_count() == 0
     assert market.PUSH_GAS_STIPEND() == 30_000
+    assert market.TOKEN_PUSH_GAS() == 100_000
+    assert (market.token(), market.price_unit()) == (ZERO_ADDRESS, 10**9)  # ETH, whole gwei
 
 
 @pytest.mark.parametrize(
@@ -306,4 +309,4 @@ def test_a_new_market_starts_with_the_deployer_in_charge(market, owner, arbiter)
 def test_the_constructor_refuses_bad_settings(args, reason, job_market_container, owner, arbiter):
     args = tuple(arbiter if arg == "arbiter" else arg for arg in args)
     with ape.reverts(reason):
-        owner.deploy(job_market_container, *args)
+        owner.deploy(job_market_container, *args, ZERO_ADDRESS)

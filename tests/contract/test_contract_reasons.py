@@ -21,10 +21,12 @@ def _code_without_docs(path: Path) -> str:
 
 
 def contract_reasons() -> set[str]:
-    """Every string literal in the contract's code: all of them are revert reasons."""
+    """Every string literal in the contract's code (function signatures given to
+    ``method_id`` aside): all of them are revert reasons."""
     found = set()
     for path in CONTRACTS:
-        found |= set(re.findall(r'(?<![b\w])"([^"\n]+)"', _code_without_docs(path)))
+        code = re.sub(r'method_id\("[^"]*"\)', "", _code_without_docs(path))
+        found |= set(re.findall(r'(?<![b\w])"([^"\n]+)"', code))
     return found
 
 

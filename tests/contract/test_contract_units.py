@@ -1,13 +1,19 @@
-"""Prices are whole gwei: tools check them before a transaction, with the contract's limits."""
+"""Prices are whole gwei (whole price units of a token): tools check them before a transaction,
+with the contract's limits."""
+
+import re
 
 import pytest
 
 from jobmarket.chain.units import (
+    ETH,
     MAX_PRICE_WEI,
     WEI_PER_GWEI,
+    Currency,
     check_price,
     format_price,
     parse_price,
+    price_unit_for,
     round_to_gwei,
 )
 from jobmarket.errors import InvalidInput
@@ -73,3 +79,45 @@ def test_round_to_gwei_suggests_a_valid_price():
 )
 def test_format_price(wei, shown):
     assert format_price(wei) == shown
+
+
+USDC = Currency(symbol="USDC", decimals=6, price_unit=price_unit_for(6), token="0x" + "11" * 20)
+DAI = Currency(symbol="DAI", decimals=18, price_unit=price_unit_for(18), token="0x" + "22" * 20)
+
+
+@pytest.mark.parametrize(
+    ("currency", "text", "amount"),
+    [
+        (USDC, "12.5", 12_500_000),
+        (USDC, "12.5 USDC", 12_500_000),
+        (USDC, "0.000001", 1),
+        (DAI, "0.000000001", 10**9),
+        (ETH, "0.01 ether", 10**16),
+        (ETH, "0.01", 10**16),
+    ],
+)
+def test_a_price_is_read_in_whole_tokens(currency, text, amount):
+    assert currency.parse_price(text) == amount
+
+
+@pytest.mark.parametrize(
+    ("currency", "text", "message"),
+    [
+        (USDC, "1.0000001", "has more decimals than USDC (6)"),
+        (USDC, "12.5 DAI", "cannot read the amount '12.5 DAI'"),
+        (USDC, "-3", "is not a positive number"),
+        (USDC, "0", "the price is zero"),
+        (DAI, "0.0000000015", "is not a whole multiple of 0.000000001 DAI"),
+        (USDC, "80000000000", "above the contract's maximum"),
+    ],
+)
+def test_a_price_the_contract_would_refuse_is_refused_with_what_to_do(currency, text, message):
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        currency.parse_price(text)
+
+
+def test_token_amounts_are_shown_with_the_symbol_and_eth_as_before():
+    assert USDC.format(12_500_000) == "12.5 USDC"
+    assert USDC.format(1) == "0.000001 USDC"
+    assert ETH.format(10**16) == format_price(10**16) == "0.01 ETH"
+    assert (price_unit_for(6), price_unit_for(9), price_unit_for(18)) == (1, 1, 10**9)
