@@ -47,6 +47,7 @@ from requester.inputs import (
 from requester.job import Job
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, find_provider, list_providers
+from requester.remote import with_remote_inputs
 from requester.signer import KeySigner, NamedAccountSigner, Signer
 from requester.status import JobSummary
 from requester.transactions import send, shortfall
@@ -220,6 +221,7 @@ class Requester:
         command: str | Sequence[str] | None = None,
         inputs: Sequence[str | NamedPath] = (),
         input_cids: Sequence[str | NamedCid] = (),
+        input_urls: Sequence[str] = (),
         env: dict[str, str] | None = None,
         timeout: str | int | None = None,
         cpu: float | None = None,
@@ -234,7 +236,8 @@ class Requester:
         """Post a job and escrow its price; returns the job once the post is mined.
 
         ``inputs`` are local files or folders (``PATH`` or ``NAME=PATH``) added to the store and
-        mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store.
+        mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store;
+        ``input_urls`` (``NAME=URL#sha256=HEX``) are downloaded by the provider.
         Durations are human (``10m``); the price is ``0.01`` (ether) or ``"250000 gwei"``.
         Everything is checked before anything is sent: spec, terms, inputs, provider, funds.
         """
@@ -267,6 +270,7 @@ class Requester:
             # Checked again with the gas by transactions.prepare; here to fail before uploading.
             raise shortfall("post_job", me, balance, terms.price, 0)
         full = with_inputs(base, self.store, paths, cids)
+        full = with_remote_inputs(full, self.store, input_urls)  # URL inputs, our peers as hints
         full.publish(self.store)
         receipt, record = send(
             self.client,
