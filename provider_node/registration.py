@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from jobmarket.chain.client import MarketClient
+from jobmarket.content.peers import own_addresses
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
@@ -133,18 +134,9 @@ def load_capabilities(store: ContentStore, digest: bytes) -> ProviderCapabilitie
 def with_ipfs_peers(document: ProviderCapabilities, store: ContentStore) -> ProviderCapabilities:
     """The document with this node's IPFS peer addresses (loopback left out), when the store is
     a Kubo node and the document names none: requesters connect to them to fetch results."""
-    from jobmarket.content.kubo import KuboStore, check_peer_address
-
-    if document.ipfs_peers is not None or not isinstance(store, KuboStore):
+    if document.ipfs_peers is not None:
         return document
-    peers = []
-    for address in store.identity().addresses:
-        if address.startswith(("/ip4/127.", "/ip6/::1/")):
-            continue
-        try:
-            peers.append(check_peer_address(address))
-        except InvalidInput:
-            continue  # a transport we do not describe (e.g. webrtc-direct with certhashes)
-    return ProviderCapabilities.parse(
-        {**document.model_dump(mode="json"), "ipfs_peers": peers[:16]}
-    )
+    peers = own_addresses(store)
+    if not peers:
+        return document
+    return ProviderCapabilities.parse({**document.model_dump(mode="json"), "ipfs_peers": peers})

@@ -13,21 +13,21 @@ Before the node inspects a job's inputs (and again before staging them after a c
 Any URL input that cannot be fetched or does not match its digest is a problem: the job is
 declined before claiming, and the log line says which input and why. Peers and gateways are
 only hints: when they fail, the inspection that follows decides (the content may be local).
-Every address comes from the requester, so each is checked by
-:func:`jobmarket.content.fetch.check_fetch_target` first (no private or loopback targets
+Every address comes from the requester, so each is checked first
+(:mod:`jobmarket.content.peers`, :mod:`jobmarket.content.fetch`: no private or loopback targets
 unless the operator set ``JOBMARKET_FETCH_PRIVATE=1``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobmarket.content.cid import Cid
-from jobmarket.content.fetch import check_fetch_target, fetch_pinned
+from jobmarket.content.fetch import fetch_pinned
 from jobmarket.content.gateway import import_from_gateway
+from jobmarket.content.peers import connect_peers
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import UserError
 from jobmarket.spec.inputs import input_allowance
@@ -35,7 +35,6 @@ from jobmarket.spec.job import InputMount, JobSpec
 from provider_node.logs import emit
 
 log = logging.getLogger("provider_node")
-_HOST = re.compile(r"^/(?:ip4|ip6|dns|dns4|dns6)/([^/]+)/")
 
 
 @dataclass
@@ -47,29 +46,10 @@ class GatheredInputs:
 
 
 def connect_to_peers(store: ContentStore, addresses: list[str], *, job_id: int) -> list[str]:
-    """Connect the store's Kubo node to ``addresses`` (those allowed); the ones connected."""
-    from jobmarket.content.kubo import KuboStore
-
-    if not addresses or not isinstance(store, KuboStore):
-        return []
-    allowed = []
-    for address in addresses:
-        match = _HOST.match(address)
-        host = match[1] if match else ""
-        try:
-            check_fetch_target(f"http://{'[' + host + ']' if ':' in host else host}/")
-        except UserError as err:
-            emit(log, "peer_skipped", job=job_id, peer=address[:200], reason=err.problem[:200])
-            continue
-        allowed.append(address)
-    connected = []
-    for address in allowed:  # one by one: an unreachable peer must not hide the others
-        try:
-            store.swarm_connect([address])
-        except UserError as err:
-            emit(log, "peer_unreachable", job=job_id, peer=address[:200], reason=err.problem[:200])
-        else:
-            connected.append(address)
+    """Connect the store's Kubo node to the spec's hinted peers; each failure logged."""
+    connected, failed = connect_peers(store, addresses)
+    for address, reason in failed.items():
+        emit(log, "peer_unreachable", job=job_id, peer=address[:200], reason=reason[:200])
     if connected:
         emit(log, "peers_connected", job=job_id, peers=len(connected))
     return connected

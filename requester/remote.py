@@ -6,6 +6,9 @@
 * When the store is a Kubo node, a posted spec with CID inputs carries this node's peer
   addresses (``retrieval.peers``): the provider connects to them before fetching, so no DHT
   or public bootstrap is needed.
+* with a Kubo store, ``JOBMARKET_IPFS_PEERS`` (a bootstrap list, see
+  :mod:`jobmarket.content.peers`) is connected to before posting, so a provider can read the
+  spec at all;
 * ``results --gateway URL`` reads a result through a trustless gateway, every block checked;
   with a Kubo store, results are fetched after connecting to the peers the provider published
   in its capability document.
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from jobmarket.content.peers import connect_configured_peers, connect_peers, own_addresses
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.names import name_problem
@@ -48,23 +52,6 @@ def parse_input_url(text: str) -> UrlInput:
         ) from None
 
 
-def own_peer_addresses(store: ContentStore) -> list[str]:
-    """This side's IPFS peer addresses (loopback left out), when the store is a Kubo node."""
-    from jobmarket.content.kubo import KuboStore, check_peer_address
-
-    if not isinstance(store, KuboStore):
-        return []
-    peers = []
-    for address in store.identity().addresses:
-        if address.startswith(("/ip4/127.", "/ip6/::1/")):
-            continue
-        try:
-            peers.append(check_peer_address(address))
-        except InvalidInput:
-            continue
-    return peers[:16]
-
-
 def with_remote_inputs(spec: JobSpec, store: ContentStore, input_urls: Sequence[str]) -> JobSpec:
     """``spec`` with the URL inputs and, for CID inputs on a Kubo store, our peers as hints."""
     urls = [parse_input_url(text) for text in input_urls]
@@ -73,28 +60,15 @@ def with_remote_inputs(spec: JobSpec, store: ContentStore, input_urls: Sequence[
     document: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True)
     if urls:
         document["url_inputs"] = [*document.get("url_inputs", []), *(u.model_dump() for u in urls)]
+    connect_configured_peers(store)  # so that providers can fetch the spec at all
     if spec.inputs and spec.retrieval is None:
-        peers = own_peer_addresses(store)
+        peers = own_addresses(store)
         if peers:
             document["retrieval"] = {"peers": peers}
     try:
         return JobSpec.parse(document, "job spec")
     except DocumentInvalid as err:
         raise InvalidInput(err.problem, "fix the inputs named above") from None
-
-
-def connect_to_provider(store: ContentStore, peers: Sequence[str] | None) -> None:
-    """Connect our Kubo node to the provider's published peers (a hint: failures are ignored,
-    the fetch that follows reports what is missing)."""
-    from jobmarket.content.kubo import KuboStore
-
-    if not peers or not isinstance(store, KuboStore):
-        return
-    for address in peers:
-        try:
-            store.swarm_connect([address])
-        except UserError:
-            continue
 
 
 def results_store(requester: Any, provider: str, gateway: str | None) -> ContentStore:
@@ -110,10 +84,11 @@ def results_store(requester: Any, provider: str, gateway: str | None) -> Content
     if isinstance(store, KuboStore):
         from requester.providers import find_provider
 
+        connect_configured_peers(store)
         try:
             listing = find_provider(requester.client, store, provider)
         except UserError:
             listing = None
         if listing is not None and listing.capabilities is not None:
-            connect_to_provider(store, listing.capabilities.ipfs_peers)
+            connect_peers(store, listing.capabilities.ipfs_peers or ())
     return store
