@@ -30,6 +30,7 @@ from eth_account.signers.local import LocalAccount
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
 from jobmarket.chain.states import JobState
+from jobmarket.content.peers import connect_configured_peers
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import IntegrityError, InvalidInput, UserError
 from jobmarket.spec.job import JobSpec
@@ -142,6 +143,7 @@ class Requester:
         """The content store (opened on first use: embedded, or Kubo when IPFS_API is set)."""
         if self._store is None:
             self._store = open_store()
+            connect_configured_peers(self._store)  # JOBMARKET_IPFS_PEERS, before any read
         return self._store
 
     def close(self) -> None:

@@ -7,8 +7,8 @@
   addresses (``retrieval.peers``): the provider connects to them before fetching, so no DHT
   or public bootstrap is needed.
 * with a Kubo store, ``JOBMARKET_IPFS_PEERS`` (a bootstrap list, see
-  :mod:`jobmarket.content.peers`) is connected to before posting, so a provider can read the
-  spec at all;
+  :mod:`jobmarket.content.peers`) is connected to when the store is opened
+  (:attr:`requester.api.Requester.store`), so a provider can read the spec at all;
 * ``results --gateway URL`` reads a result through a trustless gateway, every block checked;
   with a Kubo store, results are fetched after connecting to the peers the provider published
   in its capability document.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jobmarket.content.peers import connect_configured_peers, connect_peers, own_addresses
+from jobmarket.content.peers import connect_peers, own_addresses
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.names import name_problem
@@ -60,7 +60,6 @@ def with_remote_inputs(spec: JobSpec, store: ContentStore, input_urls: Sequence[
     document: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True)
     if urls:
         document["url_inputs"] = [*document.get("url_inputs", []), *(u.model_dump() for u in urls)]
-    connect_configured_peers(store)  # so that providers can fetch the spec at all
     if spec.inputs and spec.retrieval is None:
         peers = own_addresses(store)
         if peers:
@@ -84,7 +83,6 @@ def results_store(requester: Any, provider: str, gateway: str | None) -> Content
     if isinstance(store, KuboStore):
         from requester.providers import find_provider
 
-        connect_configured_peers(store)
         try:
             listing = find_provider(requester.client, store, provider)
         except UserError:
