@@ -51,7 +51,7 @@ from provider_node.logs import emit, error_field, first_line
 from provider_node.policy import MIN_RUN_S
 from provider_node.progress import advance
 from provider_node.publisher import publish_execution
-from provider_node.remote_inputs import gather_inputs
+from provider_node.remote_inputs import forget_downloads, gather_inputs
 from provider_node.retry import Interrupted, backoff, is_transient
 from provider_node.runtime import Runtime
 from provider_node.staging import InputsUnavailable, remove_staged, stage_inputs
@@ -344,6 +344,7 @@ class JobPipeline:
         if gathered.problems:
             self._abandon(job, "; ".join(gathered.problems)[:1000])
             return
+        forget_downloads(spec, self._downloads)
         spec = gathered.spec
         try:
             inputs = stage_inputs(self.rt.store, spec, self.staging)

@@ -96,3 +96,10 @@ def _from_gateways(store: ContentStore, spec: JobSpec, gateways: list[str], *, j
                 continue
             emit(log, "gateway_fetched", job=job_id, cid=cid, gateway=gateway[:200])
             break
+
+
+def forget_downloads(spec: JobSpec, downloads: Path) -> None:
+    """Remove a job's downloaded URL inputs once staged (their bytes are in the store and in
+    the job's staging folder; a later run downloads again)."""
+    for entry in spec.url_inputs or ():
+        (downloads / entry.sha256).unlink(missing_ok=True)

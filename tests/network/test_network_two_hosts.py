@@ -187,3 +187,31 @@ def test_an_input_nobody_serves_is_declined_before_claiming_and_the_log_says_why
     assert "not available" in declined["reason"]
     assert _claims(world, job_id) == []
     assert world.client.job(job_id).state == JobState.OPEN
+
+
+def test_an_input_named_with_a_gateway_is_fetched_as_a_verified_car(world):
+    payload = INPUT[:200_000]
+    with KuboStore(world.kubo_a.api_url) as store_a:
+        cid = store_a.add_bytes(payload, pin=True)
+        spec = JobSpec.parse({
+            "image": DEFAULT_IMAGE, "command": ["sh", "-c", SUM_JOB],
+            "inputs": [{"cid": str(cid), "path": "data.bin"}],
+            "retrieval": {"gateways": [world.kubo_a.gateway_url]},
+        })  # fmt: skip
+        digest = spec.publish(store_a).digest
+        store_a.swarm_connect(world.kubo_b.swarm_addresses())  # for the spec itself
+    now = int(world.w3.eth.get_block("latest")["timestamp"])
+    receipt = world.client.transact(accounts.test_account(0), "post_job", digest, ZERO_ADDRESS,
+                                    now + 600, 1200, 3600, value=10**16)  # fmt: skip
+    [posted] = [e for e in map(world.client.decode, receipt["logs"]) if e and e.job_id is not None]
+    job_id = int(posted.job_id)
+
+    world.node.wait_for_step(job_id, "submitted", timeout=120)
+
+    # B held none of it, so the whole DAG came from A's gateway as one CAR before deciding.
+    [fetched] = world.node.events("gateway_fetched", job=str(job_id))
+    assert fetched["cid"] == str(cid)
+    target = world.requester_host.folder / "gateway-input-result"
+    done = world.requester("results", str(job_id), str(target))
+    assert done.returncode == 0, done.stderr
+    assert (target / "outputs" / "sum").read_text().strip() == hashlib.sha256(payload).hexdigest()
