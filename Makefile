@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install kubo test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo clean
+.PHONY: install kubo test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo demo-network clean
 
 install: $(STAMP)
 
@@ -91,6 +91,11 @@ chain: install
 # The whole system on one machine: chain, contract, provider node, a job posted, verified, paid.
 demo: install docker-engine
 	$(VENV)/bin/python demo/run_demo.py
+
+# The same job across two test hosts (network namespaces, root): requester on host A, provider on
+# host B, each with its own Kubo daemon and home; content moves only between the two Kubo nodes.
+demo-network: install docker-engine kubo
+	$(VENV)/bin/python demo/run_network_demo.py
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache .hypothesis .run

@@ -187,6 +187,7 @@ class Anvil:
 
     port: int = field(default_factory=free_port)
     block_time: float | None = None
+    host: str = HOST  # another local address for test networks (tests/support/netns.py)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     # Fork another chain (``--fork-url``, loopback only here), at a block (``--fork-block``),
@@ -197,12 +198,12 @@ class Anvil:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> Anvil:
         """Start anvil and wait until it answers; refuses a port another program listens on."""
         check_port_free(self.port)
-        command = [anvil_binary(), "--port", str(self.port), "--host", HOST]
+        command = [anvil_binary(), "--port", str(self.port), "--host", self.host]
         if self.block_time is not None:
             command += ["--block-time", str(self.block_time)]
         if self.fork_url is not None:

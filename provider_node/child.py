@@ -74,11 +74,13 @@ def provider_node_cli(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     timeout: float = 120,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run one ``provider-node`` command (``register``, ``status``, ...) to completion."""
+    """Run one ``provider-node`` command (``register``, ``status``, ...) to completion;
+    ``prefix`` runs it elsewhere, e.g. inside a test host's network namespace."""
     command, *rest = args
     completed = subprocess.run(
-        [sys.executable, "-m", "provider_node", command, "--account", account, *rest],
+        [*prefix, sys.executable, "-m", "provider_node", command, "--account", account, *rest],
         env=node_env(rpc_url, home, env),
         capture_output=True,
         text=True,
@@ -99,10 +101,17 @@ def register_provider(
     account: str = DEFAULT_ACCOUNT,
     stake: str = "1 ether",
     args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> str:
     """``provider-node register --stake STAKE`` (accepting any image); returns its output."""
     result = provider_node_cli(
-        ["register", "--stake", stake, *args], rpc_url=rpc_url, home=home, account=account
+        ["register", "--stake", stake, *args],
+        rpc_url=rpc_url,
+        home=home,
+        account=account,
+        env=env,
+        prefix=prefix,
     )
     return result.stdout.strip()
 
@@ -119,12 +128,14 @@ class ProviderNode:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.rpc_url = rpc_url
         self.home = Path(home)
         self.account = account
         self.args = list(args)
         self.env = dict(env or {})
+        self.prefix = list(prefix)  # e.g. a test host's ``nsenter --net=… --``
         safe = re.sub(r"[^A-Za-z0-9]+", "-", account).strip("-").lower()
         self.log_path = log_path or self.home / f"provider-node-{safe}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -144,8 +155,8 @@ class ProviderNode:
         mark = self.mark()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "provider_node", "run", "--account", self.account,
-                 *self.args],
+                [*self.prefix, sys.executable, "-m", "provider_node", "run",
+                 "--account", self.account, *self.args],
                 env=node_env(self.rpc_url, self.home, extra),
                 stdout=log,
                 stderr=subprocess.STDOUT,

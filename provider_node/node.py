@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from jobmarket.content.peers import connect_configured_peers
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import Unreachable, UserError
 from jobmarket.spec.capabilities import ProviderCapabilities
@@ -115,6 +116,7 @@ class Node:
         journal = session.journal
         store = open_store()
         _probe_store(store)
+        connect_configured_peers(store)  # JOBMARKET_IPFS_PEERS: a private network's bootstrap
         info = client.provider_info(account.address)
         if not info.registered:
             raise UserError(

@@ -25,6 +25,7 @@ import logging
 import shutil
 import time
 import traceback
+from pathlib import Path
 
 from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
@@ -50,6 +51,7 @@ from provider_node.logs import emit, error_field, first_line
 from provider_node.policy import MIN_RUN_S
 from provider_node.progress import advance
 from provider_node.publisher import publish_execution
+from provider_node.remote_inputs import forget_downloads, gather_inputs
 from provider_node.retry import Interrupted, backoff, is_transient
 from provider_node.runtime import Runtime
 from provider_node.staging import InputsUnavailable, remove_staged, stage_inputs
@@ -230,6 +232,9 @@ class JobPipeline:
             self.rt.executor.check_image(spec.image)
         except (ImageNotAvailable, InvalidRequest) as err:
             problems.append(err.problem)
+        gathered = gather_inputs(self.rt.store, spec, self._downloads, job_id=self.job_id)
+        problems += gathered.problems
+        spec = gathered.spec
         inputs = inspect_inputs(self.rt.store.get_block, spec)
         problems += inputs.problems
         needed = inputs.total_bytes + input_allowance(spec)
@@ -242,6 +247,11 @@ class JobPipeline:
                     f"margin {_mib(margin)}); this node has {_mib(free)} free"
                 )
         return problems, needed
+
+    @property
+    def _downloads(self) -> Path:
+        """Where URL inputs are downloaded (by sha256) before they are verified and added."""
+        return self.rt.identity.folder / "downloads"
 
     def _free_disk(self) -> int:
         """Free bytes where inputs are staged and outputs collected (the node's folder)."""
@@ -330,6 +340,12 @@ class JobPipeline:
         if seconds_left < self.rt.settings.delivery_margin_s + MIN_RUN_S:
             self._abandon(job, "too little time left before the work deadline to run it")
             return
+        gathered = gather_inputs(self.rt.store, spec, self._downloads, job_id=self.job_id)
+        if gathered.problems:
+            self._abandon(job, "; ".join(gathered.problems)[:1000])
+            return
+        forget_downloads(spec, self._downloads)
+        spec = gathered.spec
         try:
             inputs = stage_inputs(self.rt.store, spec, self.staging)
         except InputsUnavailable as err:

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from jobmarket.chain.client import MarketClient
+from jobmarket.content.peers import own_addresses
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, HeldImage, ProviderCapabilities
@@ -163,3 +164,14 @@ def load_capabilities(store: ContentStore, digest: bytes) -> ProviderCapabilitie
             f"the content store at {store.location} ({err.problem})",
             "run `provider-node register` again to publish it",
         ) from None
+
+
+def with_ipfs_peers(document: ProviderCapabilities, store: ContentStore) -> ProviderCapabilities:
+    """The document with this node's IPFS peer addresses (loopback left out), when the store is
+    a Kubo node and the document names none: requesters connect to them to fetch results."""
+    if document.ipfs_peers is not None:
+        return document
+    peers = own_addresses(store)
+    if not peers:
+        return document
+    return ProviderCapabilities.parse({**document.model_dump(mode="json"), "ipfs_peers": peers})

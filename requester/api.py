@@ -30,6 +30,7 @@ from eth_account.signers.local import LocalAccount
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain, with_retries
 from jobmarket.chain.states import JobState
+from jobmarket.content.peers import connect_configured_peers
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import IntegrityError, InvalidInput, UserError
 from jobmarket.spec.job import JobSpec
@@ -48,6 +49,7 @@ from requester.job import Job
 from requester.outcomes import Outcomes
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, find_provider, list_providers
+from requester.remote import with_remote_inputs
 from requester.signer import KeySigner, NamedAccountSigner, Signer
 from requester.status import JobSummary
 from requester.transactions import send, shortfall
@@ -152,6 +154,7 @@ class Requester:
         """The content store (opened on first use: embedded, or Kubo when IPFS_API is set)."""
         if self._store is None:
             self._store = open_store()
+            connect_configured_peers(self._store)  # JOBMARKET_IPFS_PEERS, before any read
         return self._store
 
     def close(self) -> None:
@@ -231,6 +234,7 @@ class Requester:
         command: str | Sequence[str] | None = None,
         inputs: Sequence[str | NamedPath] = (),
         input_cids: Sequence[str | NamedCid] = (),
+        input_urls: Sequence[str] = (),
         env: dict[str, str] | None = None,
         timeout: str | int | None = None,
         cpu: float | None = None,
@@ -246,7 +250,8 @@ class Requester:
         """Post a job and escrow its price; returns the job once the post is mined.
 
         ``inputs`` are local files or folders (``PATH`` or ``NAME=PATH``) added to the store and
-        mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store.
+        mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store;
+        ``input_urls`` (``NAME=URL#sha256=HEX``) are downloaded by the provider.
         Durations are human (``10m``); the price is ``0.01`` (ether) or ``"250000 gwei"``.
         Everything is checked before anything is sent: spec, terms, inputs, provider, funds,
         and that at least one registered provider would take the job (``anyway`` skips that).
@@ -280,6 +285,7 @@ class Requester:
             # Checked again with the gas by transactions.prepare; here to fail before uploading.
             raise shortfall("post_job", me, balance, terms.price, 0)
         full = with_inputs(base, self.store, paths, cids)
+        full = with_remote_inputs(full, self.store, input_urls)  # URL inputs, our peers as hints
         if terms.designated is None and not anyway:  # after the input checks (bad input: 2)
             self._check_some_provider_takes(terms, checked)
         full.publish(self.store)

@@ -26,6 +26,7 @@ from requester.durations import format_duration, format_relative
 from requester.errors import ActionNotAllowed
 from requester.history import JobFeed, JobStep, result_cid
 from requester.moves import Action, check_action
+from requester.remote import results_store
 from requester.status import JobStatus
 from requester.transactions import TxRecord, send
 
@@ -201,7 +202,11 @@ class Job:
             time.sleep(poll_interval or self.requester.poll_interval)
 
     def results(
-        self, destination: str | Path, *, max_size: int | str = DEFAULT_MAX_RESULT_BYTES
+        self,
+        destination: str | Path,
+        *,
+        max_size: int | str = DEFAULT_MAX_RESULT_BYTES,
+        gateway: str | None = None,
     ) -> ResultManifest:
         """Download the submitted result to ``destination`` and verify all of it.
 
@@ -210,7 +215,8 @@ class Job:
         ``max_size`` (bytes, or text such as ``"2GiB"``; default 1 GiB) and the free space
         of the target's filesystem. Every file is written with a cap of its declared size and
         checked against the manifest before the folder is renamed to ``destination``: on
-        any refusal ``destination`` is not created.
+        any refusal ``destination`` is not created. ``gateway`` reads it through an IPFS
+        trustless gateway instead of the store (every block checked the same way).
         """
         limit = parse_size(max_size, what="maximum result size")
         status = self.status()
@@ -222,9 +228,10 @@ class Job:
                 f"now waiting on {status.waiting_on}",
             )
         digest = bytes(submitted.args["result_digest"])
+        store = results_store(self.requester, status.view.provider, gateway)
         try:
             return fetch_result(
-                self.requester.store,
+                store,
                 result_cid(digest),
                 digest,
                 Path(destination),
@@ -236,6 +243,9 @@ class Job:
             raise IntegrityError(
                 err.problem, f"dispute it (`requester dispute {self.id}`); nothing was written"
             ) from None
+        finally:
+            if store is not self.requester.store:
+                store.close()
 
     # -- the requester's moves -----------------------------------------------------------------
 

@@ -210,10 +210,11 @@ def results(
     job_id: str,
     destination: Path | None,
     max_size: str | None = None,
+    gateway: str | None = None,
 ) -> None:
     job = requester.job(job_id)
     target = destination or Path(f"job-{job.id}-result")
-    manifest = job.results(target, max_size=max_size or DEFAULT_MAX_RESULT_BYTES)
+    manifest = job.results(target, max_size=max_size or DEFAULT_MAX_RESULT_BYTES, gateway=gateway)
     emit(as_json, _results_json(manifest, target), results_text(manifest, target))
 
 

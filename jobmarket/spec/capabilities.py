@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
-from jobmarket.spec.job import JobSpec, Resources
+from jobmarket.spec.job import JobSpec, PeerAddress, Resources
 from jobmarket.spec.validation import Document, StrictModel
 
 
@@ -82,6 +82,11 @@ class ProviderCapabilities(Document):
     max_resources: Resources = Field(description="the largest job this node will run")
     max_timeout_s: int = Field(3600, ge=1, le=86400)
     price_floor_wei: Wei = Field(description="the node ignores jobs paying less")
+    ipfs_peers: list[PeerAddress] | None = Field(
+        None,
+        max_length=16,
+        description="the node's IPFS peer addresses (/…/p2p/ID): connect to them to fetch results",
+    )
     accepted_images: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
         min_length=1,
         max_length=256,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from jobmarket.content.cid import RAW, Cid
+from jobmarket.content.fetch import url_problem
 from jobmarket.errors import InvalidInput
 from jobmarket.names import env_name_problem, env_value_problem
 from jobmarket.spec.validation import (
@@ -83,6 +84,44 @@ class InputMount(StrictModel):
     path: RelativePath
 
 
+def _check_peer(value: str) -> str:
+    from jobmarket.content.kubo import check_peer_address
+
+    try:
+        return check_peer_address(value)
+    except InvalidInput as err:
+        raise ValueError(f"{err.problem} ({err.hint})") from None
+
+
+def _check_url(value: str) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+PeerAddress = Annotated[str, AfterValidator(_check_peer)]
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex sha256")]
+
+
+class UrlInput(StrictModel):
+    """A file the provider downloads over HTTP(S) and mounts read-only at ``/in/<path>`` only
+    once its sha256 equals ``sha256`` (declined before claiming otherwise)."""
+
+    url: HttpUrl
+    sha256: Sha256Hex
+    path: RelativePath
+
+
+class RetrievalHints(StrictModel):
+    """Where the inputs can be fetched from: the requester's IPFS peers (the provider connects
+    to them before fetching, so no DHT is needed) and trustless gateways (CAR, verified)."""
+
+    peers: list[PeerAddress] = Field(default_factory=list, max_length=16)
+    gateways: list[HttpUrl] = Field(default_factory=list, max_length=8)
+
+
 class JobSpec(Document):
     """A job: image, command, inputs, limits and how the result is verified."""
 
@@ -95,6 +134,12 @@ class JobSpec(Document):
     command: list[Argument] = Field(min_length=1, max_length=256, description="argv, no shell")
     env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
     inputs: list[InputMount] = Field(default_factory=list, max_length=64)
+    url_inputs: list[UrlInput] | None = Field(
+        None, max_length=64, description="files fetched over HTTP(S), pinned by sha256"
+    )
+    retrieval: RetrievalHints | None = Field(
+        None, description="the requester's IPFS peer addresses and gateways serving the inputs"
+    )
     outputs: list[RelativePath] = Field(
         default_factory=list,
         max_length=64,
@@ -124,6 +169,16 @@ class JobSpec(Document):
     def _input_paths(cls, inputs: list[InputMount]) -> list[InputMount]:
         _check_disjoint([mount.path for mount in inputs])
         return inputs
+
+    @model_validator(mode="after")
+    def _all_input_paths(self) -> JobSpec:
+        if self.url_inputs:
+            _check_disjoint([mount.path for mount in self.inputs] + self.url_input_paths)
+        return self
+
+    @property
+    def url_input_paths(self) -> list[str]:
+        return [entry.path for entry in self.url_inputs or ()]
 
     @field_validator("outputs")
     @classmethod

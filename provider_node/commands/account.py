@@ -22,7 +22,12 @@ from provider_node.commands.common import (
     require_funds,
     session_from,
 )
-from provider_node.registration import CAPABILITIES_META, build_capabilities, machine_hardware
+from provider_node.registration import (
+    CAPABILITIES_META,
+    build_capabilities,
+    machine_hardware,
+    with_ipfs_peers,
+)
 from provider_node.session import Session
 from provider_node.transactions import Mined
 
@@ -127,8 +132,9 @@ def register(
         )
     session = session_from(rpc_url, account)
     client = session.client
-    require_funds(session, "register", document.digest, value=deposit)
     with open_store() as store:
+        document = with_ipfs_peers(document, store)
+        require_funds(session, "register", document.digest, value=deposit)
         cid = document.publish(store)
     mined = session.tx_manager().transact("register", cid.digest, value=deposit)
     session.journal.set_meta(CAPABILITIES_META, cid.digest.hex())

@@ -53,6 +53,11 @@ def wait(requester: Requester, **options: Any) -> None:
 @job_id_argument
 @click.argument("destination", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 @max_size_option
+@click.option(
+    "--gateway",
+    metavar="URL",
+    help="Read the result through this IPFS trustless gateway (every block verified).",
+)
 @market_command
 def results(requester: Requester, **options: Any) -> None:
     """Download a job's result into DIR [job-<id>-result] and verify every file.

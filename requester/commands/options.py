@@ -151,6 +151,13 @@ def post_options(function: Callable[..., Any]) -> Callable[..., Any]:
             metavar="NAME=CID",
             help="Content already in the store, mounted at /in/NAME.",
         ),
+        click.option(
+            "--input-url",
+            "input_urls",
+            multiple=True,
+            metavar="NAME=URL#sha256=HEX",
+            help="A file the provider downloads (http/https), used only if its sha256 matches.",
+        ),
         click.option("--env", multiple=True, metavar="NAME=VALUE", help="Environment variable."),
         click.option(
             "--output", "outputs", multiple=True, metavar="PATH", help="Path under /out to keep."

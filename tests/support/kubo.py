@@ -36,7 +36,7 @@ KUBO_ENV = "JOBMARKET_KUBO"
 KUBO_BINARY = REPO_ROOT / ".kubo" / "bin" / "ipfs"
 START_TIMEOUT_S = 120.0  # two shared cores: a cold daemon start can take tens of seconds
 STOP_TIMEOUT_S = 30.0
-_LISTENING = re.compile(r"^(RPC API|Gateway) server listening on (/ip4/127\.0\.0\.1/tcp/\d+)")
+_LISTENING = re.compile(r"^(RPC API|Gateway) server listening on (/ip4/[0-9.]+/tcp/\d+)")
 
 
 def kubo_binary() -> Path:
@@ -61,13 +61,14 @@ def _section(config: dict, *path: str) -> dict:
     return config
 
 
-def _lock_down(config: dict) -> None:
-    """What ``--profile=test`` leaves open, closed: nothing but loopback is ever dialled."""
+def _lock_down(config: dict, host: str = "127.0.0.1") -> None:
+    """What ``--profile=test`` leaves open, closed: nothing but ``host`` (loopback, or a test
+    host's own address, see ``tests/support/netns.py``) is ever listened on or announced."""
     config["Bootstrap"] = []
     _section(config, "Addresses").update(
-        API="/ip4/127.0.0.1/tcp/0",
-        Gateway="/ip4/127.0.0.1/tcp/0",
-        Swarm=["/ip4/127.0.0.1/tcp/0"],
+        API=f"/ip4/{host}/tcp/0",
+        Gateway=f"/ip4/{host}/tcp/0",
+        Swarm=[f"/ip4/{host}/tcp/0"],
         Announce=[],
         AppendAnnounce=[],
         NoAnnounce=[],
@@ -88,10 +89,15 @@ def _lock_down(config: dict) -> None:
 
 @dataclass
 class KuboDaemon:
-    """One ``ipfs daemon`` on its own repo under ``root``; :meth:`stop` removes the repo."""
+    """One ``ipfs daemon`` on its own repo under ``root``; :meth:`stop` removes the repo.
+
+    ``host`` is the address it listens on; ``prefix`` runs it (and every ``ipfs`` command)
+    inside a test host's network namespace (``Host.command``)."""
 
     root: Path
     binary: Path = field(default_factory=kubo_binary)
+    host: str = "127.0.0.1"
+    prefix: list[str] = field(default_factory=list)
     api_url: str = ""
     gateway_url: str = ""
     peer_id: str = ""
@@ -119,7 +125,7 @@ class KuboDaemon:
     def ipfs_bytes(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
         """:meth:`ipfs` with its output as bytes (``block get``, ``cat``)."""
         done = subprocess.run(
-            [str(self.binary), *args],
+            [*self.prefix, str(self.binary), *args],
             env=self.env(),
             input=input,
             capture_output=True,
@@ -137,12 +143,12 @@ class KuboDaemon:
         config = json.loads(config_path.read_text())
         if configure is not None:
             configure(config)
-        _lock_down(config)
+        _lock_down(config, self.host)
         config_path.write_text(json.dumps(config, indent=2))
         self.peer_id = config["Identity"]["PeerID"]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
-                [str(self.binary), "daemon", "--migrate=false", "--enable-gc=false"],
+                [*self.prefix, str(self.binary), "daemon", "--migrate=false", "--enable-gc=false"],
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -177,7 +183,7 @@ class KuboDaemon:
     def swarm_addresses(self) -> list[str]:
         """This daemon's listen addresses with its peer id, for ``swarm connect``."""
         answer = json.loads(self.ipfs("id", "--enc=json"))
-        return [address for address in answer["Addresses"] if address.startswith("/ip4/127.")]
+        return [a for a in answer["Addresses"] if a.startswith(f"/ip4/{self.host}/")]
 
     def stop(self) -> None:
         """SIGTERM (Kubo shuts down cleanly), SIGKILL if it hangs; then the repo goes."""
