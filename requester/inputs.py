@@ -21,7 +21,6 @@ from jobmarket.spec.validation import check_relative_path
 from jobmarket.terminal import printable
 
 PRICE_HINT = "write e.g. 0.01 (ether), '0.01 ether' or '250000 gwei'"
-_BARE_NUMBER = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*$")
 _SIGNED_NUMBER = re.compile(r"^\s*[-+]\s*[0-9]")
 
 
@@ -65,8 +64,6 @@ def parse_price(text: str | int) -> int:
         if text.strip().startswith("-"):
             raise InvalidInput(f"the price {text!r} is negative", "give a price above zero")
         text = text.strip()[1:]
-    if _BARE_NUMBER.match(text):
-        text = f"{text.strip()} ether"
     try:
         return parse_price_with_unit(text)
     except InvalidInput as err:

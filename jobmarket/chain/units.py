@@ -19,6 +19,7 @@ MAX_PRICE_GWEI = 2**56 - 1
 MAX_PRICE_WEI = MAX_PRICE_GWEI * WEI_PER_GWEI
 
 _UNITS = {"wei": 1, "gwei": WEI_PER_GWEI, "ether": WEI_PER_ETHER, "eth": WEI_PER_ETHER}
+_BARE_NUMBER = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*$")
 _PRICE_TEXT = re.compile(r"^\s*(?P<amount>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-zA-Z]+)\s*$")
 
 
@@ -40,13 +41,16 @@ def check_price(wei: int) -> int:
 
 
 def parse_price(text: str) -> int:
-    """Parse ``"<amount> <unit>"`` (unit: ether, eth, gwei or wei) into a valid price in wei."""
+    """Parse ``"<amount> <unit>"`` (unit: ether, eth, gwei or wei; a bare number is ether, as
+    every tool reads a price or a stake) into a valid amount in wei."""
+    if _BARE_NUMBER.match(text):
+        text = f"{text.strip()} ether"
     match = _PRICE_TEXT.match(text)
     unit = _UNITS.get(match["unit"].lower()) if match else None
     if match is None or unit is None:
         raise InvalidInput(
             f"cannot read the price {text!r}",
-            "write an amount and a unit, e.g. '0.01 ether', '250000 gwei' or '10000000000 wei'",
+            "write an amount in ether ('0.01') or with a unit ('250000 gwei', '10000000000 wei')",
         )
     try:
         exact = Decimal(match["amount"]) * unit

@@ -30,6 +30,7 @@ from jobmarket.errors import InvalidInput
         ("10000000000 wei", 10**10),
         ("  2  Ether ", 2 * 10**18),
         ("0.000000001 ether", WEI_PER_GWEI),
+        ("0.1", 10**17),  # a bare number is ether: `provider-node stake 0.1` like `--price 0.01`
     ],
 )
 def test_parse_price(text, wei):
@@ -44,7 +45,6 @@ def test_parse_price(text, wei):
     ("text", "problem"),
     [
         ("ten ether", "cannot read the price"),
-        ("5", "cannot read the price"),
         ("5 dollars", "cannot read the price"),
         ("-1 ether", "cannot read the price"),
         ("0 ether", "the price is zero"),

@@ -99,7 +99,8 @@ def test_a_node_with_a_fresh_journal_finds_its_registration_on_chain(cli, market
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("stake", "12"), "cannot read the price '12'"),
+        (("stake", "12 bananas"), "cannot read the price '12 bananas'"),
+        (("stake", "0.1"), "is not registered as a provider"),  # a bare number is ether
         (("unstake", "5 ether"), "only 0 ETH of the stake is free"),
         (("withdraw",), "has no credits to withdraw"),
         (("stake", "1 ether"), "is not registered as a provider"),
