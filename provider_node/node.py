@@ -28,22 +28,22 @@ from typing import IO
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import Unreachable, UserError
 from jobmarket.spec.capabilities import ProviderCapabilities
-from provider_node.capacity import Capacity
+from provider_node.chain.events import Ledger
+from provider_node.chain.follower import ChainFollower
+from provider_node.chain.registration import CAPABILITIES_META, load_capabilities, registered_digest
+from provider_node.context.identity import RUN_LOCK_NAME
+from provider_node.context.logs import emit, error_field
+from provider_node.context.retry import backoff, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.context.session import Session
+from provider_node.context.settings import NodeSettings
 from provider_node.executor import DockerExecutor
-from provider_node.follower import ChainFollower
-from provider_node.identity import RUN_LOCK_NAME
-from provider_node.ledger import Ledger
-from provider_node.logs import emit, error_field
-from provider_node.policy import JobPolicy
-from provider_node.recovery import recover
-from provider_node.registration import CAPABILITIES_META, load_capabilities, registered_digest
-from provider_node.retry import backoff, is_transient
-from provider_node.runtime import Runtime
-from provider_node.scheduler import Scheduler
-from provider_node.session import Session
-from provider_node.settings import NodeSettings
-from provider_node.settler import Settler
-from provider_node.steps import WAITING_FOR_SLOT, WAITING_FOR_STAKE
+from provider_node.lifecycle.capacity import Capacity
+from provider_node.lifecycle.policy import JobPolicy
+from provider_node.lifecycle.recovery import recover
+from provider_node.lifecycle.scheduler import Scheduler
+from provider_node.lifecycle.settler import Settler
+from provider_node.lifecycle.steps import WAITING_FOR_SLOT, WAITING_FOR_STAKE
 
 log = logging.getLogger("provider_node")
 

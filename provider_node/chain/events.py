@@ -16,10 +16,10 @@ from eth_utils import to_checksum_address
 
 from jobmarket.chain.client import ZERO_ADDRESS, MarketEvent
 from jobmarket.chain.units import format_price
-from provider_node.journal import JobRecord, Journal, PostedJob
-from provider_node.logs import emit
-from provider_node.progress import advance, log_seen
-from provider_node.steps import ABANDONING, REOPENABLE_STEPS, RIVAL_CLAIM_PENDING, Step
+from provider_node.context.logs import emit
+from provider_node.journal.store import JobRecord, Journal, PostedJob
+from provider_node.lifecycle.advance import advance, log_seen
+from provider_node.lifecycle.steps import ABANDONING, REOPENABLE_STEPS, RIVAL_CLAIM_PENDING, Step
 
 log = logging.getLogger("provider_node")
 

@@ -18,7 +18,7 @@ from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
 from jobmarket.spec.validation import DocumentInvalid
-from provider_node.journal import Journal
+from provider_node.journal.store import Journal
 
 CAPABILITIES_META = "capabilities"
 LOG_CHUNK = 50_000

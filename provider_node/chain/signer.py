@@ -35,10 +35,10 @@ from jobmarket.chain.client import MarketClient, MarketEvent, TransactionRefused
 from jobmarket.chain.units import format_price
 from jobmarket.errors import UserError
 from jobmarket.fileio import locked
-from provider_node.crashpoints import crash_point
-from provider_node.journal import Journal, TxRecord, TxStatus
-from provider_node.logs import emit, first_line
-from provider_node.retry import Interrupted, is_transient, retry_transient
+from provider_node.context.logs import emit, first_line
+from provider_node.context.retry import Interrupted, is_transient, retry_transient
+from provider_node.dev.crashpoints import crash_point
+from provider_node.journal.store import Journal, TxRecord, TxStatus
 
 log = logging.getLogger("provider_node")
 

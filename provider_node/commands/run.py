@@ -7,10 +7,10 @@ import logging
 import click
 
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
-from provider_node import logs
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
+from provider_node.context import logs
+from provider_node.context.settings import NodeSettings
 from provider_node.node import Node
-from provider_node.settings import NodeSettings
 
 _DEFAULTS = NodeSettings()
 _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"

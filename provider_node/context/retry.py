@@ -15,7 +15,7 @@ import requests.exceptions
 from web3.exceptions import Web3RPCError
 
 from jobmarket.errors import Unreachable
-from provider_node.logs import emit, error_field
+from provider_node.context.logs import emit, error_field
 
 T = TypeVar("T")
 

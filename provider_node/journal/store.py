@@ -2,7 +2,8 @@
 
 * ``cursor`` and ``blocks``: the next block to read events from, and the hashes of recently
   read blocks (a changed hash means a reorg: the cursor is rewound to the fork);
-* ``jobs``: every job the node has seen and the step it has reached (``provider_node.steps``);
+* ``jobs``: every job the node has seen and the step it has reached
+  (``provider_node.lifecycle.steps``);
 * ``transactions``: every transaction the node signed, with its raw bytes, nonce and hash,
   written *before* it is broadcast, so after ``kill -9`` the node confirms or rebroadcasts it
   instead of signing a second one;
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from jobmarket.errors import UserError
-from provider_node.steps import Step
+from provider_node.lifecycle.steps import Step
 
 SCHEMA_VERSION = 1
 # Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.

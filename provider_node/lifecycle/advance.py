@@ -7,9 +7,9 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from provider_node.journal import Journal
-from provider_node.logs import emit
-from provider_node.steps import Step
+from provider_node.context.logs import emit
+from provider_node.journal.store import Journal
+from provider_node.lifecycle.steps import Step
 
 log = logging.getLogger("provider_node")
 

@@ -35,7 +35,11 @@ from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
 from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
-from provider_node.crashpoints import crash_point
+from provider_node.chain.signer import Mined, TxDropped
+from provider_node.context.logs import emit, error_field, first_line
+from provider_node.context.retry import Interrupted, backoff, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.dev.crashpoints import crash_point
 from provider_node.executor import (
     ExecutionRequest,
     ExecutionResult,
@@ -45,22 +49,18 @@ from provider_node.executor import (
     JobContainer,
     Phase,
 )
-from provider_node.journal import JobRecord, TxStatus
-from provider_node.logs import emit, error_field, first_line
-from provider_node.policy import MIN_RUN_S
-from provider_node.progress import advance
-from provider_node.publisher import publish_execution
-from provider_node.retry import Interrupted, backoff, is_transient
-from provider_node.runtime import Runtime
-from provider_node.staging import InputsUnavailable, remove_staged, stage_inputs
-from provider_node.steps import (
+from provider_node.io.inputs import InputsUnavailable, remove_staged, stage_inputs
+from provider_node.io.results import publish_execution
+from provider_node.journal.store import JobRecord, TxStatus
+from provider_node.lifecycle.advance import advance
+from provider_node.lifecycle.policy import MIN_RUN_S
+from provider_node.lifecycle.steps import (
     ABANDONING,
     RIVAL_CLAIM_PENDING,
     WAITING_FOR_SLOT,
     WAITING_FOR_STAKE,
     Step,
 )
-from provider_node.transactions import Mined, TxDropped
 
 log = logging.getLogger("provider_node")
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import shutil
 
-from provider_node.logs import emit
-from provider_node.runtime import Runtime
-from provider_node.steps import Step
+from provider_node.context.logs import emit
+from provider_node.context.runtime import Runtime
+from provider_node.lifecycle.steps import Step
 
 log = logging.getLogger("provider_node")
 

@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 
-from provider_node.logs import emit
-from provider_node.pipeline import JobPipeline
-from provider_node.progress import advance
-from provider_node.runtime import Runtime
-from provider_node.steps import Step
+from provider_node.context.logs import emit
+from provider_node.context.runtime import Runtime
+from provider_node.lifecycle.advance import advance
+from provider_node.lifecycle.pipeline import JobPipeline
+from provider_node.lifecycle.steps import Step
 
 log = logging.getLogger("provider_node")
 

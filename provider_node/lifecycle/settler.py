@@ -19,12 +19,12 @@ from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 from jobmarket.chain.units import format_price
-from provider_node.logs import emit, error_field
-from provider_node.progress import advance
-from provider_node.retry import Interrupted, is_transient
-from provider_node.runtime import Runtime
-from provider_node.steps import Step
-from provider_node.transactions import TxDropped
+from provider_node.chain.signer import TxDropped
+from provider_node.context.logs import emit, error_field
+from provider_node.context.retry import Interrupted, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.lifecycle.advance import advance
+from provider_node.lifecycle.steps import Step
 
 log = logging.getLogger("provider_node")
 

@@ -12,10 +12,10 @@ from node_world import Market
 
 from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient, MarketEvent
-from provider_node.follower import ChainFollower
-from provider_node.journal import Journal, TxStatus
-from provider_node.ledger import Ledger
-from provider_node.transactions import TxManager
+from provider_node.chain.events import Ledger
+from provider_node.chain.follower import ChainFollower
+from provider_node.chain.signer import TxManager
+from provider_node.journal.store import Journal, TxStatus
 
 
 class Recorder:

@@ -216,7 +216,7 @@ def test_a_damaged_journal_is_reported_in_one_line(
 def test_the_node_log_escapes_what_a_counterpart_wrote(capsys: pytest.CaptureFixture) -> None:
     import logging
 
-    from provider_node import logs
+    from provider_node.context import logs
 
     hostile = "\x1b[2J\r\x9b31m\x7fname"
     for log_format in ("text", "json"):
