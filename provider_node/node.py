@@ -41,9 +41,10 @@ from provider_node.executor import DockerExecutor
 from provider_node.lifecycle.capacity import Capacity
 from provider_node.lifecycle.policy import JobPolicy
 from provider_node.lifecycle.recovery import recover
+from provider_node.lifecycle.reorg import ReorgReconciler
 from provider_node.lifecycle.scheduler import Scheduler
 from provider_node.lifecycle.settler import Settler
-from provider_node.lifecycle.steps import WAITING_FOR_SLOT, WAITING_FOR_STAKE
+from provider_node.lifecycle.steps import Waiting
 
 log = logging.getLogger("provider_node")
 
@@ -79,11 +80,12 @@ class Node:
             if self.settings.start_block is not None
             else rt.client.start_block,
             on_events=ledger.apply,
-            on_reorg=rt.txs.recheck_after_reorg,
+            on_reorg=lambda fork: reconciler.note_fork(fork),
             confirmations=self.settings.confirmations,
             max_span=self.settings.max_log_span,
         )
         scheduler = Scheduler(rt)
+        reconciler = ReorgReconciler(rt, ledger.reposted, scheduler.stop_job)
         settler = Settler(rt)
         self._install_signal_handlers(rt)
         emit(
@@ -102,7 +104,7 @@ class Node:
         )
         settler.start()
         try:
-            self._loop(rt, follower, ledger, scheduler, started)
+            self._loop(rt, follower, ledger, scheduler, reconciler, started)
         finally:
             self._shut_down(rt, scheduler, settler)
 
@@ -196,6 +198,7 @@ class Node:
         follower: ChainFollower,
         ledger: Ledger,
         scheduler: Scheduler,
+        reconciler: ReorgReconciler,
         started: float,
     ) -> None:
         caught_up = caught_up_logged = False
@@ -208,6 +211,7 @@ class Node:
                 if not caught_up or time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.settings.poll_interval_s
                     result = follower.poll()
+                    reconciler.reconcile()  # after a reorg: the journal as the chain now is
                     rt.head_timestamp = result.head.timestamp
                     caught_up = result.caught_up
                     if caught_up and not caught_up_logged:
@@ -222,7 +226,7 @@ class Node:
                     self._reload_capabilities(rt)
                 if rt.capacity.freed.is_set():
                     rt.capacity.freed.clear()
-                    rt.journal.clear_deferrals((WAITING_FOR_SLOT, WAITING_FOR_STAKE))
+                    rt.journal.clear_deferrals((Waiting.CAPACITY, Waiting.STAKE))
                 busy = scheduler.tick() or not caught_up
                 pauses = backoff(first=0.5, longest=5.0)
             except Exception as err:

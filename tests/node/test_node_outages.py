@@ -69,7 +69,14 @@ def test_an_outage_mid_job_delays_the_submit_but_never_repeats_a_step(
     node_via_relay.wait_for_step(job_id, "submitted", timeout=90)
     manifest = market.fetch(job_id, tmp_path / "result")
 
-    assert node_via_relay.steps_of(job_id) == ["seen", "claimed", "running", "pinned", "submitted"]
+    assert node_via_relay.steps_of(job_id) == [
+        "seen",
+        "claiming",
+        "claimed",
+        "running",
+        "pinned",
+        "submitted",
+    ]
     assert len(market.calls("claim", PROVIDER_ADDRESS, job_id)) == 1
     assert len(market.calls("submit_result", PROVIDER_ADDRESS, job_id)) == 1
     assert manifest.status == "succeeded"
