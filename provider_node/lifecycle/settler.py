@@ -31,6 +31,16 @@ log = logging.getLogger("provider_node")
 RETRY_S = 5.0
 
 
+def finalize_due(review_deadline: int, chain_now: int, delay_s: int = 0) -> bool:
+    """The contract accepts ``finalize`` strictly after the review deadline (plus our delay)."""
+    return chain_now > review_deadline + delay_s
+
+
+def close_dispute_due(arbiter_deadline: int | None, chain_now: int) -> bool:
+    """``close_dispute`` is open to anyone strictly after the arbiter's deadline."""
+    return arbiter_deadline is not None and chain_now > arbiter_deadline
+
+
 class Settler:
     def __init__(self, runtime: Runtime, interval_s: float = 1.0) -> None:
         self.rt = runtime
@@ -66,13 +76,12 @@ class Settler:
                 if deadline is None:
                     deadline = self.rt.client.job(job.job_id).deadline
                     self.rt.journal.update_job(job.job_id, review_deadline=deadline)
-                due = now > deadline + self.rt.settings.finalize_delay_s
+                due = finalize_due(deadline, now, self.rt.settings.finalize_delay_s)
                 if due and self._due("finalize", job.job_id):
                     self._settle(job.job_id, "finalize")
             elif (
                 job.disputed
-                and job.arbiter_deadline is not None
-                and now > job.arbiter_deadline
+                and close_dispute_due(job.arbiter_deadline, now)
                 and self._due("close_dispute", job.job_id)
             ):
                 self._settle(job.job_id, "close_dispute")

@@ -58,7 +58,7 @@ TRANSITIONS: dict[Step, frozenset[Step]] = {
     _S.SETTLED: frozenset({_S.SUBMITTED, _S.SEEN}),
     _S.DECLINED: frozenset({_S.SEEN, _S.LOST}),  # reopened, reposted; a race lost meanwhile
     _S.LOST: frozenset({_S.SEEN}),  # reopened by the winner, or the winning claim reorged out
-    _S.ABANDONING: frozenset({_S.ABANDONED, _S.FAILED, _S.SEEN}),
+    _S.ABANDONING: frozenset({_S.ABANDONED, _S.FAILED, _S.LOST, _S.SEEN}),
     _S.ABANDONED: frozenset({_S.SEEN}),
     _S.FAILED: frozenset({_S.SEEN}),
 }
