@@ -32,7 +32,7 @@ from provider_node.chain.events import Ledger
 from provider_node.chain.follower import ChainFollower
 from provider_node.chain.registration import CAPABILITIES_META, load_capabilities, registered_digest
 from provider_node.context.identity import RUN_LOCK_NAME
-from provider_node.context.logs import emit, error_field
+from provider_node.context.logs import emit, emit_repeated, error_field
 from provider_node.context.retry import backoff, is_transient
 from provider_node.context.runtime import Runtime
 from provider_node.context.session import Session
@@ -48,6 +48,9 @@ from provider_node.lifecycle.steps import Waiting
 
 log = logging.getLogger("provider_node")
 
+# How long start-up keeps retrying transient failures (dropped or reset connections).
+STARTUP_RETRY_S = 10.0
+
 
 class Node:
     def __init__(self, session: Session, settings: NodeSettings) -> None:
@@ -61,15 +64,9 @@ class Node:
     def run(self) -> None:
         """Run until SIGTERM/SIGINT. Raises UserError (one line) if the node cannot start."""
         started = time.monotonic()
-        rt: Runtime | None = None
         try:
-            rt = self._start_up()
-            counts = recover(rt)
+            rt, counts = self._start_up_with_retries()
         except BaseException:
-            if rt is not None:
-                rt.executor.close()
-                rt.store.close()
-            self._release_run_lock()
             self.session.close()
             raise
         ledger = Ledger(rt.journal, rt.me)
@@ -107,6 +104,43 @@ class Node:
             self._loop(rt, follower, ledger, scheduler, reconciler, started)
         finally:
             self._shut_down(rt, scheduler, settler)
+
+    def _start_up_with_retries(self) -> tuple[Runtime, dict[str, int]]:
+        """Start-up and recovery, retried with bounded backoff while the failures are transient
+        (connections dropped or reset); one line (exit 3) when they go on past the budget."""
+        pauses = backoff(first=0.5, longest=4.0)
+        give_up_at = time.monotonic() + STARTUP_RETRY_S
+        while True:
+            rt: Runtime | None = None
+            try:
+                rt = self._start_up()
+                return rt, recover(rt)
+            except BaseException as err:
+                if rt is not None:
+                    rt.executor.close()
+                    rt.store.close()
+                self._release_run_lock()
+                if not isinstance(err, Exception) or not is_transient(err):
+                    raise
+                pause = next(pauses)
+                if time.monotonic() + pause > give_up_at:
+                    if isinstance(err, UserError):
+                        raise
+                    raise Unreachable(
+                        f"the node could not start: {error_field(err)} "
+                        f"(still failing after {STARTUP_RETRY_S:g} s of retries)",
+                        "check that the RPC endpoint, Docker and the content store answer, "
+                        "then start the node again",
+                    ) from None
+                emit_repeated(
+                    log,
+                    "startup-retry",
+                    logging.WARNING,
+                    (type(err).__name__,),
+                    error=error_field(err),
+                    retry_in=pause,
+                )
+                time.sleep(pause)
 
     def _start_up(self) -> Runtime:
         session = self.session
@@ -232,10 +266,11 @@ class Node:
             except Exception as err:
                 pause = next(pauses)
                 level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit(
+                emit_repeated(
                     log,
                     "loop-error",
                     level,
+                    (type(err).__name__,),
                     error=error_field(err),
                     retry_in=pause,
                 )

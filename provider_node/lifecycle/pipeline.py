@@ -37,7 +37,7 @@ from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
 from provider_node.chain.signer import Mined, TxDropped
-from provider_node.context.logs import emit, error_field, first_line
+from provider_node.context.logs import emit, emit_repeated, error_field, first_line
 from provider_node.context.retry import Interrupted, backoff, is_transient
 from provider_node.context.runtime import Runtime
 from provider_node.dev.crashpoints import crash_point
@@ -129,10 +129,11 @@ class JobPipeline:
         """A step failed unexpectedly: retry it or give the claim back (True: the loop goes
         on), or leave an undecided job for later (False)."""
         transient = is_transient(err)
-        emit(
+        emit_repeated(
             log,
             "step-error",
             logging.WARNING if transient else logging.ERROR,
+            (str(self.job_id), str(job.step), type(err).__name__),
             job=self.job_id,
             step=str(job.step),
             error=error_field(err),
