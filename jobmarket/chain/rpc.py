@@ -61,7 +61,13 @@ def connect(url: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Web3:
         url,
         request_kwargs={"timeout": timeout},
         exception_retry_configuration=ExceptionRetryConfiguration(
-            errors=(ConnectionError, requests.HTTPError, requests.Timeout),
+            # requests' ConnectionError is not the built-in one: without it nothing retries.
+            errors=(
+                ConnectionError,
+                requests.ConnectionError,
+                requests.HTTPError,
+                requests.Timeout,
+            ),
             retries=2,
             backoff_factor=0.1,
         ),
