@@ -20,10 +20,11 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TypeVar
 
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import Unreachable, UserError
@@ -47,9 +48,43 @@ from provider_node.lifecycle.settler import Settler
 from provider_node.lifecycle.steps import Waiting
 
 log = logging.getLogger("provider_node")
+T = TypeVar("T")
 
 # How long start-up keeps retrying transient failures (dropped or reset connections).
 STARTUP_RETRY_S = 10.0
+
+
+def retry_start_up(call: Callable[[], T]) -> T:
+    """``call()`` (a start-up step), retried with bounded backoff while its failures are
+    transient (connections dropped or reset); one line (exit 3) once they outlast
+    :data:`STARTUP_RETRY_S`."""
+    pauses = backoff(first=0.5, longest=4.0)
+    give_up_at = time.monotonic() + STARTUP_RETRY_S
+    while True:
+        try:
+            return call()
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            pause = next(pauses)
+            if time.monotonic() + pause > give_up_at:
+                if isinstance(err, UserError):
+                    raise
+                raise Unreachable(
+                    f"the node could not start: {error_field(err)} "
+                    f"(still failing after {STARTUP_RETRY_S:g} s of retries)",
+                    "check that the RPC endpoint, Docker and the content store answer, "
+                    "then start the node again",
+                ) from None
+            emit_repeated(
+                log,
+                "startup-retry",
+                logging.WARNING,
+                (type(err).__name__,),
+                error=error_field(err),
+                retry_in=pause,
+            )
+            time.sleep(pause)
 
 
 class Node:
@@ -106,41 +141,19 @@ class Node:
             self._shut_down(rt, scheduler, settler)
 
     def _start_up_with_retries(self) -> tuple[Runtime, dict[str, int]]:
-        """Start-up and recovery, retried with bounded backoff while the failures are transient
-        (connections dropped or reset); one line (exit 3) when they go on past the budget."""
-        pauses = backoff(first=0.5, longest=4.0)
-        give_up_at = time.monotonic() + STARTUP_RETRY_S
-        while True:
+        def attempt() -> tuple[Runtime, dict[str, int]]:
             rt: Runtime | None = None
             try:
                 rt = self._start_up()
                 return rt, recover(rt)
-            except BaseException as err:
+            except BaseException:
                 if rt is not None:
                     rt.executor.close()
                     rt.store.close()
                 self._release_run_lock()
-                if not isinstance(err, Exception) or not is_transient(err):
-                    raise
-                pause = next(pauses)
-                if time.monotonic() + pause > give_up_at:
-                    if isinstance(err, UserError):
-                        raise
-                    raise Unreachable(
-                        f"the node could not start: {error_field(err)} "
-                        f"(still failing after {STARTUP_RETRY_S:g} s of retries)",
-                        "check that the RPC endpoint, Docker and the content store answer, "
-                        "then start the node again",
-                    ) from None
-                emit_repeated(
-                    log,
-                    "startup-retry",
-                    logging.WARNING,
-                    (type(err).__name__,),
-                    error=error_field(err),
-                    retry_in=pause,
-                )
-                time.sleep(pause)
+                raise
+
+        return retry_start_up(attempt)
 
     def _start_up(self) -> Runtime:
         session = self.session
