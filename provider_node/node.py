@@ -76,14 +76,8 @@ def retry_start_up(call: Callable[[], T]) -> T:
                     "check that the RPC endpoint, Docker and the content store answer, "
                     "then start the node again",
                 ) from None
-            emit_repeated(
-                log,
-                "startup-retry",
-                logging.WARNING,
-                (type(err).__name__,),
-                error=error_field(err),
-                retry_in=pause,
-            )
+            # Quiet unless -v: if the retries fail, their one error line says it all.
+            emit(log, "startup-retry", logging.DEBUG, error=error_field(err), retry_in=pause)
             time.sleep(pause)
 
 

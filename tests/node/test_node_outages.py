@@ -58,7 +58,8 @@ def test_jobs_posted_during_an_outage_are_taken_once_the_rpc_is_back(
 
     assert node_via_relay.running
     assert during and "ConnectionError" in during[-1]["error"]
-    assert [e["retry_in"] for e in during[:3]] == ["0.5", "1", "2"]  # backing off
+    # One outage, one warning: its retries (backing off 0.5, 1, 2 s …) are not each logged.
+    assert [e["retry_in"] for e in during] == ["0.5"]
 
 
 def test_an_outage_mid_job_delays_the_submit_but_never_repeats_a_step(
@@ -121,5 +122,4 @@ def test_start_up_that_cannot_reach_the_rpc_gives_up_with_one_line(tmp_path: Pat
     output = (tmp_path / "unreachable.log").read_text()
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in output, output
-    assert output.strip().splitlines()[-1] == errors[0]  # retries logged, then one last word
-    assert output.count("event=startup-retry") <= 6  # bounded, and rate-limited
+    assert output.strip().splitlines() == errors  # the retries are quiet without -v

@@ -7,6 +7,7 @@ import time
 from unit_support import posted
 
 from jobmarket.spec import JobSpec, ProviderCapabilities
+from provider_node.context.retry import backoff
 from provider_node.context.settings import NodeSettings
 from provider_node.lifecycle.capacity import Capacity
 from provider_node.lifecycle.policy import JobPolicy
@@ -111,3 +112,8 @@ def test_close_dispute_waits_for_the_arbiter_deadline():
     assert not close_dispute_due(None, 10**9)
     assert not close_dispute_due(500, 500)
     assert close_dispute_due(500, 501)
+
+
+def test_retries_back_off_by_doubling_up_to_a_ceiling():
+    pauses = backoff(first=0.5, longest=5.0)
+    assert [next(pauses) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
