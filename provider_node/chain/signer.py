@@ -339,7 +339,14 @@ class TxManager:
         return Mined(record, events)
 
     def _check_not_replaced(self, record: TxRecord) -> TxRecord:
-        """A transaction whose nonce was mined without it is dead: say so, never resend."""
+        """A transaction whose nonce was mined without it is dead: say so, never resend. One
+        discarded meanwhile (after a reorg, see :meth:`discard`) is never resent either."""
+        current = self.journal.tx(record.id)
+        if current is not None and current.status == TxStatus.DROPPED:
+            raise TxDropped(
+                f"{record.function} transaction {record.hash} was discarded ({current.reason})",
+                "the node decides the job again",
+            )
         if self._chain_nonce("latest") <= record.nonce:
             return record
         receipt = self._receipt(record.hash)

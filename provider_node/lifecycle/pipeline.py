@@ -282,6 +282,8 @@ class JobPipeline:
 
     def _claim_refused(self, job: JobRecord, err: TransactionRefused) -> bool:
         self.rt.capacity.release(self.job_id)
+        if self._stale():
+            return False
         where = {"tx": err.mined_tx} if err.mined_tx else {}
         if err.reason == Revert.JOB_NOT_OPEN:
             current = self.rt.client.job(self.job_id)
@@ -323,6 +325,8 @@ class JobPipeline:
         )
 
     def _claimed(self, job: JobRecord, mined: Mined) -> None:
+        if self._stale():
+            return
         self.rt.capacity.claimed(self.job_id)
         event = mined.event("JobClaimed")
         work_deadline = int(event.args["work_deadline"]) if event else self._read_work_deadline()
@@ -551,7 +555,15 @@ class JobPipeline:
             )
         self._clean_up()
 
+    def _stale(self) -> bool:
+        """A reorg replaced the job's post since this pipeline began: it must not decide the
+        new post (a new pipeline does)."""
+        job = self.rt.journal.job(self.job_id)
+        return job is None or (self._post_seen_at is not None and job.seen_at != self._post_seen_at)
+
     def _decline(self, reasons: list[str], **fields: object) -> bool:
+        if self._stale():
+            return False
         advance(
             self.rt.journal,
             self.job_id,
@@ -565,6 +577,8 @@ class JobPipeline:
     def _defer(self, job: JobRecord, waiting: Waiting, reason: str, seconds: float) -> bool:
         """Not now: look at the job again after ``seconds``, or when room of the kind
         ``waiting`` names frees up (a job ends, stake is freed or added)."""
+        if self._stale():
+            return False
         if defer(self.rt.journal, self.job_id, waiting, reason, seconds):
             # one line per new reason, not one per retry
             emit(
