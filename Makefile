@@ -9,7 +9,7 @@ ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 # ape-foundry finds anvil on PATH; the venv's bin holds a link to the pinned binary.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install kubo test lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo demo-network clean
+.PHONY: install kubo test test-unit lint contracts-test docker-engine bench-gas bench-content bench-executor bench-node bench chain demo demo-network clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ kubo:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The unit tier alone: the transition table and every decision, no Docker, no anvil (< 1 min).
+test-unit: install
+	$(VENV)/bin/python -m pytest tests/unit -q -p no:ape_test
 
 test: install docker-engine kubo lint
 	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape test tests --network ethereum:local:foundry

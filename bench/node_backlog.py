@@ -31,7 +31,7 @@ from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.docker_engine import DEFAULT_IMAGE, ensure_engine, ensure_image
 from jobmarket.spec.job import JobSpec
-from provider_node.child import ProviderNode, register_provider
+from provider_node.dev.child import ProviderNode, register_provider
 
 PRICE = 10**16
 

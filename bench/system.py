@@ -38,7 +38,7 @@ from jobmarket.content.embedded import EmbeddedStore
 from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.docker_engine import DEFAULT_IMAGE, ensure_engine, ensure_image
 from jobmarket.spec.job import JobSpec
-from provider_node.child import ProviderNode, register_provider
+from provider_node.dev.child import ProviderNode, register_provider
 from provider_node.executor.profile import docker_run_command
 from provider_node.executor.spec import Limits
 from requester import Requester

@@ -26,7 +26,7 @@ from jobmarket.chain.rpc import connect
 from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.docker_engine import ensure_engine, ensure_image
 from jobmarket.errors import UserError
-from provider_node.child import ProviderNode, parse_logfmt, register_provider
+from provider_node.dev.child import ProviderNode, parse_logfmt, register_provider
 from requester import Requester
 from requester.history import JobStep
 from requester.status import JobStatus

@@ -20,33 +20,66 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TypeVar
 
 from jobmarket.content.peers import connect_configured_peers
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import Unreachable, UserError
 from jobmarket.spec.capabilities import ProviderCapabilities
-from provider_node.capacity import Capacity
+from provider_node.chain.events import Ledger
+from provider_node.chain.follower import ChainFollower
+from provider_node.chain.registration import CAPABILITIES_META, load_capabilities, registered_digest
+from provider_node.context.identity import RUN_LOCK_NAME
+from provider_node.context.logs import emit, emit_repeated, error_field
+from provider_node.context.retry import backoff, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.context.session import Session
+from provider_node.context.settings import NodeSettings
 from provider_node.executor import DockerExecutor
-from provider_node.follower import ChainFollower
-from provider_node.identity import RUN_LOCK_NAME
-from provider_node.ledger import Ledger
-from provider_node.logs import emit, error_field
-from provider_node.policy import JobPolicy
-from provider_node.recovery import recover
-from provider_node.registration import CAPABILITIES_META, load_capabilities, registered_digest
-from provider_node.retry import backoff, is_transient
-from provider_node.runtime import Runtime
-from provider_node.scheduler import Scheduler
-from provider_node.session import Session
-from provider_node.settings import NodeSettings
-from provider_node.settler import Settler
-from provider_node.steps import WAITING_FOR_SLOT, WAITING_FOR_STAKE
+from provider_node.lifecycle.capacity import Capacity
+from provider_node.lifecycle.policy import JobPolicy
+from provider_node.lifecycle.recovery import recover
+from provider_node.lifecycle.reorg import ReorgReconciler
+from provider_node.lifecycle.scheduler import Scheduler
+from provider_node.lifecycle.settler import Settler
+from provider_node.lifecycle.steps import Waiting
 
 log = logging.getLogger("provider_node")
+T = TypeVar("T")
+
+# How long start-up keeps retrying transient failures (dropped or reset connections).
+STARTUP_RETRY_S = 10.0
+
+
+def retry_start_up(call: Callable[[], T]) -> T:
+    """``call()`` (a start-up step), retried with bounded backoff while its failures are
+    transient (connections dropped or reset); one line (exit 3) once they outlast
+    :data:`STARTUP_RETRY_S`."""
+    pauses = backoff(first=0.5, longest=4.0)
+    give_up_at = time.monotonic() + STARTUP_RETRY_S
+    while True:
+        try:
+            return call()
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            pause = next(pauses)
+            if time.monotonic() + pause > give_up_at:
+                if isinstance(err, UserError):
+                    raise
+                raise Unreachable(
+                    f"the node could not start: {error_field(err)} "
+                    f"(still failing after {STARTUP_RETRY_S:g} s of retries)",
+                    "check that the RPC endpoint, Docker and the content store answer, "
+                    "then start the node again",
+                ) from None
+            # Quiet unless -v: if the retries fail, their one error line says it all.
+            emit(log, "startup-retry", logging.DEBUG, error=error_field(err), retry_in=pause)
+            time.sleep(pause)
 
 
 class Node:
@@ -61,15 +94,9 @@ class Node:
     def run(self) -> None:
         """Run until SIGTERM/SIGINT. Raises UserError (one line) if the node cannot start."""
         started = time.monotonic()
-        rt: Runtime | None = None
         try:
-            rt = self._start_up()
-            counts = recover(rt)
+            rt, counts = self._start_up_with_retries()
         except BaseException:
-            if rt is not None:
-                rt.executor.close()
-                rt.store.close()
-            self._release_run_lock()
             self.session.close()
             raise
         ledger = Ledger(rt.journal, rt.me)
@@ -80,11 +107,12 @@ class Node:
             if self.settings.start_block is not None
             else rt.client.start_block,
             on_events=ledger.apply,
-            on_reorg=rt.txs.recheck_after_reorg,
+            on_reorg=lambda fork: reconciler.note_fork(fork),
             confirmations=self.settings.confirmations,
             max_span=self.settings.max_log_span,
         )
         scheduler = Scheduler(rt)
+        reconciler = ReorgReconciler(rt, ledger.reposted, scheduler.stop_job)
         settler = Settler(rt)
         self._install_signal_handlers(rt)
         emit(
@@ -103,9 +131,24 @@ class Node:
         )
         settler.start()
         try:
-            self._loop(rt, follower, ledger, scheduler, started)
+            self._loop(rt, follower, ledger, scheduler, reconciler, started)
         finally:
             self._shut_down(rt, scheduler, settler)
+
+    def _start_up_with_retries(self) -> tuple[Runtime, dict[str, int]]:
+        def attempt() -> tuple[Runtime, dict[str, int]]:
+            rt: Runtime | None = None
+            try:
+                rt = self._start_up()
+                return rt, recover(rt)
+            except BaseException:
+                if rt is not None:
+                    rt.executor.close()
+                    rt.store.close()
+                self._release_run_lock()
+                raise
+
+        return retry_start_up(attempt)
 
     def _start_up(self) -> Runtime:
         session = self.session
@@ -198,6 +241,7 @@ class Node:
         follower: ChainFollower,
         ledger: Ledger,
         scheduler: Scheduler,
+        reconciler: ReorgReconciler,
         started: float,
     ) -> None:
         caught_up = caught_up_logged = False
@@ -210,6 +254,7 @@ class Node:
                 if not caught_up or time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.settings.poll_interval_s
                     result = follower.poll()
+                    reconciler.reconcile()  # after a reorg: the journal as the chain now is
                     rt.head_timestamp = result.head.timestamp
                     caught_up = result.caught_up
                     if caught_up and not caught_up_logged:
@@ -224,16 +269,17 @@ class Node:
                     self._reload_capabilities(rt)
                 if rt.capacity.freed.is_set():
                     rt.capacity.freed.clear()
-                    rt.journal.clear_deferrals((WAITING_FOR_SLOT, WAITING_FOR_STAKE))
+                    rt.journal.clear_deferrals((Waiting.CAPACITY, Waiting.STAKE))
                 busy = scheduler.tick() or not caught_up
                 pauses = backoff(first=0.5, longest=5.0)
             except Exception as err:
                 pause = next(pauses)
                 level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit(
+                emit_repeated(
                     log,
                     "loop-error",
                     level,
+                    (type(err).__name__,),
                     error=error_field(err),
                     retry_in=pause,
                 )

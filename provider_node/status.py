@@ -9,9 +9,9 @@ from typing import Any
 
 from jobmarket.chain.units import format_price
 from jobmarket.durations import format_duration, format_relative
-from provider_node.identity import RUN_LOCK_NAME
-from provider_node.session import Session
-from provider_node.steps import IN_FLIGHT_STEPS, Step
+from provider_node.context.identity import RUN_LOCK_NAME
+from provider_node.context.session import Session
+from provider_node.lifecycle.steps import IN_FLIGHT_STEPS, Step
 
 
 def collect(session: Session) -> dict[str, Any]:

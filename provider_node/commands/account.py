@@ -15,6 +15,13 @@ from jobmarket.cli import say
 from jobmarket.content.store import open_store
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
+from provider_node.chain.registration import (
+    CAPABILITIES_META,
+    build_capabilities,
+    machine_hardware,
+    with_ipfs_peers,
+)
+from provider_node.chain.signer import Mined
 from provider_node.commands.common import (
     AMOUNT,
     STATE_NOTE,
@@ -22,14 +29,7 @@ from provider_node.commands.common import (
     require_funds,
     session_from,
 )
-from provider_node.registration import (
-    CAPABILITIES_META,
-    build_capabilities,
-    machine_hardware,
-    with_ipfs_peers,
-)
-from provider_node.session import Session
-from provider_node.transactions import Mined
+from provider_node.context.session import Session
 
 _HARDWARE = machine_hardware()
 

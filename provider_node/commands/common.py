@@ -10,7 +10,7 @@ import click
 from jobmarket.chain.client import max_gas_cost
 from jobmarket.chain.units import format_price, parse_price
 from jobmarket.errors import UserError
-from provider_node.session import LOCAL_DEFAULT_ACCOUNT, Session
+from provider_node.context.session import LOCAL_DEFAULT_ACCOUNT, Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,10 +7,10 @@ import logging
 import click
 
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
-from provider_node import logs
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
-from provider_node.node import Node
-from provider_node.settings import NodeSettings
+from provider_node.context import logs
+from provider_node.context.settings import NodeSettings
+from provider_node.node import Node, retry_start_up
 
 _DEFAULTS = NodeSettings()
 _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
@@ -156,7 +156,7 @@ def run(
     """
     logs.configure(log_format, logging.DEBUG if verbose else logging.INFO)
     session = session_from(rpc_url, account)
-    chain_id = session.client.chain_id
+    chain_id = retry_start_up(lambda: session.client.chain_id)
     if confirmations is None:
         confirmations = 0 if is_local_chain(chain_id) else 2
     if poll_interval is None:

@@ -147,13 +147,20 @@ def test_post_job_needs_a_claim_deadline_in_the_future(market, requester):
         chain.restore(snapshot)
 
 
-def test_claim_deadline_counts_from_post_not_from_claim(market, jobs, provider):
-    """A job claimed late in its claim window still gets its full work timeout."""
+def test_the_work_deadline_counts_from_the_claim_not_from_the_claim_deadline(
+    market, jobs, provider
+):
+    """The spec: work deadline = claim time + work timeout, so a job claimed late in its claim
+    window still gets its full work timeout. Claimed well before the claim deadline (not at
+    it, where both readings agree), ``now + timeout`` and ``claim_deadline + timeout`` differ."""
     job_id = jobs.post()
     claim_deadline = market.get_job(job_id).claim_deadline
-    set_next_timestamp(claim_deadline)
+    claimed_at = claim_deadline - 1_000
+    set_next_timestamp(claimed_at)
     market.claim(job_id, sender=provider)
-    assert market.get_job(job_id).deadline == claim_deadline + WORK_TIMEOUT
+    deadline = market.get_job(job_id).deadline
+    assert deadline == claimed_at + WORK_TIMEOUT
+    assert deadline != claim_deadline + WORK_TIMEOUT
 
 
 def test_a_deadline_past_the_year_2106_is_refused_not_truncated(market, requester, provider):

@@ -23,7 +23,7 @@ from provider_node.executor import (
     Limits,
     NodePolicy,
 )
-from provider_node.publisher import publish_execution
+from provider_node.io.results import publish_execution
 
 
 @pytest.fixture(autouse=True)

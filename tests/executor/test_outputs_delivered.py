@@ -35,8 +35,8 @@ from jobmarket.spec.result import (
 )
 from jobmarket.spec.result_dir import check_result_tree
 from provider_node.executor import DockerExecutor, ExecutionStatus
-from provider_node.policy import MAX_OUTPUT_FILES
-from provider_node.publisher import publish_execution
+from provider_node.io.results import publish_execution
+from provider_node.lifecycle.policy import MAX_OUTPUT_FILES
 
 MiB = 1024 * 1024
 

@@ -12,10 +12,11 @@ from node_world import Market
 
 from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient, MarketEvent
-from provider_node.follower import ChainFollower
-from provider_node.journal import Journal, TxStatus
-from provider_node.ledger import Ledger
-from provider_node.transactions import TxManager
+from provider_node.chain.events import Ledger
+from provider_node.chain.follower import ChainFollower
+from provider_node.chain.signer import TxManager
+from provider_node.journal.store import Journal, TxRecord, TxStatus
+from provider_node.lifecycle.reorg import tx_still_right
 
 
 class Recorder:
@@ -109,7 +110,15 @@ def test_a_transaction_dropped_by_a_reorg_is_sent_again(
     txs = TxManager(market.client, account, journal, tmp_path / "signer.lock", rebroadcast_s=1)
     recorder = Recorder()
     follower = _follower(market, journal, recorder)
-    follower.on_reorg = lambda fork: (recorder.on_reorg(fork), txs.recheck_after_reorg(fork))
+
+    # An account move (no job) is always still right: lifecycle.reorg.tx_still_right says so.
+    def resend(record: TxRecord) -> bool:
+        return tx_still_right(record, None, account.address)
+
+    follower.on_reorg = lambda fork: (
+        recorder.on_reorg(fork),
+        txs.recheck_after_reorg(fork, resend),
+    )
     follower.poll()
     mined = txs.transact("register", hashlib.sha256(b"capabilities").digest())
     follower.poll()

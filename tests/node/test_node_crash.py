@@ -25,7 +25,7 @@ from support.node import ProviderNode, register_provider
 
 from jobmarket.chain.states import JobState
 from jobmarket.docker_engine import DEFAULT_IMAGE
-from provider_node.crashpoints import POINTS
+from provider_node.dev.crashpoints import POINTS
 from provider_node.executor import DockerExecutor, ExecutionRequest, Limits
 
 # One line per run in /out/runs; the sleep keeps the container running across a crash.

@@ -4,16 +4,21 @@ abandoned — and the node goes on serving the next job."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from node_world import PROVIDER_ADDRESS, Market, shell_job
+from support.bridge import BridgeListener
 from support.node import ProviderNode
 
 from jobmarket.chain.states import JobState
 
 # --allow-pull: a job naming an image that is nowhere to be pulled is claimed, then abandoned.
 NODE_ARGS = ["--max-jobs", "4", "--allow-pull", "--delivery-margin", "10"]
+# Bridge jobs are offered too: the control probe must reach the listener from one.
+REGISTER_ARGS = ["--network", "none", "--network", "bridge"]
 REVIEW_S = 3  # the node finalizes its delivered jobs itself once this has passed
 SECRET = f"HOST-SECRET-{uuid.uuid4().hex}"
 
@@ -26,7 +31,21 @@ def host_secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hostile_jobs(market: Market, node: ProviderNode, host_secret: Path) -> dict[str, int]:
+def listener(docker_api: docker.DockerClient) -> Iterator[BridgeListener]:
+    server = BridgeListener(docker_api)
+    yield server
+    server.stop()
+
+
+def _probe(url: str) -> str:
+    # (no wget -T: Debian's static busybox 1.35 wget crashes with it)
+    return f"wget -q -O /out/page {url} 2>/out/wget-error; echo exit=$? > /out/net"
+
+
+@pytest.fixture(scope="module")
+def hostile_jobs(
+    market: Market, node: ProviderNode, host_secret: Path, listener: BridgeListener
+) -> dict[str, int]:
     """All hostile jobs, posted at once; the node runs up to four at a time."""
     jobs = {
         "fork bomb": shell_job("bomb() { bomb | bomb & }; bomb & while :; do :; done", timeout_s=4),
@@ -41,9 +60,8 @@ def hostile_jobs(market: Market, node: ProviderNode, host_secret: Path) -> dict[
         "symlink to a host file": shell_job(
             f"ln -s {host_secret} /out/leak; ln -s /etc/shadow /out/shadow; echo ok > /out/fine"
         ),
-        "network request": shell_job(
-            "wget -q -O /out/page http://1.1.1.1/ 2>/out/wget-error; echo exit=$? > /out/net"
-        ),
+        "network request": shell_job(_probe(listener.url)),
+        "network request over the bridge": shell_job(_probe(listener.url), network="bridge"),
         "missing image": shell_job("true").model_copy(
             update={"image": "127.0.0.1:9/nowhere/missing:1"}
         ),
@@ -106,8 +124,21 @@ def test_a_network_request_fails_inside_the_container(market, node, hostile_jobs
 
     outputs = tmp_path / "result" / "outputs"
     assert manifest.limits.network == "none"
-    assert (outputs / "net").read_text().strip() != "exit=0"
+    assert (outputs / "net").read_text().strip() == "exit=1"
+    assert "Network is unreachable" in (outputs / "wget-error").read_text()
     assert not (outputs / "page").exists() or (outputs / "page").stat().st_size == 0
+
+
+def test_the_same_probe_from_a_bridge_job_reaches_the_listener(
+    market, node, hostile_jobs, tmp_path
+) -> None:
+    """The control: the probe above fails for want of a network, not for want of a target."""
+    manifest = _delivered(market, node, hostile_jobs["network request over the bridge"], tmp_path)
+
+    outputs = tmp_path / "result" / "outputs"
+    assert manifest.limits.network == "bridge"
+    assert (outputs / "net").read_text().strip() == "exit=0"
+    assert (outputs / "page").read_text() == "pong\n"
 
 
 def test_a_job_whose_image_cannot_be_had_is_abandoned(market, node, hostile_jobs) -> None:

@@ -21,9 +21,9 @@ from jobmarket.content.importer import ImportParams
 from jobmarket.docker_engine import DEFAULT_IMAGE
 from jobmarket.spec.inputs import MiB, inspect_inputs
 from jobmarket.spec.job import JobSpec
-from provider_node.capacity import Capacity
 from provider_node.executor import ExecutionRequest, InvalidRequest
-from provider_node.staging import InputsUnavailable, stage_inputs
+from provider_node.io.inputs import InputsUnavailable, stage_inputs
+from provider_node.lifecycle.capacity import Capacity
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from jobmarket.spec.inputs import inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
 from provider_node.executor import ExecutionRequest, Limits
-from provider_node.staging import stage_inputs
+from provider_node.io.inputs import stage_inputs
 
 AT_THE_LIMIT = [
     "é" * 127 + "x",  # 255 bytes

@@ -43,7 +43,15 @@ def test_a_posted_job_is_claimed_run_pinned_submitted_and_paid(
     market.accept(job_id)
     settled = node.wait_for_step(job_id, "settled", timeout=30)
 
-    assert node.steps_of(job_id) == ["seen", "claimed", "running", "pinned", "submitted", "settled"]
+    assert node.steps_of(job_id) == [
+        "seen",
+        "claiming",
+        "claimed",
+        "running",
+        "pinned",
+        "submitted",
+        "settled",
+    ]
     assert manifest.status == "succeeded" and manifest.exit_code == 0
     assert {record.path for record in manifest.outputs} == {"digest", "extra/lines"}
     outputs = tmp_path / "result" / "outputs"

@@ -1,6 +1,6 @@
 """The provider node child-process driver, where the test suites have always imported it."""
 
-from provider_node.child import (
+from provider_node.dev.child import (
     CRASH_ENV,
     NodeFailed,
     ProviderNode,

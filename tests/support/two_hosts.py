@@ -38,7 +38,7 @@ from jobmarket.chain.accounts import test_account
 from jobmarket.chain.client import MarketClient
 from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.docker_engine import DEFAULT_IMAGE, docker_client, ensure_engine, ensure_image
-from provider_node.child import ProviderNode, register_provider
+from provider_node.dev.child import ProviderNode, register_provider
 from support.kubo import KuboDaemon
 from support.netns import Host, TestNetwork, test_network
 

@@ -15,7 +15,7 @@ import requests.exceptions
 from web3.exceptions import Web3RPCError
 
 from jobmarket.errors import Unreachable
-from provider_node.logs import emit, error_field
+from provider_node.context.logs import emit_repeated, error_field
 
 T = TypeVar("T")
 
@@ -71,6 +71,14 @@ def retry_transient(
             if not is_transient(err):
                 raise
             pause = next(pauses)
-            emit(log, "retry", logging.WARNING, what=what, error=error_field(err), retry_in=pause)
+            emit_repeated(
+                log,
+                "retry",
+                logging.WARNING,
+                (what, type(err).__name__),
+                what=what,
+                error=error_field(err),
+                retry_in=pause,
+            )
             if stop.wait(pause):
                 raise Interrupted(what) from err

@@ -19,7 +19,7 @@ from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
 from jobmarket.spec.capabilities import Hardware, HeldImage, ProviderCapabilities
 from jobmarket.spec.validation import DocumentInvalid
-from provider_node.journal import Journal
+from provider_node.journal.store import Journal
 
 CAPABILITIES_META = "capabilities"
 LOG_CHUNK = 50_000

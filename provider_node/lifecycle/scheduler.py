@@ -2,8 +2,8 @@
 
 Each tick (from the event loop) the scheduler
 
-1. supervises: every job holding a claim (``claimed``/``running``/``pinned``, or ``seen``
-   with a claim transaction in progress) has a pipeline; one that died or was interrupted
+1. supervises: every job holding a claim or acquiring one (``claiming``, ``claimed``,
+   ``running``, ``pinned``, ``abandoning``) has a pipeline; one that died or was interrupted
    gets a new one, after a pause if it failed recently;
 2. declines, in bulk and without any I/O, the open jobs the terms alone rule out (price below
    the floor, claim deadline passed): a fresh node's backlog of old jobs clears in moments;
@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 
-from provider_node.logs import emit
-from provider_node.pipeline import JobPipeline
-from provider_node.progress import advance
-from provider_node.runtime import Runtime
-from provider_node.steps import Step
+from provider_node.context.logs import emit
+from provider_node.context.runtime import Runtime
+from provider_node.lifecycle.advance import advance
+from provider_node.lifecycle.pipeline import JobPipeline
+from provider_node.lifecycle.steps import HOLDING_STEPS, Step
 
 log = logging.getLogger("provider_node")
 
@@ -46,6 +46,14 @@ class Scheduler:
         self._supervise()
         return self._dispatch_candidates()
 
+    def stop_job(self, job_id: int) -> None:
+        """The chain took the job from us (a reorg): stop its container, free its slot. Its
+        pipeline sees the new step and ends without delivering."""
+        self.rt.executor.remove(self.rt.identity.job_key(job_id), purge=True)
+        self.rt.capacity.release(job_id)
+        self.rt.wake.set()
+        emit(log, "job-stopped", job=job_id)
+
     def in_flight(self) -> list[int]:
         self._reap()
         return sorted(self.active)
@@ -65,13 +73,12 @@ class Scheduler:
 
     def _supervise(self) -> None:
         journal = self.rt.journal
-        holding = journal.jobs([Step.CLAIMED, Step.RUNNING, Step.PINNED])
-        for job in [*holding, *journal.seen_with_claim_in_progress()]:
+        for job in journal.jobs(HOLDING_STEPS):
             if job.job_id in self.active:
                 continue
             if time.monotonic() - self._last_start.get(job.job_id, -1e9) < RESUPERVISE_S:
                 continue
-            if job.step in (Step.CLAIMED, Step.RUNNING):
+            if job.step in (Step.CLAIMED, Step.RUNNING, Step.ABANDONING):
                 self.rt.capacity.try_reserve(
                     job.job_id, job.cpu or 0.0, job.memory_mb or 0, 0, force=True
                 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -90,6 +91,44 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
 def emit(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one structured event, e.g. ``emit(log, "step", job=3, step="claimed")``."""
     logger.log(level, event, extra={"fields": fields})
+
+
+# One outage (Docker down, the RPC resetting connections) makes every retry fail the same way:
+# its warning is written once per window, with the count of repeats left out meanwhile.
+REPEAT_WINDOW_S = 30.0
+
+
+class _Repeats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, ...], tuple[float, int]] = {}
+
+    def admit(self, key: tuple[str, ...], now: float) -> int | None:
+        """None to stay quiet; else how many repeats were left out since the last line."""
+        with self._lock:
+            since, skipped = self._seen.get(key, (-1e18, 0))
+            if now - since < REPEAT_WINDOW_S:
+                self._seen[key] = (since, skipped + 1)
+                return None
+            self._seen[key] = (now, 0)
+            return skipped
+
+
+_repeats = _Repeats()
+
+
+def emit_repeated(
+    logger: logging.Logger,
+    event: str,
+    level: int,
+    key: tuple[str, ...],
+    **fields: Any,
+) -> None:
+    """:func:`emit`, but the same ``(event, *key)`` at most once per :data:`REPEAT_WINDOW_S`;
+    the next line says how many were left out (``repeated=N``)."""
+    skipped = _repeats.admit((event, *key), time.monotonic())
+    if skipped is not None:
+        emit(logger, event, level, **fields, repeated=skipped or None)
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:

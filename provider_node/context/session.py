@@ -16,9 +16,9 @@ from jobmarket.chain.accounts import load_account
 from jobmarket.chain.client import MarketClient
 from jobmarket.chain.rpc import is_local_chain
 from jobmarket.errors import UserError
-from provider_node.identity import NodeIdentity
-from provider_node.journal import Journal
-from provider_node.transactions import TxManager
+from provider_node.chain.signer import TxManager
+from provider_node.context.identity import NodeIdentity
+from provider_node.journal.store import Journal
 
 # On a local chain the node signs as ape/anvil's test account 1 unless told otherwise
 # (test account 0 is the requester tools' default).

@@ -3,7 +3,7 @@
 ``make demo``, the benchmarks and the test suites all drive real ``provider-node run``
 processes through this one class::
 
-    from provider_node.child import ProviderNode, register_provider
+    from provider_node.dev.child import ProviderNode, register_provider
 
     register_provider(rpc_url, home, account="TEST::1", stake="1 ether")
     with ProviderNode(rpc_url=rpc_url, home=home, account="TEST::1") as node:
@@ -18,7 +18,7 @@ reachable Docker engine with the job image (``jobmarket.docker_engine.ensure_eng
 
 Log lines are logfmt (``event=step job=3 step=claimed ...``); :meth:`ProviderNode.events`
 parses them. ``crash_at`` sets the node's test hook ``JOBMARKET_NODE_CRASH_AT`` (see
-``provider_node/crashpoints.py``): the node SIGKILLs itself at that point.
+``provider_node/dev/crashpoints.py``): the node SIGKILLs itself at that point.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from provider_node.crashpoints import CRASH_ENV
+from provider_node.dev.crashpoints import CRASH_ENV
 
 DEFAULT_ACCOUNT = "TEST::1"
 _PAIR = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|\S*)')

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +35,10 @@ from jobmarket.chain.client import MarketClient, MarketEvent, TransactionRefused
 from jobmarket.chain.units import format_price
 from jobmarket.errors import UserError
 from jobmarket.fileio import locked
-from provider_node.crashpoints import crash_point
-from provider_node.journal import Journal, TxRecord, TxStatus
-from provider_node.logs import emit, first_line
-from provider_node.retry import Interrupted, is_transient, retry_transient
+from provider_node.context.logs import emit, first_line
+from provider_node.context.retry import Interrupted, is_transient, retry_transient
+from provider_node.dev.crashpoints import crash_point
+from provider_node.journal.store import Journal, TxRecord, TxStatus
 
 log = logging.getLogger("provider_node")
 
@@ -198,13 +198,27 @@ class TxManager:
                 with suppress(TransactionRefused):
                     self._finish(record, receipt)
 
-    def recheck_after_reorg(self, fork_block: int) -> None:
-        """Transactions mined at or after ``fork_block`` may be gone: confirm or resend them."""
+    def orphaned_by_reorg(self, fork_block: int) -> list[TxRecord]:
+        """Transactions journaled as mined at or after ``fork_block`` that the chain no longer
+        holds (those still mined get their new block number)."""
+        orphaned = []
         for record in self.journal.txs((TxStatus.MINED, TxStatus.REVERTED), since_block=fork_block):
             receipt = self._receipt(record.hash)
             if receipt is not None:
                 self.journal.update_tx(record.id, block_number=int(receipt["blockNumber"]))
-                continue
+            else:
+                orphaned.append(record)
+        return orphaned
+
+    def recheck_after_reorg(
+        self, fork_block: int, still_right: Callable[[TxRecord], bool]
+    ) -> list[TxRecord]:
+        """Transactions a reorg removed are sent again (the same signed bytes) only where
+        ``still_right`` says they are still the right move for their job as the chain now has
+        it; the others are discarded (their nonce is free again). Returns those discarded."""
+        discarded = []
+        for record in self.orphaned_by_reorg(fork_block):
+            keep = still_right(record)
             emit(
                 log,
                 "tx-reorged",
@@ -213,9 +227,19 @@ class TxManager:
                 function=record.function,
                 tx=record.hash,
                 block=record.block_number,
+                action="resent" if keep else "discarded",
             )
-            record = self.journal.update_tx(record.id, status=TxStatus.SENT, block_number=None)
-            self._broadcast(record, fresh=False)
+            if keep:
+                record = self.journal.update_tx(record.id, status=TxStatus.SENT, block_number=None)
+                self._broadcast(record, fresh=False)
+            else:
+                self.discard(record, "a reorg removed it and it no longer fits the job")
+                discarded.append(record)
+        return discarded
+
+    def discard(self, record: TxRecord, why: str) -> None:
+        """Never send ``record`` again (its nonce goes to the next transaction)."""
+        self.journal.update_tx(record.id, status=TxStatus.DROPPED, block_number=None, reason=why)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -315,7 +339,14 @@ class TxManager:
         return Mined(record, events)
 
     def _check_not_replaced(self, record: TxRecord) -> TxRecord:
-        """A transaction whose nonce was mined without it is dead: say so, never resend."""
+        """A transaction whose nonce was mined without it is dead: say so, never resend. One
+        discarded meanwhile (after a reorg, see :meth:`discard`) is never resent either."""
+        current = self.journal.tx(record.id)
+        if current is not None and current.status == TxStatus.DROPPED:
+            raise TxDropped(
+                f"{record.function} transaction {record.hash} was discarded ({current.reason})",
+                "the node decides the job again",
+            )
         if self._chain_nonce("latest") <= record.nonce:
             return record
         receipt = self._receipt(record.hash)

@@ -10,13 +10,13 @@ from eth_account.signers.local import LocalAccount
 
 from jobmarket.chain.client import MarketClient
 from jobmarket.content.store import ContentStore
-from provider_node.capacity import Capacity
+from provider_node.chain.signer import TxManager
+from provider_node.context.identity import NodeIdentity
+from provider_node.context.settings import NodeSettings
 from provider_node.executor import DockerExecutor
-from provider_node.identity import NodeIdentity
-from provider_node.journal import Journal
-from provider_node.policy import JobPolicy
-from provider_node.settings import NodeSettings
-from provider_node.transactions import TxManager
+from provider_node.journal.store import Journal
+from provider_node.lifecycle.capacity import Capacity
+from provider_node.lifecycle.policy import JobPolicy
 
 
 @dataclass

@@ -5,7 +5,7 @@ Run once before the event loop starts, after any stop (clean or ``kill -9``):
 1. every journaled transaction that was not known to be mined is confirmed by its hash, or
    broadcast again (the same signed bytes: it can only be mined once);
 2. every container labelled with this node's id is matched to its job: the container of a job
-   that holds a claim (``claimed`` or ``running``) is left to the job's pipeline, which waits
+   holding a claim (``claimed``, ``running``, ``abandoning``) is left to its pipeline, which waits
    for it if it ran (never starting it again), starts it if the crash came between creating
    and starting it, or removes it if the job was being abandoned; containers of jobs past
    ``running`` are removed; containers the journal does not know are removed and reported;
@@ -19,15 +19,15 @@ from __future__ import annotations
 import logging
 import shutil
 
-from provider_node.logs import emit
-from provider_node.runtime import Runtime
-from provider_node.steps import Step
+from provider_node.context.logs import emit
+from provider_node.context.runtime import Runtime
+from provider_node.lifecycle.steps import HOLDING_STEPS, Step
 
 log = logging.getLogger("provider_node")
 
-_KEEP_FOLDERS_OF = (Step.SEEN, Step.CLAIMED, Step.RUNNING, Step.PINNED)
+_KEEP_FOLDERS_OF = (Step.SEEN, *HOLDING_STEPS)
 # Steps whose pipeline decides what becomes of the job's container (see JobPipeline._start).
-_ADOPT_CONTAINERS_OF = (Step.SEEN, Step.CLAIMED, Step.RUNNING)
+_ADOPT_CONTAINERS_OF = (Step.SEEN, Step.CLAIMING, Step.CLAIMED, Step.RUNNING, Step.ABANDONING)
 
 
 def recover(rt: Runtime) -> dict[str, int]:
@@ -49,8 +49,7 @@ def recover(rt: Runtime) -> dict[str, int]:
             rt.executor.remove(container.key, purge=True)
             removed += 1
     _remove_leftovers(rt)
-    holding = rt.journal.jobs([Step.CLAIMED, Step.RUNNING, Step.PINNED])
-    resumed = len(holding) + len(rt.journal.seen_with_claim_in_progress())
+    resumed = len(rt.journal.jobs(HOLDING_STEPS))
     return {
         "txs_pending": len(pending),
         "containers_adopted": adopted,

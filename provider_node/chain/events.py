@@ -1,9 +1,10 @@
-"""What the market's events mean for this node's journal.
+"""What the market's events mean for this node's jobs (events, not money).
 
 The follower hands every JobMarket event here, in chain order, inside the journal
 transaction that moves the cursor. Each handler is idempotent (an event read twice after a
-crash or a reorg changes nothing the second time) and touches only the journal: decisions and
-transactions belong to the pipeline and the settler.
+crash or a reorg changes nothing the second time), touches only the journal, and moves a job
+only through ``lifecycle.advance``: decisions and transactions belong to the pipeline and the
+settler.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from eth_utils import to_checksum_address
 
 from jobmarket.chain.client import ZERO_ADDRESS, MarketEvent
 from jobmarket.chain.units import format_price
-from provider_node.journal import JobRecord, Journal, PostedJob
-from provider_node.logs import emit
-from provider_node.progress import advance, log_seen
-from provider_node.steps import ABANDONING, REOPENABLE_STEPS, RIVAL_CLAIM_PENDING, Step
+from provider_node.context.logs import emit
+from provider_node.journal.store import JobRecord, Journal, PostedJob
+from provider_node.lifecycle.advance import advance, log_seen
+from provider_node.lifecycle.steps import OURS_BEFORE_SUBMIT, REOPENABLE_STEPS, Step, Waiting
 
 log = logging.getLogger("provider_node")
 
-_OURS_BEFORE_SUBMIT = (Step.CLAIMED, Step.RUNNING, Step.PINNED)
 # Delivered by us (PINNED too: its submit may be mined before the pipeline journals it).
 _OURS_DELIVERED = (Step.PINNED, Step.SUBMITTED)
 
@@ -35,6 +35,8 @@ class Ledger:
         self.journal = journal
         self.me = to_checksum_address(me)
         self.new_jobs = 0
+        # Jobs whose post a reorg replaced since the node last looked: their pipelines stop.
+        self.reposted: set[int] = set()
         self._handlers: dict[str, Callable[[MarketEvent, JobRecord | None], None]] = {
             "JobClaimed": self._claimed,
             "JobAbandoned": self._abandoned,
@@ -53,9 +55,20 @@ class Ledger:
             elif event.name == "ProviderRegistered":
                 if _address(event.args["account"]) == self.me:
                     self.journal.set_meta("capabilities", bytes(event.args["capabilities"]).hex())
+                    self.journal.clear_deferrals([Waiting.STAKE])
+            elif event.name == "Unpaused" or (
+                event.name == "StakeDeposited" and _address(event.args["account"]) == self.me
+            ):
+                # Room to claim again: jobs that waited for stake (or for the market) wake now.
+                self.journal.clear_deferrals([Waiting.STAKE])
             elif (handler := self._handlers.get(event.name)) is not None:
                 job_id = event.job_id
-                handler(event, self.journal.job(job_id) if job_id is not None else None)
+                job = self.journal.job(job_id) if job_id is not None else None
+                if job is not None:
+                    self.journal.update_job(
+                        job.job_id, event_block=event.block_number, event_hash=event.block_hash
+                    )
+                handler(event, job)
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -73,19 +86,33 @@ class Ledger:
             review_window=int(args["review_window"]),
             posted_block=event.block_number,
         )
-        step, reason = Step.SEEN, ""
-        if posted.designated is not None and posted.designated != self.me:
-            step, reason = Step.DECLINED, f"designated to {posted.designated}"
-        elif posted.requester == self.me:
-            step, reason = Step.DECLINED, "posted by this node's own account"
-        if self.journal.record_posted(posted, step, reason):
-            self.new_jobs += 1
+        outcome = self.journal.record_posted(posted)
+        if outcome == "same":
+            return
+        self.journal.update_job(
+            posted.job_id, event_block=event.block_number, event_hash=event.block_hash
+        )
+        self.new_jobs += 1
+        if outcome == "new":
             log_seen(
+                self.journal,
                 posted.job_id,
-                step,
-                reason,
                 price=format_price(posted.price),
                 block=event.block_number,
+            )
+        else:
+            self.reposted.add(posted.job_id)
+            reposted = "a reorg replaced the job's post; deciding again"
+            if not advance(self.journal, posted.job_id, Step.SEEN, reason=reposted, not_before=0):
+                self.journal.update_job(posted.job_id, reason=reposted, waiting="", not_before=0)
+        refusal = ""
+        if posted.designated is not None and posted.designated != self.me:
+            refusal = f"designated to {posted.designated}"
+        elif posted.requester == self.me:
+            refusal = "posted by this node's own account"
+        if refusal:
+            advance(
+                self.journal, posted.job_id, Step.DECLINED, reason=refusal, only_from=[Step.SEEN]
             )
 
     def _claimed(self, event: MarketEvent, job: JobRecord | None) -> None:
@@ -98,15 +125,13 @@ class Ledger:
             )
             return
         self.journal.update_job(job.job_id, open=0)
-        if job.step == Step.SEEN:
-            # Our claim was refused against the pending block: this is the rival that won.
-            lost = job.reason == RIVAL_CLAIM_PENDING
-            advance(
-                self.journal,
-                job.job_id,
-                Step.LOST if lost else Step.DECLINED,
-                reason=f"claimed first by {claimer}",
-            )
+        if job.step == Step.CLAIMING or (
+            job.step == Step.SEEN and job.waiting == Waiting.RIVAL_CLAIM
+        ):
+            # We raced for it (our claim in flight, or refused against the pending block).
+            advance(self.journal, job.job_id, Step.LOST, reason=f"claimed first by {claimer}")
+        elif job.step == Step.SEEN:
+            advance(self.journal, job.job_id, Step.DECLINED, reason=f"claimed first by {claimer}")
 
     def _abandoned(self, event: MarketEvent, job: JobRecord | None) -> None:
         if job is None:
@@ -117,8 +142,8 @@ class Ledger:
                 self.journal,
                 job.job_id,
                 Step.ABANDONED,
-                only_from=_OURS_BEFORE_SUBMIT,
-                reason=job.reason.removeprefix(ABANDONING),
+                only_from=OURS_BEFORE_SUBMIT,
+                reason=job.reason,
                 level=logging.WARNING,
             )
         if not event.args["reopened"]:
@@ -185,7 +210,7 @@ class Ledger:
         self.journal.update_job(job.job_id, open=0)
         if job.step == Step.SEEN:
             advance(self.journal, job.job_id, Step.DECLINED, reason="expired unclaimed")
-        elif job.step in _OURS_BEFORE_SUBMIT:
+        elif job.step in OURS_BEFORE_SUBMIT:
             slashed = int(event.args["slashed"])
             advance(
                 self.journal,

@@ -2,7 +2,8 @@
 
 * ``cursor`` and ``blocks``: the next block to read events from, and the hashes of recently
   read blocks (a changed hash means a reorg: the cursor is rewound to the fork);
-* ``jobs``: every job the node has seen and the step it has reached (``provider_node.steps``);
+* ``jobs``: every job the node has seen and the step it has reached
+  (``provider_node.lifecycle.steps``);
 * ``transactions``: every transaction the node signed, with its raw bytes, nonce and hash,
   written *before* it is broadcast, so after ``kill -9`` the node confirms or rebroadcasts it
   instead of signing a second one;
@@ -22,16 +23,37 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jobmarket.errors import UserError
-from provider_node.steps import Step
+from provider_node.lifecycle.steps import Step, Waiting
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 kept a job's sub-state in the text of ``reason``; version 2 has ``waiting`` and the
+# steps ``claiming`` and ``abandoning``. These turn a version-1 journal into version 2 (in one
+# transaction), so an existing node's journal opens with every job where it stood.
+_MIGRATE_1_TO_2 = [
+    "ALTER TABLE jobs ADD COLUMN waiting TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE jobs ADD COLUMN event_block INTEGER",
+    "ALTER TABLE jobs ADD COLUMN event_hash TEXT",
+    "UPDATE jobs SET step = 'abandoning', reason = substr(reason, 13) "
+    "WHERE step IN ('claimed', 'running') AND substr(reason, 1, 12) = 'abandoning: '",
+    "UPDATE jobs SET waiting = 'rival-claim' "
+    "WHERE step = 'seen' AND reason = 'another provider''s claim is pending'",
+    "UPDATE jobs SET waiting = 'capacity' "
+    "WHERE step = 'seen' AND reason = 'waiting for a free slot'",
+    "UPDATE jobs SET waiting = 'stake' WHERE step = 'seen' AND (substr(reason, 1, 13) = "
+    "'stake too low' OR substr(reason, 1, 23) = 'claim refused for now: ')",
+    "UPDATE jobs SET waiting = 'trouble' WHERE step = 'seen' AND not_before > 0 AND waiting = '' "
+    "AND (substr(reason, 1, 17) = 'could not decide:' OR substr(reason, 1, 24) = "
+    "'content store unreachable')",
+    "UPDATE jobs SET step = 'claiming' WHERE step = 'seen' AND job_id IN (SELECT job_id FROM "
+    "transactions WHERE function = 'claim' AND status IN ('signed', 'sent', 'mined'))",
+]
 # Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.
 REMEMBERED_BLOCKS = 256
 
@@ -46,6 +68,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_id INTEGER PRIMARY KEY,
     step TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
+    waiting TEXT NOT NULL DEFAULT '',
+    event_block INTEGER,
+    event_hash TEXT,
     open INTEGER NOT NULL DEFAULT 1,
     requester TEXT NOT NULL,
     designated TEXT,
@@ -97,6 +122,7 @@ _JOB_COLUMNS = [
     "collateral", "claim_deadline", "work_timeout", "review_window", "posted_block",
     "not_before", "cpu", "memory_mb", "work_deadline", "review_deadline", "arbiter_deadline",
     "disputed", "result_cid", "status", "exit_code", "payout", "seen_at", "updated_at",
+    "waiting", "event_block", "event_hash",
 ]  # fmt: skip
 _TX_COLUMNS = [
     "id", "job_id", "function", "args", "value", "nonce", "raw", "hash", "status",
@@ -148,6 +174,11 @@ class JobRecord:
     payout: int | None
     seen_at: float
     updated_at: float
+    waiting: Waiting
+    # The block (number and hash) of the last event the node applied to this job: a reorg
+    # that replaces that block makes the node re-read the job from the chain.
+    event_block: int | None
+    event_hash: str | None
 
     @property
     def price(self) -> int:
@@ -157,6 +188,7 @@ class JobRecord:
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         values = dict(zip(_JOB_COLUMNS, row, strict=True))
         values["step"] = Step(values["step"])
+        values["waiting"] = Waiting(values["waiting"])
         values["open"] = bool(values["open"])
         values["disputed"] = bool(values["disputed"])
         values["spec_digest"] = bytes.fromhex(values["spec_digest"])
@@ -208,6 +240,19 @@ class PostedJob:
     review_window: int
     posted_block: int
 
+    def same_post_as(self, job: JobRecord) -> bool:
+        """Whether the journaled job is this post (a reorg can reuse the id for another)."""
+        return (
+            job.requester == self.requester
+            and job.designated == self.designated
+            and job.spec_digest == self.spec_digest
+            and job.price_gwei == self.price // 10**9
+            and job.collateral == self.collateral
+            and job.claim_deadline == self.claim_deadline
+            and job.work_timeout == self.work_timeout
+            and job.review_window == self.review_window
+        )
+
 
 class JournalMismatch(UserError):
     """The journal on disk belongs to another chain, market or account."""
@@ -225,6 +270,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -248,8 +294,11 @@ class Journal:
             problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError("; ".join(str(p) for p in problems[:3]))
+            found = self._schema_version()
+            if found == "1":
+                self._migrate_to_2()
+                found = "2"
             self._db.executescript(_SCHEMA)
-            found = self.get_meta("schema_version")
             if found is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
             elif found != str(SCHEMA_VERSION):
@@ -258,6 +307,23 @@ class Journal:
                     f"this node understands {SCHEMA_VERSION}",
                     "use the provider-node version that wrote it, or move it away",
                 )
+
+    def _schema_version(self) -> str | None:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        return self.get_meta("schema_version") if has_meta else None
+
+    def _migrate_to_2(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _MIGRATE_1_TO_2:
+                self._db.execute(statement)
+            self.set_meta("schema_version", "2")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _damaged(self, err: sqlite3.Error) -> JournalDamaged:
         """How a journal that is not a readable database is reported: what and what to do."""
@@ -297,11 +363,33 @@ class Journal:
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
+                    self._after_commit.clear()
                     self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if self._depth == 0:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._after_commit.clear()
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._run_after_commit()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction has committed, never if it rolls back
+        (a log line states only what the journal holds); at once outside a transaction."""
+        with self._lock:
+            if self._depth == 0:
+                callback()
+            else:
+                self._after_commit.append(callback)
+
+    def _run_after_commit(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -393,11 +481,10 @@ class Journal:
             params = wanted
         return [JobRecord.from_row(row) for row in self._all(sql + " ORDER BY job_id", params)]
 
-    def record_posted(self, posted: PostedJob, step: Step, reason: str = "") -> bool:
-        """Journal a JobPosted; True if the job is new (a replayed event changes nothing).
-
-        After a reorg the same id can come back with other terms; a job we have not claimed
-        is then taken as newly seen.
+    def record_posted(self, posted: PostedJob) -> str:
+        """Journal a JobPosted's terms: ``"new"`` (entered at ``seen``), ``"changed"`` (a
+        reorg brought the same id back with another spec, requester or terms: the caller moves
+        the job back to ``seen`` through ``lifecycle.advance``) or ``"same"`` (a replay).
         """
         now = time.time()
         existing = self.job(posted.job_id)
@@ -413,22 +500,32 @@ class Journal:
             "posted_block": posted.posted_block,
         }
         if existing is None:
-            columns = ["job_id", "step", "reason", "open", *fields, "seen_at", "updated_at"]
-            values = [posted.job_id, str(step), reason, 1, *fields.values(), now, now]
+            # A job enters the journal at ``seen``, the start of TRANSITIONS; every later step
+            # is written by lifecycle.advance alone.
+            columns = ["job_id", "step", "open", *fields, "seen_at", "updated_at"]
+            values = [posted.job_id, str(Step.SEEN), 1, *fields.values(), now, now]
             self._execute(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
                 values,
             )
-            return True
-        if existing.spec_digest != posted.spec_digest and existing.step in (
-            Step.SEEN,
-            Step.DECLINED,
-        ):
-            self.update_job(posted.job_id, step=step, reason=reason, open=1, **fields)
-            return True
-        return False
+            return "new"
+        if posted.same_post_as(existing):
+            return "same"
+        self.update_job(posted.job_id, open=1, seen_at=now, **fields)
+        return "changed"
 
     def update_job(self, job_id: int, **fields: Any) -> None:
+        """Write job columns other than the step (moves go through :meth:`write_step`)."""
+        if "step" in fields:
+            raise ValueError("a job's step is written by provider_node.lifecycle.advance only")
+        self._write_columns(job_id, fields)
+
+    def write_step(self, job_id: int, step: Step, **fields: Any) -> None:
+        """The SQL that writes a job's step; called by ``lifecycle.advance.advance`` alone,
+        which checks the move against TRANSITIONS first."""
+        self._write_columns(job_id, {"step": step, **fields})
+
+    def _write_columns(self, job_id: int, fields: dict[str, Any]) -> None:
         if not fields:
             return
         unknown = set(fields) - set(_JOB_COLUMNS)
@@ -454,26 +551,16 @@ class Journal:
         )
         return [JobRecord.from_row(row) for row in rows]
 
-    def seen_with_claim_in_progress(self) -> list[JobRecord]:
-        """Jobs still at ``seen`` whose claim transaction was signed, sent or even mined:
-        a crash came between the claim and its journal entry. They resume, never re-claim."""
-        statuses = (*TxStatus.UNFINISHED, TxStatus.MINED)
-        rows = self._all(
-            f"SELECT DISTINCT {', '.join('j.' + c for c in _JOB_COLUMNS)} FROM transactions t "
-            "JOIN jobs j ON j.job_id = t.job_id WHERE t.function = 'claim' "
-            f"AND t.status IN ({', '.join('?' * len(statuses))}) AND j.step = ?",
-            (*statuses, str(Step.SEEN)),
+    def clear_deferrals(self, waiting: Iterable[Waiting]) -> int:
+        """Jobs waiting for one of these things get another look now (room was freed);
+        returns how many."""
+        wanted = [str(w) for w in waiting]
+        cursor = self._execute(
+            "UPDATE jobs SET not_before = 0 WHERE step = ? AND not_before > 0 "
+            f"AND waiting IN ({', '.join('?' * len(wanted))})",
+            (str(Step.SEEN), *wanted),
         )
-        return [JobRecord.from_row(row) for row in rows]
-
-    def clear_deferrals(self, reason_prefixes: Iterable[str]) -> None:
-        """Jobs deferred for one of these reasons get another look now (room was freed)."""
-        for prefix in reason_prefixes:
-            self._execute(
-                "UPDATE jobs SET not_before = 0 WHERE step = ? AND not_before > 0 "
-                "AND substr(reason, 1, ?) = ?",
-                (str(Step.SEEN), len(prefix), prefix),
-            )
+        return cursor.rowcount
 
     def step_counts(self) -> dict[str, int]:
         return {
@@ -537,10 +624,16 @@ class Journal:
         return None if row is None else TxRecord.from_row(row)
 
     def txs(
-        self, statuses: Iterable[str] | None = None, since_block: int | None = None
+        self,
+        statuses: Iterable[str] | None = None,
+        since_block: int | None = None,
+        job_id: int | None = None,
     ) -> list[TxRecord]:
         sql = f"SELECT {', '.join(_TX_COLUMNS)} FROM transactions WHERE 1 = 1"
         params: list[Any] = []
+        if job_id is not None:
+            sql += " AND job_id = ?"
+            params.append(job_id)
         if statuses is not None:
             wanted = list(statuses)
             sql += f" AND status IN ({', '.join('?' * len(wanted))})"

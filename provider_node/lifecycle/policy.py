@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from jobmarket.chain.units import format_price
 from jobmarket.spec.capabilities import ProviderCapabilities
 from jobmarket.spec.job import JobSpec
+from provider_node.context.settings import NodeSettings
 from provider_node.executor import Limits, NetworkMode, NodePolicy
 from provider_node.executor.spec import MiB
-from provider_node.journal import JobRecord
-from provider_node.settings import NodeSettings
+from provider_node.journal.store import JobRecord
 
 MAX_OUTPUT_FILES = 100_000
 MAX_LOG_BYTES = 4 * MiB

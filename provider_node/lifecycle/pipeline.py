@@ -5,7 +5,9 @@ the job is submitted (the settler takes it from there) or leaves the node (decli
 abandoned, failed). Every step is idempotent against what the previous process may have
 left behind, which is what makes ``kill -9`` at any moment safe:
 
-* ``seen``: a claim transaction already journaled for the job is followed, never re-signed;
+* ``seen``: the job is decided; once decided it moves to ``claiming`` before its claim is
+  signed;
+* ``claiming``: a claim transaction already journaled for the job is followed, never re-signed;
 * ``claimed``: the container is created under a deterministic name, so starting again finds
   the container a crashed process created and never runs the job twice;
 * ``running``: the executor waits for the container and collects its outputs (idempotent);
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 import traceback
 from pathlib import Path
 
@@ -36,7 +37,11 @@ from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
 from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
-from provider_node.crashpoints import crash_point
+from provider_node.chain.signer import Mined, TxDropped
+from provider_node.context.logs import emit, emit_repeated, error_field, first_line
+from provider_node.context.retry import Interrupted, backoff, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.dev.crashpoints import crash_point
 from provider_node.executor import (
     ExecutionRequest,
     ExecutionResult,
@@ -46,23 +51,13 @@ from provider_node.executor import (
     JobContainer,
     Phase,
 )
-from provider_node.journal import JobRecord, TxStatus
-from provider_node.logs import emit, error_field, first_line
-from provider_node.policy import MIN_RUN_S
-from provider_node.progress import advance
-from provider_node.publisher import publish_execution
-from provider_node.remote_inputs import forget_downloads, gather_inputs
-from provider_node.retry import Interrupted, backoff, is_transient
-from provider_node.runtime import Runtime
-from provider_node.staging import InputsUnavailable, remove_staged, stage_inputs
-from provider_node.steps import (
-    ABANDONING,
-    RIVAL_CLAIM_PENDING,
-    WAITING_FOR_SLOT,
-    WAITING_FOR_STAKE,
-    Step,
-)
-from provider_node.transactions import Mined, TxDropped
+from provider_node.io.inputs import InputsUnavailable, remove_staged, stage_inputs
+from provider_node.io.remote import forget_downloads, gather_inputs
+from provider_node.io.results import publish_execution
+from provider_node.journal.store import JobRecord, TxStatus
+from provider_node.lifecycle.advance import advance, defer
+from provider_node.lifecycle.policy import MIN_RUN_S
+from provider_node.lifecycle.steps import Step, Waiting
 
 log = logging.getLogger("provider_node")
 
@@ -90,6 +85,7 @@ class JobPipeline:
         self.key = runtime.identity.job_key(job_id)
         self.staging = runtime.identity.staging_folder / str(job_id)
         self._spec: JobSpec | None = None
+        self._post_seen_at: float | None = None  # which post of the job this pipeline serves
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -98,14 +94,19 @@ class JobPipeline:
         try:
             while not self.rt.stop.is_set():
                 job = self._job()
+                if self._post_seen_at is None:
+                    self._post_seen_at = job.seen_at
+                elif job.seen_at != self._post_seen_at:
+                    # A reorg replaced the job's post: this pipeline's decision, spec and
+                    # transactions belong to another job. A new pipeline decides it afresh.
+                    emit(log, "pipeline-stopped", job=self.job_id, reason="the post changed")
+                    return
                 try:
-                    if job.step == Step.SEEN:
+                    if job.step in (Step.SEEN, Step.CLAIMING):
                         if not self._decide_and_claim(job):
                             return
-                    elif job.step in (Step.CLAIMED, Step.RUNNING) and job.reason.startswith(
-                        ABANDONING
-                    ):
-                        self._abandon(job, job.reason.removeprefix(ABANDONING))
+                    elif job.step == Step.ABANDONING:
+                        self._abandon(job, job.reason)
                     elif job.step == Step.CLAIMED:
                         self._start(job)
                     elif job.step == Step.RUNNING:
@@ -130,10 +131,11 @@ class JobPipeline:
         """A step failed unexpectedly: retry it or give the claim back (True: the loop goes
         on), or leave an undecided job for later (False)."""
         transient = is_transient(err)
-        emit(
+        emit_repeated(
             log,
             "step-error",
             logging.WARNING if transient else logging.ERROR,
+            (str(self.job_id), str(job.step), type(err).__name__),
             job=self.job_id,
             step=str(job.step),
             error=error_field(err),
@@ -143,17 +145,22 @@ class JobPipeline:
             log.debug("%s", traceback.format_exc())
         if job.step == Step.SEEN:
             pause = DEFER_RETRY_S if transient else DEFER_TROUBLE_S
-            self._defer(job, f"could not decide: {first_line(err)}", pause)
+            self._defer(job, Waiting.TROUBLE, f"could not decide: {first_line(err)}", pause)
             return False
-        if (
-            job.step in (Step.CLAIMED, Step.RUNNING)
-            and not self._job().reason.startswith(ABANDONING)  # the step may have set it
-            and (not transient or self._seconds_left(job) < self.rt.settings.delivery_margin_s)
+        if job.step in (Step.CLAIMED, Step.RUNNING) and (
+            not transient or self._seconds_left(job) < self.rt.settings.delivery_margin_s
         ):
             # The loop's next turn gives the job back, retried like any step if that fails too
             # (abandoning here, inside the error handler, would let its own failure escape).
             why = f"internal error: {first_line(err)}"
-            self.rt.journal.update_job(self.job_id, reason=ABANDONING + why)
+            advance(
+                self.rt.journal,
+                self.job_id,
+                Step.ABANDONING,
+                only_from=(Step.CLAIMED, Step.RUNNING),
+                reason=why,
+                level=logging.WARNING,
+            )
             return True
         if self.rt.stop.wait(pause):
             raise Interrupted(f"job {self.job_id}")
@@ -164,7 +171,9 @@ class JobPipeline:
     def _decide_and_claim(self, job: JobRecord) -> bool:
         """True once the job is ours (claimed), False if it left the pipeline for now."""
         pending = self.rt.journal.latest_tx(self.job_id, "claim")
-        resuming = pending is not None and pending.status in (*TxStatus.UNFINISHED, TxStatus.MINED)
+        resuming = job.step == Step.CLAIMING or (
+            pending is not None and pending.status in (*TxStatus.UNFINISHED, TxStatus.MINED)
+        )
         if not resuming:
             if self.rt.stop.is_set():
                 return False
@@ -181,7 +190,10 @@ class JobPipeline:
                 reasons, disk_bytes = self._local_problems(spec)
             except Unreachable as err:
                 return self._defer(
-                    job, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S
+                    job,
+                    Waiting.TROUBLE,
+                    f"content store unreachable: {err.problem}",
+                    DEFER_TROUBLE_S,
                 )
             if reasons:
                 return self._decline(reasons)
@@ -199,10 +211,11 @@ class JobPipeline:
             disk_free=None if resuming else self._free_disk() - self._disk_margin(),
             force=resuming,
         ):
-            return self._defer(job, WAITING_FOR_SLOT, DEFER_CAPACITY_S)
+            return self._defer(job, Waiting.CAPACITY, "waiting for a free slot", DEFER_CAPACITY_S)
         if not resuming and not self._enough_stake(job):
             return False
-        self.rt.journal.update_job(self.job_id, cpu=cpu, memory_mb=memory)
+        if job.step == Step.SEEN:
+            advance(self.rt.journal, self.job_id, Step.CLAIMING, cpu=cpu, memory_mb=memory)
         try:
             record = self.rt.txs.ensure("claim", self.job_id, job_id=self.job_id)
             mined = self.rt.txs.wait(record)
@@ -221,7 +234,9 @@ class JobPipeline:
         except (NotFound, IntegrityError) as err:
             self._decline([f"spec unavailable: {err.problem}"])
         except Unreachable as err:
-            self._defer(job, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S)
+            self._defer(
+                job, Waiting.TROUBLE, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S
+            )
         return None
 
     def _local_problems(self, spec: JobSpec) -> tuple[list[str], int]:
@@ -269,36 +284,59 @@ class JobPipeline:
         self.rt.capacity.release(self.job_id, notify=False)  # nothing was freed for others
         return self._defer(
             job,
-            f"{WAITING_FOR_STAKE}: the claim locks {format_price(job.collateral)}, "
+            Waiting.STAKE,
+            f"stake too low: the claim locks {format_price(job.collateral)}, "
             f"{format_price(max(free, 0))} is free",
             DEFER_STAKE_S,
         )
 
     def _claim_refused(self, job: JobRecord, err: TransactionRefused) -> bool:
         self.rt.capacity.release(self.job_id)
+        if self._stale():
+            return False
         where = {"tx": err.mined_tx} if err.mined_tx else {}
         if err.reason == Revert.JOB_NOT_OPEN:
             current = self.rt.client.job(self.job_id)
             if current.state == JobState.OPEN and not err.mined_tx:
                 # Refused against the pending block: a rival claim waits to be mined. Its
                 # JobClaimed event settles the race (ledger: lost); if it fails, we try again.
-                return self._defer(job, RIVAL_CLAIM_PENDING, DEFER_RIVAL_S)
+                self._back_to_seen()
+                return self._defer(
+                    job, Waiting.RIVAL_CLAIM, "another provider's claim is pending", DEFER_RIVAL_S
+                )
             winner = f" by {current.provider}" if current.provider else ""
             advance(
                 self.rt.journal,
                 self.job_id,
                 Step.LOST,
-                only_from=(Step.SEEN, Step.DECLINED),
+                only_from=(Step.SEEN, Step.CLAIMING, Step.DECLINED),
                 open=0,
                 log_fields=where,
                 reason=f"claimed first{winner} (job is {current.state.name.lower()})",
             )
             return False
         if err.reason in _CLAIM_LATER:
-            return self._defer(job, f"claim refused for now: {err.reason}", DEFER_STAKE_S)
+            # Re-staking (or un-pausing, registering) frees room: the job waits for stake.
+            self._back_to_seen()
+            return self._defer(
+                job, Waiting.STAKE, f"claim refused for now: {err.reason}", DEFER_STAKE_S
+            )
         return self._decline([f"claim refused: {err.reason}"], **where)
 
+    def _back_to_seen(self) -> None:
+        """Our claim was not taken: the job is undecided again (and waits, see _defer)."""
+        advance(
+            self.rt.journal,
+            self.job_id,
+            Step.SEEN,
+            only_from=(Step.CLAIMING,),
+            reason="claim not taken",
+            level=logging.DEBUG,
+        )
+
     def _claimed(self, job: JobRecord, mined: Mined) -> None:
+        if self._stale():
+            return
         self.rt.capacity.claimed(self.job_id)
         event = mined.event("JobClaimed")
         work_deadline = int(event.args["work_deadline"]) if event else self._read_work_deadline()
@@ -307,7 +345,7 @@ class JobPipeline:
             self.rt.journal,
             self.job_id,
             Step.CLAIMED,
-            only_from=(Step.SEEN,),
+            only_from=(Step.SEEN, Step.CLAIMING),
             open=0,
             work_deadline=work_deadline,
             log_fields={
@@ -495,7 +533,15 @@ class JobPipeline:
 
     def _abandon(self, job: JobRecord, why: str) -> None:
         """Give a claimed job back before its work deadline (a partial slash, not a full one)."""
-        self.rt.journal.update_job(self.job_id, reason=ABANDONING + why)  # no way back now
+        if job.step != Step.ABANDONING and not advance(  # no way back now
+            self.rt.journal,
+            self.job_id,
+            Step.ABANDONING,
+            only_from=(Step.CLAIMED, Step.RUNNING),
+            reason=why,
+            level=logging.WARNING,
+        ):
+            return  # the chain moved the job first (lost in a reorg, reclaimed)
         self._remove_container()
         try:
             mined = self.rt.txs.wait(self.rt.txs.ensure("abandon", self.job_id, job_id=self.job_id))
@@ -514,7 +560,7 @@ class JobPipeline:
                 self.rt.journal,
                 self.job_id,
                 Step.ABANDONED,
-                only_from=(Step.CLAIMED, Step.RUNNING),
+                only_from=(Step.ABANDONING,),
                 reason=why,
                 level=logging.WARNING,
                 log_fields={
@@ -525,22 +571,40 @@ class JobPipeline:
             )
         self._clean_up()
 
+    def _stale(self) -> bool:
+        """A reorg replaced the job's post since this pipeline began: it must not decide the
+        new post (a new pipeline does)."""
+        job = self.rt.journal.job(self.job_id)
+        return job is None or (self._post_seen_at is not None and job.seen_at != self._post_seen_at)
+
     def _decline(self, reasons: list[str], **fields: object) -> bool:
+        if self._stale():
+            return False
         advance(
             self.rt.journal,
             self.job_id,
             Step.DECLINED,
-            only_from=(Step.SEEN,),
+            only_from=(Step.SEEN, Step.CLAIMING),
             reason="; ".join(reasons)[:1000],
             log_fields=fields,
         )
         return False
 
-    def _defer(self, job: JobRecord, reason: str, seconds: float) -> bool:
-        """Not now: look at the job again after ``seconds`` (or when a slot frees up)."""
-        self.rt.journal.update_job(self.job_id, not_before=time.time() + seconds, reason=reason)
-        if reason != job.reason:  # one line per new reason, not one per retry
-            emit(log, "deferred", job=self.job_id, reason=reason, retry_in=seconds)
+    def _defer(self, job: JobRecord, waiting: Waiting, reason: str, seconds: float) -> bool:
+        """Not now: look at the job again after ``seconds``, or when room of the kind
+        ``waiting`` names frees up (a job ends, stake is freed or added)."""
+        if self._stale():
+            return False
+        if defer(self.rt.journal, self.job_id, waiting, reason, seconds):
+            # one line per new reason, not one per retry
+            emit(
+                log,
+                "deferred",
+                job=self.job_id,
+                waiting=str(waiting),
+                reason=reason,
+                retry_in=seconds,
+            )
         return False
 
     def _clean_up(self) -> None:

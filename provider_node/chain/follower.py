@@ -29,8 +29,8 @@ from web3.exceptions import BlockNotFound
 from web3.types import BlockData
 
 from jobmarket.chain.client import MarketClient, MarketEvent
-from provider_node.journal import Journal
-from provider_node.logs import emit
+from provider_node.context.logs import emit
+from provider_node.journal.store import Journal
 
 log = logging.getLogger("provider_node")
 

@@ -19,16 +19,26 @@ from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 from jobmarket.chain.units import format_price
-from provider_node.logs import emit, error_field
-from provider_node.progress import advance
-from provider_node.retry import Interrupted, is_transient
-from provider_node.runtime import Runtime
-from provider_node.steps import Step
-from provider_node.transactions import TxDropped
+from provider_node.chain.signer import TxDropped
+from provider_node.context.logs import emit, emit_repeated, error_field
+from provider_node.context.retry import Interrupted, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.lifecycle.advance import advance
+from provider_node.lifecycle.steps import Step
 
 log = logging.getLogger("provider_node")
 
 RETRY_S = 5.0
+
+
+def finalize_due(review_deadline: int, chain_now: int, delay_s: int = 0) -> bool:
+    """The contract accepts ``finalize`` strictly after the review deadline (plus our delay)."""
+    return chain_now > review_deadline + delay_s
+
+
+def close_dispute_due(arbiter_deadline: int | None, chain_now: int) -> bool:
+    """``close_dispute`` is open to anyone strictly after the arbiter's deadline."""
+    return arbiter_deadline is not None and chain_now > arbiter_deadline
 
 
 class Settler:
@@ -52,7 +62,9 @@ class Settler:
                 return
             except Exception as err:
                 level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit(log, "settler-error", level, error=error_field(err))
+                emit_repeated(
+                    log, "settler-error", level, (type(err).__name__,), error=error_field(err)
+                )
 
     def tick(self) -> None:
         """One round: finalize, close disputes, withdraw credits (each when due)."""
@@ -66,13 +78,12 @@ class Settler:
                 if deadline is None:
                     deadline = self.rt.client.job(job.job_id).deadline
                     self.rt.journal.update_job(job.job_id, review_deadline=deadline)
-                due = now > deadline + self.rt.settings.finalize_delay_s
+                due = finalize_due(deadline, now, self.rt.settings.finalize_delay_s)
                 if due and self._due("finalize", job.job_id):
                     self._settle(job.job_id, "finalize")
             elif (
                 job.disputed
-                and job.arbiter_deadline is not None
-                and now > job.arbiter_deadline
+                and close_dispute_due(job.arbiter_deadline, now)
                 and self._due("close_dispute", job.job_id)
             ):
                 self._settle(job.job_id, "close_dispute")

@@ -32,7 +32,7 @@ from jobmarket.content.store import ContentStore
 from jobmarket.errors import UserError
 from jobmarket.spec.inputs import input_allowance
 from jobmarket.spec.job import InputMount, JobSpec
-from provider_node.logs import emit
+from provider_node.context.logs import emit
 
 log = logging.getLogger("provider_node")
 

@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 
-from provider_node.logs import emit
+from provider_node.context.logs import emit
 
 CRASH_ENV = "JOBMARKET_NODE_CRASH_AT"
 POINTS = ("claim-signed", "claimed", "running", "pinned", "submit-signed", "submitted")
