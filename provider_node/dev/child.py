@@ -280,12 +280,19 @@ class ProviderNode:
     # -- queries -----------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """``provider-node status --json`` for this node's account."""
+        """``provider-node status --json`` for this node's account (exit 1 only says that no
+        node is running: the JSON is printed either way)."""
         result = provider_node_cli(
             ["status", "--json"],
             rpc_url=self.rpc_url,
             home=self.home,
             account=self.account,
             env=self.env,
+            check=False,
         )
+        if result.returncode not in (0, 1) or not result.stdout.strip():
+            raise NodeFailed(
+                f"provider-node status --json exited with {result.returncode}: "
+                f"{result.stderr.strip()[-2000:]}"
+            )
         return json.loads(result.stdout)
