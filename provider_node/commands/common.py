@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from jobmarket.chain.client import max_gas_cost
+from jobmarket.chain.deployments import MARKET_ENV
 from jobmarket.chain.units import format_price, parse_price
 from jobmarket.errors import UserError
 from provider_node.context.session import LOCAL_DEFAULT_ACCOUNT, Session
@@ -21,7 +23,7 @@ STATE_NOTE = (
 
 
 def common_options(function: F) -> F:
-    """``--rpc-url`` and ``--account``, turned into a :class:`Session` argument."""
+    """``--rpc-url``, ``--account`` and ``--market``, turned into a :class:`Session` argument."""
     function = click.option(
         "--account",
         "account",
@@ -33,6 +35,15 @@ def common_options(function: F) -> F:
         ),
     )(function)
     function = click.option(
+        "--market",
+        metavar="ADDRESS",
+        envvar=MARKET_ENV,
+        expose_value=False,
+        callback=_use_market,
+        help=f"The JobMarket to use [default: ${MARKET_ENV}, else the newest one recorded for "
+        "the chain].",
+    )(function)
+    function = click.option(
         "--rpc-url",
         "rpc_url",
         metavar="URL",
@@ -42,6 +53,12 @@ def common_options(function: F) -> F:
         ),
     )(function)
     return function
+
+
+def _use_market(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--market`` is read where every tool reads ``$JOBMARKET_MARKET`` (the deployments)."""
+    if value:
+        os.environ[MARKET_ENV] = value
 
 
 def session_from(rpc_url: str | None, account: str | None) -> Session:

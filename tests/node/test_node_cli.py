@@ -14,7 +14,10 @@ import pytest
 from click.testing import CliRunner, Result
 from node_world import Market
 
+from jobmarket.chain import deployments
 from jobmarket.chain.accounts import test_account as dev_account
+from jobmarket.chain.client import MarketClient
+from jobmarket.devnet import deploy_market
 from provider_node.cli import main
 
 ETHER = 10**18
@@ -184,7 +187,7 @@ def test_every_run_option_is_documented_with_its_real_default() -> None:
     from provider_node.commands.run import COMMANDS
 
     [run] = [c for c in COMMANDS if c.name == "run"]
-    common = {"--rpc-url", "--account"}  # documented once for every command, above the table
+    common = {"--rpc-url", "--account", "--market"}  # documented above the table, for all
     real = {
         next(o for o in p.opts if o.startswith("-") and (len(p.opts) == 1 or o != "--verbose")): p
         for p in run.params
@@ -278,3 +281,19 @@ def test_the_node_log_escapes_what_a_counterpart_wrote(capsys: pytest.CaptureFix
         line = capsys.readouterr().err.strip()
         assert "2J" in line and "name" in line
         assert not [ch for ch in line if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F], line
+
+
+def test_market_names_the_market_to_serve_when_a_chain_has_two(cli, market: Market) -> None:
+    # Issue 13: every tool takes --market; without it the newest market recorded is used.
+    record = deployments.user_file()
+    before = record.read_bytes()
+    try:
+        newer = deploy_market(market.w3, dev_account(0), arbiter=dev_account(9).address)
+        registered = cli("register", "--stake", "0.1", "--market", market.client.address,
+                         account="TEST::6")  # fmt: skip
+        assert registered.exit_code == 0, registered.stderr
+        newest = MarketClient(market.w3, newer.address, newer)
+        assert market.client.provider_info(dev_account(6).address).stake == ETHER // 10
+        assert newest.provider_info(dev_account(6).address).stake == 0
+    finally:
+        record.write_bytes(before)
