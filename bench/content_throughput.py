@@ -4,7 +4,8 @@ Prints ``importer_mb_per_s=N`` (goal: ≥ 300) for CID computation (`requester c
 CIDv1 raw leaves, 256 KiB chunks), plus the same for CIDv0 and for a full `store add` into
 the embedded store (hashing, block files, one filesystem sync). With Kubo built (`make kubo`)
 it also prints `kubo_add_mb_per_s` (Kubo's own `ipfs add`, same options, fresh repo) and
-`store_vs_kubo_ratio`. MB here means 10**6 bytes. The best of several runs is reported, as
+`store_vs_kubo_ratio` (Kubo's default repository does not sync block files; ours syncs once
+per add). MB here means 10**6 bytes. The best of several runs is reported, as
 the first run also warms the page cache.
 
 Then a flat folder of 100,000 one-byte files (a job with many outputs; Kubo shards it as a
