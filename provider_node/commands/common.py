@@ -58,7 +58,16 @@ def common_options(function: F) -> F:
 def _use_market(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     """``--market`` is read where every tool reads ``$JOBMARKET_MARKET`` (the deployments)."""
     if value:
+        before = os.environ.get(MARKET_ENV)
         os.environ[MARKET_ENV] = value
+        ctx.call_on_close(lambda: _restore(MARKET_ENV, before))  # in-process callers (tests)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def session_from(rpc_url: str | None, account: str | None) -> Session:
