@@ -29,7 +29,7 @@ from provider_node.io.results import publish_execution
 @pytest.fixture(autouse=True)
 def _needs_root() -> None:
     if os.geteuid() != 0:
-        pytest.skip("the executor mounts a size-limited /out per job (and mknod): needs root")
+        pytest.fail("the executor mounts a size-limited /out per job (and mknod): needs root")
 
 
 FAST_LIMITS = Limits(timeout_s=30.0, memory_mb=128, pids=64, max_output_bytes=16 * 1024 * 1024)

@@ -38,7 +38,7 @@ COUNT_LINES = "sh -c 'wc -l < /in/data.csv > /out/lines; echo counted'"
 def node(chain: Chain) -> Iterator[ProviderNode]:
     """A running provider node for the module, accepting only ``jobmarket/*`` images."""
     if os.geteuid() != 0:
-        pytest.skip("the provider node's executor needs root (size-limited /out per job)")
+        pytest.fail("the provider node's executor needs root (size-limited /out per job)")
     from jobmarket.docker_engine import DEFAULT_IMAGE, docker_client, ensure_engine, ensure_image
 
     ensure_engine()
