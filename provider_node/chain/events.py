@@ -20,7 +20,13 @@ from jobmarket.chain.units import format_price
 from provider_node.context.logs import emit
 from provider_node.journal.store import JobRecord, Journal, PostedJob
 from provider_node.lifecycle.advance import advance, log_seen
-from provider_node.lifecycle.steps import OURS_BEFORE_SUBMIT, REOPENABLE_STEPS, Step, Waiting
+from provider_node.lifecycle.steps import (
+    FINALIZED_BY_US,
+    OURS_BEFORE_SUBMIT,
+    REOPENABLE_STEPS,
+    Step,
+    Waiting,
+)
 
 log = logging.getLogger("provider_node")
 
@@ -162,7 +168,12 @@ class Ledger:
         if job is None or _address(event.args["claimer"]) != self.me or job.step == Step.SETTLED:
             return
         by = _address(event.args["by"])
-        how = "accepted by the requester" if by == job.requester else f"finalized by {by}"
+        if by == job.requester:
+            how = "accepted by the requester"
+        elif by == self.me:  # our own finalize; its event may arrive before the settler's receipt
+            how = FINALIZED_BY_US
+        else:
+            how = f"finalized by {by}"
         payout = int(event.args["payout"])
         advance(
             self.journal,

@@ -24,7 +24,7 @@ from provider_node.context.logs import emit, emit_repeated, error_field
 from provider_node.context.retry import Interrupted, is_transient
 from provider_node.context.runtime import Runtime
 from provider_node.lifecycle.advance import advance
-from provider_node.lifecycle.steps import Step
+from provider_node.lifecycle.steps import FINALIZED_BY_US, Step
 
 log = logging.getLogger("provider_node")
 
@@ -112,7 +112,7 @@ class Settler:
         resolved = mined.event("JobResolved")
         if accepted is not None:
             payout = int(accepted.args["payout"])
-            reason = "finalized after the review window"
+            reason = FINALIZED_BY_US
         elif resolved is not None:
             payout = int(resolved.args["to_provider"])
             reason = "dispute closed with the neutral outcome after the arbiter's deadline"

@@ -78,3 +78,7 @@ IN_FLIGHT_STEPS = frozenset(
 REOPENABLE_STEPS = frozenset({Step.DECLINED, Step.LOST})
 # Steps that hold our container or a claim that a rival's claim (after a reorg) takes away.
 OURS_BEFORE_SUBMIT = frozenset({Step.CLAIMED, Step.RUNNING, Step.PINNED, Step.ABANDONING})
+
+# The reason journaled when our own finalize settles a job: the settler (from its receipt)
+# and the event follower (from JobAccepted, which can arrive first) must agree on it.
+FINALIZED_BY_US = "finalized after the review window"

@@ -153,3 +153,24 @@ def test_a_replaced_post_sends_the_job_back_to_seen_from_wherever_it_stood(journ
     with journal.transaction():  # the same event read again changes nothing
         ledger.apply([_event("JobPosted", **args)])
     assert journal.job(1).step == Step.SEEN
+
+
+@pytest.mark.parametrize(
+    ("by", "reason"),
+    [
+        (ME, "finalized after the review window"),  # our own finalize, its event first
+        (posted().requester, "accepted by the requester"),
+        (RIVAL, f"finalized by {RIVAL}"),
+    ],
+)
+def test_a_settlement_event_says_who_settled_the_job(journal, by, reason):
+    """The JobAccepted of our own finalize can reach the ledger before the settler reads its
+    receipt; either way the journal says the same thing."""
+    journal.record_posted(posted())
+    _walk_to(journal, 1, HAPPY_PATH[:-1])
+    with journal.transaction():
+        Ledger(journal, ME).apply(
+            [_event("JobAccepted", job_id=1, claimer=ME, by=by, payout=10**16)]
+        )
+    assert journal.job(1).step == Step.SETTLED
+    assert journal.job(1).reason == reason
