@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -188,6 +189,11 @@ def test_healthz_fails_while_anvil_is_stopped_and_recovers_when_it_is_back(
     market: Market, node: ProviderNode
 ) -> None:
     healthy = wait_for_health(200)
+    began = time.monotonic()
+    scrape()
+    scraped = time.monotonic()
+    requests.get(f"{METRICS_URL}/healthz", timeout=10)
+    print(f"scrape_s={scraped - began:.3f} healthz_s={time.monotonic() - scraped:.3f}")
     assert [line.split(":")[0] for line in healthy.text.splitlines()] == [
         "chain",
         "docker",
@@ -251,6 +257,35 @@ def test_health_says_so_when_the_event_cursor_falls_behind(market: Market, tmp_p
         "(more than --health-max-lag 20)"
     )
     assert all(check.ok for check in caught_up.values()), caught_up
+
+
+def test_a_hung_rpc_fails_the_chain_check_within_the_budget(market: Market, tmp_path: Path) -> None:
+    """FAULT INJECTION: a listener that accepts connections and never answers stands in for a
+    hung RPC (anvil answers or refuses, it never hangs). The probe still answers, bounded."""
+    hung = socket.create_server(("127.0.0.1", 0))
+    journal = Journal(tmp_path / "journal.sqlite")
+    checks = HealthChecks(
+        rpc_url=f"http://127.0.0.1:{hung.getsockname()[1]}",
+        market=market.client.address,
+        account=PROVIDER_ADDRESS,
+        journal=journal,
+        start_block=market.first_block,
+        confirmations=0,
+        max_lag=20,
+        store=market.store,
+        docker_api_version=docker_client().api.api_version,
+    )
+    try:
+        began = time.monotonic()
+        results = {check.name: check for check in checks.run()}
+        print(f"healthz_with_hung_rpc_s={time.monotonic() - began:.2f}")
+    finally:
+        checks.close()
+        journal.close()
+        hung.close()
+
+    assert not results["chain"].ok and "does not answer (ReadTimeout" in results["chain"].detail
+    assert results["docker"].ok and results["store"].ok and "events" not in results
 
 
 def test_health_without_a_node_listening_is_one_error_line_and_exit_1() -> None:
