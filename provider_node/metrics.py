@@ -229,6 +229,10 @@ class NodeMetrics:
     def error_seen(self, err: BaseException) -> None:
         self.errors.labels(error_kind(err)).inc()
 
+    def stake(self) -> tuple[int, int] | None:
+        """(free, locked) stake read from the contract now; None before the node is up."""
+        return None if self._stake_lookup is None else self._stake_lookup()
+
     def _block_time(self, number: int) -> int | None:
         with self._lock:
             known = self._block_times.get(number)
@@ -277,14 +281,14 @@ class _NodeState:
         earnings.add_metric(["credited"], rt.journal.earnings())
         earnings.add_metric(["pending"], rt.journal.pending_earnings())
         yield earnings
-        lookup = self.metrics._stake_lookup
-        if lookup is None:
-            return
         try:
-            free, locked = lookup()
+            stake_now = self.metrics.stake()
         except Exception as err:  # the chain does not answer now: no stake samples this time
             self.metrics.error_seen(err)
             return
+        if stake_now is None:
+            return
+        free, locked = stake_now
         stake = GaugeMetricFamily(
             PREFIX + "stake_wei", "The provider's stake on the market.", labels=["state"]
         )
