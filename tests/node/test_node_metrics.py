@@ -118,8 +118,8 @@ def test_metrics_move_as_a_job_goes_from_post_to_payout(market: Market, node: Pr
     assert moved(before, after, "jobmarket_node_job_outcomes_total", outcome="settled") == 1
     for histogram in ("post_to_claim_seconds", "claim_to_submit_seconds", "container_run_seconds"):
         assert moved(before, after, f"jobmarket_node_{histogram}_count") == 1, histogram
-    # The container slept 1 s; the claim-to-submit time covers that run.
-    assert moved(before, after, "jobmarket_node_container_run_seconds_sum") >= 1.0
+    # The container slept 1 s (Docker's clock, to a few ms); the chain's claim-to-submit covers it.
+    assert moved(before, after, "jobmarket_node_container_run_seconds_sum") >= 0.9
     assert moved(before, after, "jobmarket_node_claim_to_submit_seconds_sum") >= 1.0
     # Gas by function is what the chain's receipts say each of the node's calls used.
     for function in ("claim", "submit_result", "finalize"):
