@@ -195,6 +195,9 @@ class Anvil:
     fork_url: str | None = None
     fork_block: int | None = None
     chain_id: int | None = None
+    # Keep the chain in this file (``--state``): written when anvil stops, loaded when it
+    # starts, so a stopped anvil can come back on its port with every block (outage tests).
+    state_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -212,6 +215,8 @@ class Anvil:
             command += ["--fork-block-number", str(self.fork_block)]
         if self.chain_id is not None:
             command += ["--chain-id", str(self.chain_id)]
+        if self.state_path is not None:
+            command += ["--state", str(self.state_path)]
         # The child keeps its own copy of the log's descriptor; ours is closed once it runs.
         with open(self.log_path, "ab") if self.log_path else nullcontext() as log:
             self.process = subprocess.Popen(

@@ -1,8 +1,8 @@
 """Root of the ``provider-node`` command line (also ``python -m provider_node``).
 
 Verbs live in ``provider_node.commands``: ``register``, ``stake``, ``unstake``, ``withdraw``
-(account), ``status``, ``run``. Every failure a user can fix prints one ``error:`` line and
-exits non-zero (see ``jobmarket.cli``).
+(account), ``status``, ``run``, ``health``. Every failure a user can fix prints one ``error:``
+line and exits non-zero (see ``jobmarket.cli``).
 """
 
 from importlib import import_module
@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "provider_node.commands.account",
     "provider_node.commands.status",
     "provider_node.commands.run",
+    "provider_node.commands.health",
 )
 
 

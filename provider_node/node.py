@@ -40,6 +40,7 @@ from provider_node.context.runtime import Runtime
 from provider_node.context.session import Session
 from provider_node.context.settings import NodeSettings
 from provider_node.executor import DockerExecutor
+from provider_node.health import OperatorListener
 from provider_node.lifecycle.capacity import Capacity
 from provider_node.lifecycle.policy import JobPolicy
 from provider_node.lifecycle.recovery import recover
@@ -78,7 +79,7 @@ def retry_start_up(call: Callable[[], T]) -> T:
                     "then start the node again",
                 ) from None
             # Quiet unless -v: if the retries fail, their one error line says it all.
-            emit(log, "startup-retry", logging.DEBUG, error=error_field(err), retry_in=pause)
+            emit(log, "startup-retry", logging.DEBUG, cause=err, retry_in=pause)
             time.sleep(pause)
 
 
@@ -88,6 +89,7 @@ class Node:
         self.settings = settings
         self._lock_file: IO[str] | None = None
         self._capabilities_digest = ""
+        self._operator: OperatorListener | None = None
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -95,8 +97,10 @@ class Node:
         """Run until SIGTERM/SIGINT. Raises UserError (one line) if the node cannot start."""
         started = time.monotonic()
         try:
+            self._open_operator_listener()
             rt, counts = self._start_up_with_retries()
         except BaseException:
+            self._close_operator_listener()
             self.session.close()
             raise
         ledger = Ledger(rt.journal, rt.me)
@@ -111,6 +115,8 @@ class Node:
             confirmations=self.settings.confirmations,
             max_span=self.settings.max_log_span,
         )
+        if self._operator is not None:
+            self._operator.attach(rt, follower.start_block)
         scheduler = Scheduler(rt)
         reconciler = ReorgReconciler(rt, ledger.reposted, scheduler.stop_job)
         settler = Settler(rt)
@@ -280,7 +286,7 @@ class Node:
                     "loop-error",
                     level,
                     (type(err).__name__,),
-                    error=error_field(err),
+                    cause=err,
                     retry_in=pause,
                 )
                 log.debug("loop error", exc_info=True)
@@ -320,11 +326,25 @@ class Node:
             "stopped",
             jobs_left_in_progress=",".join(f"{k}:{v}" for k, v in left.items()) or None,
         )
+        self._close_operator_listener()
         rt.executor.close()
         rt.store.close()
         if not busy:
             self.session.close()
         self._release_run_lock()
+
+    # -- /metrics and /healthz -------------------------------------------------------------
+
+    def _open_operator_listener(self) -> None:
+        if self.settings.metrics_listen is None:
+            return
+        self._operator = OperatorListener(self.settings.metrics_listen)
+        emit(log, "listening", serves="/metrics /healthz", url=self._operator.url)
+
+    def _close_operator_listener(self) -> None:
+        if self._operator is not None:
+            self._operator.close()
+            self._operator = None
 
     def _release_run_lock(self) -> None:
         if self._lock_file is not None:

@@ -29,6 +29,7 @@ from web3.exceptions import BlockNotFound
 from web3.types import BlockData
 
 from jobmarket.chain.client import MarketClient, MarketEvent
+from provider_node import metrics
 from provider_node.context.logs import emit
 from provider_node.journal.store import Journal
 
@@ -116,7 +117,9 @@ class ChainFollower:
             handled += count
             if time.monotonic() - started > self.time_budget_s:
                 break
-        return PollResult(head, self.next_block - 1, handled, self.next_block > safe)
+        scanned_to = self.next_block - 1
+        metrics.chain_polled(head.number, head.timestamp, scanned_to, self.confirmations)
+        return PollResult(head, scanned_to, handled, scanned_to >= safe)
 
     # -- ranges ------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from jobmarket.chain.client import MarketClient, MarketEvent, TransactionRefused
 from jobmarket.chain.units import format_price
 from jobmarket.errors import UserError
 from jobmarket.fileio import locked
+from provider_node import metrics
 from provider_node.context.logs import emit, first_line
 from provider_node.context.retry import Interrupted, is_transient, retry_transient
 from provider_node.dev.crashpoints import crash_point
@@ -317,6 +318,10 @@ class TxManager:
 
     def _finish(self, record: TxRecord, receipt: TxReceipt) -> Mined:
         block, gas = int(receipt["blockNumber"]), int(receipt["gasUsed"])
+        journaled = self.journal.tx(record.id)
+        if journaled is not None and journaled.status not in (TxStatus.MINED, TxStatus.REVERTED):
+            # The first time this receipt is read: its gas counts once (a revert costs too).
+            metrics.tx_mined(record.function, gas, int(receipt.get("effectiveGasPrice", 0)))
         if receipt["status"] != 1:
             reason = self.client.mined_revert_reason(receipt)
             self.journal.update_tx(

@@ -9,6 +9,7 @@ import click
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 from provider_node.context import logs
+from provider_node.context.listen import LISTEN_ADDRESS, ListenAddress
 from provider_node.context.settings import NodeSettings
 from provider_node.node import Node, retry_start_up
 
@@ -119,6 +120,19 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     help="On SIGTERM/SIGINT, seconds to let steps in progress reach a journaled point.",
 )
 @click.option(
+    "--metrics-listen",
+    type=LISTEN_ADDRESS,
+    default=None,
+    help="Serve Prometheus /metrics and /healthz on HOST:PORT, e.g. 127.0.0.1:9464 [default: off].",
+)
+@click.option(
+    "--health-max-lag",
+    type=click.IntRange(0, 10**6),
+    default=_DEFAULTS.health_max_lag,
+    show_default=True,
+    help="/healthz fails when the events read lag the confirmed head by more blocks.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -144,6 +158,8 @@ def run(
     max_log_range: int,
     start_block: int | None,
     shutdown_grace: float,
+    metrics_listen: ListenAddress | None,
+    health_max_lag: int,
     log_format: str,
     verbose: bool,
 ) -> None:
@@ -177,6 +193,8 @@ def run(
         max_log_span=max_log_range,
         start_block=start_block,
         shutdown_grace_s=shutdown_grace,
+        metrics_listen=metrics_listen,
+        health_max_lag=health_max_lag,
     )
     Node(session, settings).run()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from jobmarket.cli import json_text
 from jobmarket.terminal import printable
+from provider_node import metrics
 
 ROOT_LOGGER = "provider_node"
 _RESERVED = ("ts", "level", "event")
@@ -122,10 +123,17 @@ def emit_repeated(
     event: str,
     level: int,
     key: tuple[str, ...],
+    *,
+    cause: BaseException | None = None,
     **fields: Any,
 ) -> None:
     """:func:`emit`, but the same ``(event, *key)`` at most once per :data:`REPEAT_WINDOW_S`;
-    the next line says how many were left out (``repeated=N``)."""
+    the next line says how many were left out (``repeated=N``). ``cause``, the failure being
+    reported, is counted every time (``jobmarket_node_errors_total`` by kind) and is the line's
+    ``error`` field."""
+    if cause is not None:
+        metrics.error_seen(cause)
+        fields.setdefault("error", error_field(cause))
     skipped = _repeats.admit((event, *key), time.monotonic())
     if skipped is not None:
         emit(logger, event, level, **fields, repeated=skipped or None)

@@ -15,7 +15,7 @@ import requests.exceptions
 from web3.exceptions import Web3RPCError
 
 from jobmarket.errors import Unreachable
-from provider_node.context.logs import emit_repeated, error_field
+from provider_node.context.logs import emit_repeated
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ def retry_transient(
                 logging.WARNING,
                 (what, type(err).__name__),
                 what=what,
-                error=error_field(err),
+                cause=err,
                 retry_in=pause,
             )
             if stop.wait(pause):

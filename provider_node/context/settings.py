@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provider_node.context.listen import ListenAddress
+
 
 @dataclass(frozen=True)
 class NodeSettings:
@@ -39,3 +41,7 @@ class NodeSettings:
     start_block: int | None = None
     # On SIGTERM/SIGINT, wait this long for steps in progress to reach a journaled point.
     shutdown_grace_s: float = 10.0
+    # Where /metrics and /healthz are served (None: not served).
+    metrics_listen: ListenAddress | None = None
+    # /healthz fails when the event cursor is more than this many blocks behind the head.
+    health_max_lag: int = 20

@@ -572,6 +572,11 @@ class Journal:
         rows = self._all("SELECT payout FROM jobs WHERE payout IS NOT NULL")
         return sum(int(payout) for (payout,) in rows)
 
+    def pending_earnings(self) -> int:
+        """Wei our submitted, not yet settled jobs would pay: their prices, before any fee."""
+        rows = self._all("SELECT price_gwei FROM jobs WHERE step = ?", (str(Step.SUBMITTED),))
+        return sum(int(price) for (price,) in rows) * 10**9
+
     # -- transactions ------------------------------------------------------------------------
 
     def add_tx(

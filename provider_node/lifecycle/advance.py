@@ -3,8 +3,8 @@
 Pipeline, event handling, settler, scheduler and reorg reconciliation all ask :func:`advance`
 to move a job; it checks the move against :data:`~provider_node.lifecycle.steps.TRANSITIONS`
 inside a journal transaction and refuses (one ``illegal-move`` error line) any move the table
-lacks. Its log line is written once the journal has committed the step, never for a write
-that was rolled back.
+lacks. Its log line (and its metrics, :func:`provider_node.metrics.job_moved`) is written
+once the journal has committed the step, never for a write that was rolled back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from collections.abc import Collection
 from typing import Any
 
+from provider_node import metrics
 from provider_node.context.logs import emit
 from provider_node.journal.store import Journal
 from provider_node.lifecycle.steps import Step, Waiting, allowed
@@ -70,6 +71,7 @@ def advance(
                 **(log_fields or {}),
             )
         )
+        journal.after_commit(lambda: metrics.job_moved(job, step, columns, log_fields or {}))
     return True
 
 

@@ -37,8 +37,9 @@ from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
 from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
+from provider_node import metrics
 from provider_node.chain.signer import Mined, TxDropped
-from provider_node.context.logs import emit, emit_repeated, error_field, first_line
+from provider_node.context.logs import emit, emit_repeated, first_line
 from provider_node.context.retry import Interrupted, backoff, is_transient
 from provider_node.context.runtime import Runtime
 from provider_node.dev.crashpoints import crash_point
@@ -138,7 +139,7 @@ class JobPipeline:
             (str(self.job_id), str(job.step), type(err).__name__),
             job=self.job_id,
             step=str(job.step),
-            error=error_field(err),
+            cause=err,
             retry_in=pause if transient else None,
         )
         if not transient:
@@ -189,6 +190,7 @@ class JobPipeline:
             try:
                 reasons, disk_bytes = self._local_problems(spec)
             except Unreachable as err:
+                metrics.error_seen(err)
                 return self._defer(
                     job,
                     Waiting.TROUBLE,
@@ -234,6 +236,7 @@ class JobPipeline:
         except (NotFound, IntegrityError) as err:
             self._decline([f"spec unavailable: {err.problem}"])
         except Unreachable as err:
+            metrics.error_seen(err)
             self._defer(
                 job, Waiting.TROUBLE, f"content store unreachable: {err.problem}", DEFER_TROUBLE_S
             )
@@ -431,13 +434,14 @@ class JobPipeline:
         if result is None:
             self._abandon(job, "the job's container disappeared before its outputs were collected")
             return
+        runtime_s = round(max(0.0, result.runtime_s or 0.0), 3)
         emit(
             log,
             "ran",
             job=self.job_id,
             status=result.status.value,
             exit_code=result.exit_code,
-            runtime_s=round(max(0.0, result.runtime_s or 0.0), 3),
+            runtime_s=runtime_s,
             outputs=len(result.outputs),
             output_bytes=result.output_bytes,
             refused=max(result.refused_total, len(result.refused)) or None,
@@ -462,7 +466,7 @@ class JobPipeline:
                 result_cid=str(cid),
                 status=manifest.status,
                 exit_code=manifest.exit_code,
-                log_fields={"cid": str(cid), "status": manifest.status},
+                log_fields={"cid": str(cid), "status": manifest.status, "runtime_s": runtime_s},
             )
         crash_point("pinned", self.job_id)
         self._remove_container()

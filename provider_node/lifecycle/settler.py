@@ -20,7 +20,7 @@ from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 from jobmarket.chain.units import format_price
 from provider_node.chain.signer import TxDropped
-from provider_node.context.logs import emit, emit_repeated, error_field
+from provider_node.context.logs import emit, emit_repeated
 from provider_node.context.retry import Interrupted, is_transient
 from provider_node.context.runtime import Runtime
 from provider_node.lifecycle.advance import advance
@@ -62,9 +62,7 @@ class Settler:
                 return
             except Exception as err:
                 level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit_repeated(
-                    log, "settler-error", level, (type(err).__name__,), error=error_field(err)
-                )
+                emit_repeated(log, "settler-error", level, (type(err).__name__,), cause=err)
 
     def tick(self) -> None:
         """One round: finalize, close disputes, withdraw credits (each when due)."""

@@ -4,8 +4,9 @@ real ``provider-node run`` processes (``tests/support/node.py``).
 
 Each module gets its own anvil and ``$JOBMARKET_HOME`` (shared by the node and the requester
 side: same deployment record, same embedded content store). A module may set
-``ANVIL_BLOCK_TIME`` (interval mining), ``REGISTER_ARGS`` (extra ``register`` options) and
-``NODE_ARGS`` (extra ``run`` options).
+``ANVIL_BLOCK_TIME`` (interval mining), ``ANVIL_KEEPS_STATE`` (anvil keeps its chain in a
+file, so a test can stop it and start it again on its port), ``REGISTER_ARGS`` (extra
+``register`` options) and ``NODE_ARGS`` (extra ``run`` options).
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ def market(
                          "JOBMARKET_RPC_URL", "JOBMARKET_ACCOUNT"):  # fmt: skip
             env.delenv(variable, raising=False)
         block_time = getattr(request.module, "ANVIL_BLOCK_TIME", None)
-        with Anvil(block_time=block_time, log_path=home / "anvil.log") as anvil:
+        state = (
+            home / "anvil-state.json"
+            if getattr(request.module, "ANVIL_KEEPS_STATE", False)
+            else None
+        )
+        with Anvil(block_time=block_time, log_path=home / "anvil.log", state_path=state) as anvil:
             w3 = Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 30}))
             deployment = deploy_market(w3, test_account(0), arbiter=test_account(9).address)
             client = MarketClient(w3, deployment.address, deployment)
