@@ -484,6 +484,7 @@ class JobPipeline:
             refused=max(result.refused_total, len(result.refused)) or None,
             output_limit=result.output_limit,
             logs_truncated=result.logs_truncated or None,
+            error=result.error.splitlines()[0][:200] if result.error else None,
         )
         spec = self._spec_of(job)
         cid, manifest = publish_execution(
