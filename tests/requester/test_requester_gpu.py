@@ -45,6 +45,8 @@ def test_a_provider_with_a_matching_gpu_gets_the_spec_asking_for_it(cli, provide
             }
         )
     )
+    listing = cli("providers")
+    assert "GPUs NVIDIA H100 80GB HBM3 81559 MiB (≤1 a job)" in listing.stdout
     too_big = _one_error_line(cli(*POST, "--gpu", "1", "--gpu-memory", "100GiB"), 1)
     assert "this node has 0 that match (0: NVIDIA H100 80GB HBM3 81559 MiB)" in too_big
 
