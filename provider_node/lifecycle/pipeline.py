@@ -398,6 +398,10 @@ class JobPipeline:
         if seconds_left < self.rt.settings.delivery_margin_s + MIN_RUN_S:
             self._abandon(job, "too little time left before the work deadline to run it")
             return
+        gpus, gpu_trouble = self._allocated_gpus(job, spec)
+        if gpu_trouble is not None:
+            self._abandon(job, gpu_trouble)
+            return
         gathered = gather_inputs(self.rt.store, spec, self._downloads, job_id=self.job_id)
         if gathered.problems:
             self._abandon(job, "; ".join(gathered.problems)[:1000])
@@ -410,10 +414,6 @@ class JobPipeline:
             self._abandon(job, err.problem)
             return
         limits = self.rt.policy.limits(spec, seconds_left)
-        gpus, gpu_trouble = self._allocated_gpus(job, spec)
-        if gpu_trouble is not None:
-            self._abandon(job, gpu_trouble)
-            return
         try:
             request = ExecutionRequest(
                 key=self.key,
