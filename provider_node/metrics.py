@@ -88,12 +88,6 @@ def error_kind(err: BaseException) -> str:
     return "other"
 
 
-def gpus_free(capacity: object) -> int:
-    """Free GPUs as the node's capacity counts them (``free_gpus()``), 0 when it has none."""
-    count = getattr(capacity, "free_gpus", None)
-    return int(count()) if callable(count) else 0
-
-
 class NodeMetrics:
     """Every metric of one node, in its own registry."""
 
@@ -254,7 +248,7 @@ class _NodeState:
     def collect(self) -> Iterator[Metric]:
         rt = self.metrics.runtime
         gpus = GaugeMetricFamily(PREFIX + "gpus_free", "GPUs not allocated to a job.")
-        gpus.add_metric([], gpus_free(rt.capacity) if rt is not None else 0)
+        gpus.add_metric([], rt.capacity.free_gpus() if rt is not None else 0)
         yield gpus
         if rt is None:
             return

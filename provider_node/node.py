@@ -40,6 +40,7 @@ from provider_node.context.runtime import Runtime
 from provider_node.context.session import Session
 from provider_node.context.settings import NodeSettings
 from provider_node.executor import DockerExecutor
+from provider_node.gpus import detect_gpus
 from provider_node.health import OperatorListener
 from provider_node.lifecycle.capacity import Capacity
 from provider_node.lifecycle.policy import JobPolicy
@@ -130,6 +131,7 @@ class Node:
             chain=rt.client.chain_id,
             from_block=follower.next_block,
             max_jobs=self.settings.max_jobs,
+            gpus=len(rt.capacity.gpu_devices),
             confirmations=self.settings.confirmations,
             store=rt.store.location,
             startup_s=round(time.monotonic() - started, 3),
@@ -203,7 +205,10 @@ class Node:
             store=store,
             policy=policy,
             capacity=Capacity(
-                capabilities.hardware.cpus, capabilities.hardware.memory_mb, self.settings.max_jobs
+                capabilities.hardware.cpus,
+                capabilities.hardware.memory_mb,
+                self.settings.max_jobs,
+                gpus=detect_gpus(),
             ),
             settings=self.settings,
             stop=stop,

@@ -196,6 +196,9 @@ class Requester:
         memory_mb: int | None = None,
         outputs: Sequence[str] = (),
         name: str | None = None,
+        gpu: int | None = None,
+        gpu_memory: str | int | None = None,
+        gpu_models: Sequence[str] = (),
     ) -> JobSpec | dict[str, Any]:
         """The spec a post starts from: a spec (file, document or model) or image + command."""
         parts_given = image is not None or command is not None
@@ -218,6 +221,9 @@ class Requester:
                 memory_mb=memory_mb,
                 outputs=outputs,
                 name=name,
+                gpu=gpu,
+                gpu_memory=gpu_memory,
+                gpu_models=gpu_models,
             )
         if isinstance(spec, str | Path):
             return JobSpec.from_file(spec)
@@ -239,6 +245,9 @@ class Requester:
         timeout: str | int | None = None,
         cpu: float | None = None,
         memory_mb: int | None = None,
+        gpu: int | None = None,
+        gpu_memory: str | int | None = None,
+        gpu_models: Sequence[str] = (),
         outputs: Sequence[str] = (),
         name: str | None = None,
         claim_within: str | int | None = None,
@@ -266,6 +275,9 @@ class Requester:
             memory_mb=memory_mb,
             outputs=outputs,
             name=name,
+            gpu=gpu,
+            gpu_memory=gpu_memory,
+            gpu_models=gpu_models,
         )
         paths = [i if isinstance(i, NamedPath) else parse_input_path(i) for i in inputs]
         cids = [i if isinstance(i, NamedCid) else parse_input_cid(i) for i in input_cids]
@@ -448,6 +460,9 @@ class Requester:
         timeout: str | int | None = None,
         cpu: float | None = None,
         memory_mb: int | None = None,
+        gpu: int | None = None,
+        gpu_memory: str | int | None = None,
+        gpu_models: Sequence[str] = (),
         claim_within: str | int | None = None,
         work_timeout: str | int | None = None,
         review_window: str | int | None = None,
@@ -457,7 +472,15 @@ class Requester:
         checked: JobSpec | None = None
         if spec is not None or image is not None or command is not None:
             base = self.prepare_spec(
-                spec, image=image, command=command, timeout=timeout, cpu=cpu, memory_mb=memory_mb
+                spec,
+                image=image,
+                command=command,
+                timeout=timeout,
+                cpu=cpu,
+                memory_mb=memory_mb,
+                gpu=gpu,
+                gpu_memory=gpu_memory,
+                gpu_models=gpu_models,
             )
             checked = base if isinstance(base, JobSpec) else JobSpec.parse(base, "job spec")
         terms = JobTerms.parse(

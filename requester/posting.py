@@ -19,7 +19,8 @@ from jobmarket.chain.units import format_price
 from jobmarket.content.cid import Cid
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, NotFound
-from jobmarket.spec.inputs import inspect_inputs
+from jobmarket.sizes import parse_size
+from jobmarket.spec.inputs import MiB, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from requester.durations import format_duration, parse_duration
 from requester.inputs import NamedCid, NamedPath, parse_address, parse_price
@@ -140,8 +141,12 @@ def spec_from_parts(
     memory_mb: int | None = None,
     outputs: Sequence[str] = (),
     name: str | None = None,
+    gpu: int | None = None,
+    gpu_memory: str | int | None = None,
+    gpu_models: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A job spec document (not yet validated, no inputs) from the pieces of a command line."""
+    """A job spec document (not yet validated, no inputs) from the pieces of a command line;
+    ``gpu_memory`` is a size (``24GiB``, or bytes), the least memory of each GPU."""
     document: dict[str, Any] = {"image": image, "command": split_command(command)}
     if env:
         document["env"] = dict(env)
@@ -150,6 +155,7 @@ def spec_from_parts(
     resources = {
         key: value for key, value in (("cpu", cpu), ("memory_mb", memory_mb)) if value is not None
     }
+    resources.update(gpu_resources(gpu, gpu_memory, gpu_models))
     if resources:
         document["resources"] = resources
     if outputs:
@@ -157,6 +163,22 @@ def spec_from_parts(
     if name:
         document["name"] = name
     return document
+
+
+def gpu_resources(
+    gpu: int | None, gpu_memory: str | int | None, gpu_models: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The spec's GPU resources from ``--gpu``, ``--gpu-memory`` and ``--gpu-model``; the
+    memory is rounded up to whole MiB (a GPU must have at least what was asked)."""
+    resources: dict[str, Any] = {}
+    if gpu is not None:
+        resources["gpu"] = gpu
+    if gpu_memory is not None:
+        size = parse_size(gpu_memory, what="GPU memory (--gpu-memory)")
+        resources["gpu_memory_mb"] = -(-size // MiB)
+    if gpu_models:
+        resources["gpu_models"] = list(gpu_models)
+    return resources
 
 
 def with_inputs(

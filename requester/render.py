@@ -123,8 +123,16 @@ def providers_table(listings: list[ProviderListing]) -> str:
         if p.capabilities is not None:
             caps = p.capabilities
             res = caps.max_resources
-            what = (
-                f"{res.cpu:g} cpu, {res.memory_mb} MiB, ≤{format_duration(caps.max_timeout_s)}, "
+            what = f"{res.cpu:g} cpu, {res.memory_mb} MiB, "
+            if caps.hardware.gpu_devices:
+                what += "GPUs " + ", ".join(
+                    f"{gpu.model} {gpu.memory_mb} MiB" for gpu in caps.hardware.gpu_devices
+                )
+                what += f" (≤{res.gpu} a job), "
+            elif caps.hardware.gpus:
+                what += f"{caps.hardware.gpus} GPUs (≤{res.gpu} a job), "
+            what += (
+                f"≤{format_duration(caps.max_timeout_s)}, "
                 f"floor {format_price(caps.price_floor_wei)}, "
                 f"images {', '.join(caps.accepted_images)}"
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from jobmarket.spec.job import JobSpec, PeerAddress, Resources
 from jobmarket.spec.validation import Document, StrictModel
@@ -34,12 +34,86 @@ Wei = Annotated[
 """Wei as a decimal string in JSON: amounts exceed what JSON numbers carry exactly."""
 
 
+_LABEL = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class GpuDevice(StrictModel):
+    """One GPU of the machine, as NVML or ``nvidia-smi`` reports it."""
+
+    index: int = Field(ge=0, le=63, description="the device index Docker and NVML use")
+    model: _LABEL = Field(description="the device name, e.g. 'NVIDIA H100 80GB HBM3'")
+    memory_mb: int = Field(ge=1, le=16 * 1024 * 1024, description="total memory in MiB")
+    uuid: _LABEL | None = None
+    driver_version: _LABEL | None = None
+    cuda_version: _LABEL | None = None
+
+
 class Hardware(StrictModel):
-    """The machine the node runs jobs on."""
+    """The machine the node runs jobs on; ``gpu_devices`` lists its GPUs when it says which
+    (then ``gpus`` is their number)."""
 
     cpus: float = Field(ge=0.1, le=1024)
     memory_mb: int = Field(ge=16, le=16 * 1024 * 1024)
     gpus: int = Field(0, ge=0, le=64)
+    gpu_devices: list[GpuDevice] | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _gpu_count_matches_devices(self) -> Hardware:
+        if self.gpu_devices is not None:
+            if len(self.gpu_devices) != self.gpus:
+                raise ValueError(
+                    f"gpus is {self.gpus} but gpu_devices lists {len(self.gpu_devices)}"
+                )
+            indexes = [device.index for device in self.gpu_devices]
+            if len(set(indexes)) != len(indexes):
+                raise ValueError("gpu_devices: two devices have the same index")
+        return self
+
+
+def gpu_matches(device: GpuDevice, wanted: Resources) -> bool:
+    """Whether ``device`` may serve a job asking for ``wanted``: the one GPU rule (memory
+    at least ``gpu_memory_mb``, model matching one of ``gpu_models``, case-insensitively, with
+    or without the vendor's ``NVIDIA`` prefix)."""
+    if wanted.gpu_memory_mb is not None and device.memory_mb < wanted.gpu_memory_mb:
+        return False
+    if wanted.gpu_models is None:
+        return True
+    model = device.model.lower()
+    names = {model, model.removeprefix("nvidia ")}  # 'H100*' names an 'NVIDIA H100 80GB HBM3'
+    return any(
+        fnmatch.fnmatchcase(name, pattern.lower())
+        for pattern in wanted.gpu_models
+        for name in names
+    )
+
+
+def gpu_request_text(wanted: Resources) -> str:
+    """``2 GPUs with at least 24576 MiB each, model H100*`` (for reasons and messages)."""
+    parts = [f"{wanted.gpu} GPU{'s' if wanted.gpu != 1 else ''}"]
+    if wanted.gpu_memory_mb is not None:
+        parts[0] += f" with at least {wanted.gpu_memory_mb} MiB each"
+    if wanted.gpu_models is not None:
+        parts.append(f"model {' or '.join(wanted.gpu_models)}")
+    return ", ".join(parts)
+
+
+def gpu_problem(wanted: Resources, devices: list[GpuDevice] | None, where: str) -> str | None:
+    """Why the GPUs ``devices`` (None: their models and memory are not known) cannot serve
+    ``wanted`` (None: they can); ``where`` names them, e.g. "this node"."""
+    if wanted.gpu == 0:
+        return None
+    asked = f"gpu: the job asks for {gpu_request_text(wanted)}"
+    if devices is None:
+        if wanted.gpu_memory_mb is not None or wanted.gpu_models is not None:
+            return f"{asked}; {where} does not publish its GPU models and memory"
+        return None
+    if not devices:
+        return f"{asked}; {where} has no GPU"
+    matching = [device for device in devices if gpu_matches(device, wanted)]
+    if len(matching) >= wanted.gpu:
+        return None
+    held = ", ".join(f"{d.index}: {d.model} {d.memory_mb} MiB" for d in devices[:8])
+    return f"{asked}; {where} has {len(matching)} that match ({held})"
 
 
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
@@ -99,6 +173,13 @@ class ProviderCapabilities(Document):
         description="the accepted images this node holds (it does not pull); empty: not said",
     )
 
+    @property
+    def gpu_inventory(self) -> list[GpuDevice] | None:
+        """The GPUs this node publishes: [] when it has none, None when it says only how many."""
+        if self.hardware.gpu_devices is None and self.hardware.gpus > 0:
+            return None
+        return list(self.hardware.gpu_devices or [])
+
     def image_problem(self, image: str, *, pulls: bool = False) -> str | None:
         """Why this node would not run ``image`` (None: it would).
 
@@ -142,6 +223,10 @@ class ProviderCapabilities(Document):
                     f"resources.{field}: {getattr(wanted, field)} exceeds this node's maximum "
                     f"of {getattr(offered, field)}"
                 )
+        gpu_reason = gpu_problem(wanted, self.gpu_inventory, "this node")
+        if gpu_reason is not None:
+            # Which GPUs are missing says more than a maximum of 0 does.
+            reasons = [r for r in reasons if not r.startswith("resources.gpu:")] + [gpu_reason]
         if spec.timeout_s > self.max_timeout_s:
             reasons.append(f"timeout_s: {spec.timeout_s} exceeds the maximum {self.max_timeout_s}")
         if spec.network not in self.networks:

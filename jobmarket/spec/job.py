@@ -68,13 +68,44 @@ ImageRef = Annotated[str, AfterValidator(_check_image)]
 Argument = Annotated[str, Field(max_length=4096), AfterValidator(_check_argument)]
 
 
+def _check_gpu_model(value: str) -> str:
+    if not value.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must be a shell-style pattern such as 'H100*' (no control characters)")
+    return value
+
+
+GpuModelPattern = Annotated[str, Field(max_length=128), AfterValidator(_check_gpu_model)]
+
+
 class Resources(StrictModel):
-    """What a job may use; a provider enforces these as hard container limits."""
+    """What a job may use; a provider enforces these as hard container limits.
+
+    GPUs are asked for by count, optionally with a minimum memory per GPU and model patterns
+    (shell-style, matched case-insensitively against the model a provider publishes, e.g.
+    ``NVIDIA H100 80GB HBM3``, with or without its ``NVIDIA`` prefix; any pattern may match).
+    Each GPU given to the job must meet both (``jobmarket.spec.capabilities.gpu_matches``).
+    """
 
     cpu: float = Field(1.0, ge=0.1, le=64, description="CPU cores (fractions allowed)")
     memory_mb: int = Field(512, ge=16, le=65536, description="memory limit in MiB")
     gpu: int = Field(0, ge=0, le=8, description="number of GPUs")
     disk_mb: int = Field(1024, ge=1, le=102400, description="scratch and output space in MiB")
+    gpu_memory_mb: int | None = Field(
+        None, ge=1, le=16 * 1024 * 1024, description="minimum memory of each GPU in MiB"
+    )
+    gpu_models: list[GpuModelPattern] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="GPU models accepted, shell-style patterns such as 'H100*' (any may match)",
+    )
+
+    @model_validator(mode="after")
+    def _gpu_filters_need_gpus(self) -> Resources:
+        for name in ("gpu_memory_mb", "gpu_models"):
+            if getattr(self, name) is not None and self.gpu == 0:
+                raise ValueError(f"{name} is given but gpu is 0: ask for at least one GPU")
+        return self
 
 
 class InputMount(StrictModel):

@@ -29,7 +29,8 @@ Fields added after version 1 was first published are optional with defaults, so 
 manifests still read: ``output_limit`` (which cap stopped the collection), ``refused_total``
 and ``refused_by_kind`` (all refusals, listed or not), and per log stream a
 :class:`LogCapture` (``logs.stdout_capture`` / ``logs.stderr_capture``: truncated, bytes
-dropped, whether the capture ran the whole time).
+dropped, whether the capture ran the whole time), and ``gpus`` (the devices the container was
+given, when it asked for GPUs).
 """
 
 from __future__ import annotations
@@ -128,6 +129,14 @@ class AppliedLimits(StrictModel):
     max_output_files: int = Field(ge=0)
 
 
+class GpuRecord(StrictModel):
+    """A GPU the job's container was given (Docker device request by index)."""
+
+    index: int = Field(ge=0, le=63)
+    model: str | None = Field(None, max_length=128)
+    uuid: str | None = Field(None, max_length=128)
+
+
 class Logs(StrictModel):
     """Full logs (files under ``logs/``) and their tails for a quick look."""
 
@@ -160,6 +169,9 @@ class ResultManifest(StrictModel):
         dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] | None
     ) = Field(None, max_length=MAX_REFUSAL_KINDS)
     output_limit: str | None = Field(None, max_length=MAX_REASON_CHARS)
+    gpus: list[GpuRecord] | None = Field(
+        None, max_length=64, description="the GPUs given to the container; absent: none"
+    )
     logs: Logs
 
     def to_json(self) -> bytes:

@@ -45,6 +45,7 @@ from jobmarket.spec.result import (
     TAIL_CHARS,
     AppliedLimits,
     FileRecord,
+    GpuRecord,
     LogCapture,
     Logs,
     RefusedFile,
@@ -152,6 +153,7 @@ def build_result_dir(
     output_limit: str | None = None,
     stdout_capture: LogCapture | None = None,
     stderr_capture: LogCapture | None = None,
+    gpus: Iterable[GpuRecord] = (),
 ) -> ResultManifest:
     """Lay out a result folder at ``destination`` (must not exist) and write its manifest.
 
@@ -196,6 +198,7 @@ def build_result_dir(
         refused_total=total if total > len(refused_files) or refused_by_kind else None,
         refused_by_kind=dict(refused_by_kind) if refused_by_kind else None,
         output_limit=bounded_text(output_limit, MAX_REASON_CHARS) if output_limit else None,
+        gpus=list(gpus) or None,
         logs=logs,
     )
     document = manifest.to_json()

@@ -17,7 +17,7 @@ from jobmarket.chain.client import MarketClient
 from jobmarket.content.peers import own_addresses
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, UserError
-from jobmarket.spec.capabilities import Hardware, HeldImage, ProviderCapabilities
+from jobmarket.spec.capabilities import GpuDevice, Hardware, HeldImage, ProviderCapabilities
 from jobmarket.spec.validation import DocumentInvalid
 from provider_node.journal.store import Journal
 
@@ -25,9 +25,16 @@ CAPABILITIES_META = "capabilities"
 LOG_CHUNK = 50_000
 
 
-def machine_hardware() -> Hardware:
-    """This machine's CPUs and memory (what ``register`` offers by default)."""
-    return Hardware(cpus=float(os.cpu_count() or 1), memory_mb=_memory_mb(), gpus=0)
+def machine_hardware(gpus: list[GpuDevice] | None = None) -> Hardware:
+    """This machine's CPUs and memory, with ``gpus`` (``provider_node.gpus.detect_gpus()``):
+    what ``register`` offers by default."""
+    devices = list(gpus or [])
+    return Hardware(
+        cpus=float(os.cpu_count() or 1),
+        memory_mb=_memory_mb(),
+        gpus=len(devices),
+        gpu_devices=devices or None,
+    )
 
 
 def _memory_mb() -> int:

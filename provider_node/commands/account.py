@@ -9,12 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import docker.errors
+import requests.exceptions
 
 from jobmarket.chain.units import format_price, parse_price
 from jobmarket.cli import say
 from jobmarket.content.store import open_store
+from jobmarket.docker_engine import docker_client
 from jobmarket.errors import InvalidInput, UserError
-from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
+from jobmarket.spec.capabilities import ProviderCapabilities
 from provider_node.chain.registration import (
     CAPABILITIES_META,
     build_capabilities,
@@ -30,6 +33,7 @@ from provider_node.commands.common import (
     session_from,
 )
 from provider_node.context.session import Session
+from provider_node.gpus import container_runtime_problem, detect_gpus
 
 _HARDWARE = machine_hardware()
 
@@ -121,7 +125,7 @@ def register(
         document = ProviderCapabilities.from_file(capabilities_file)
     else:
         document = build_capabilities(
-            hardware=Hardware(cpus=_HARDWARE.cpus, memory_mb=_HARDWARE.memory_mb, gpus=0),
+            hardware=machine_hardware(detect_gpus()),
             max_cpu=max_cpu,
             max_memory_mb=max_memory_mb,
             max_disk_mb=max_disk_mb,
@@ -143,6 +147,26 @@ def register(
         f"registered {session.account.address}: capabilities {cid}, stake "
         f"{format_price(info.stake)} ({_tx(mined)})"
     )
+    _warn_without_gpu_runtime(document)
+
+
+def _warn_without_gpu_runtime(document: ProviderCapabilities) -> None:
+    """GPUs offered but Docker cannot hand them to containers: say what to install."""
+    if document.hardware.gpus == 0:
+        return
+    try:
+        client = docker_client()
+        try:
+            info = client.info()
+        finally:
+            client.close()
+    except (UserError, docker.errors.DockerException, requests.exceptions.RequestException):
+        # no engine answers: `provider-node run` reports that on its own
+        return
+    problem = container_runtime_problem(info)
+    if problem:
+        count = document.hardware.gpus
+        say(f"warning: {count} GPU{'s' if count != 1 else ''} offered, but {problem}", err=True)
 
 
 @click.command(epilog=STATE_NOTE)

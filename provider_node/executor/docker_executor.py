@@ -63,7 +63,13 @@ from provider_node.executor.errors import (
 from provider_node.executor.jobdir import JobDir
 from provider_node.executor.logs import read_logs
 from provider_node.executor.result import ExecutionResult, decide_status
-from provider_node.executor.spec import ExecutionRequest, Limits, NodePolicy, check_name
+from provider_node.executor.spec import (
+    ExecutionRequest,
+    GpuAssignment,
+    Limits,
+    NodePolicy,
+    check_name,
+)
 from provider_node.executor.volume import OutputVolume
 from provider_node.executor.watchdog import ProcessWatch, Watchdog, parse_docker_time
 
@@ -99,6 +105,7 @@ class JobContainer:
     workdir: Path
     pid: int = 0
     start_error: str | None = None  # Docker could not start it: it never ran, and never will
+    gpus: tuple[GpuAssignment, ...] = ()  # what its device request gave it (from Docker)
 
     @property
     def running(self) -> bool:
@@ -142,6 +149,7 @@ class JobContainer:
             workdir=Path(labels[profile.LABEL_WORKDIR]),
             pid=int(state.get("Pid") or 0),
             start_error=(state.get("Error") or None) if state["Status"] == "created" else None,
+            gpus=_given_gpus(attrs.get("HostConfig") or {}, profile.gpus_from_labels(labels)),
         )
 
 
@@ -565,6 +573,7 @@ class DockerExecutor:
             error=error,
             oom_killed=oom_killed,
             timed_out=timed_out,
+            gpus=job.gpus,
         )
         result.save(jobdir.result_path)
         return result
@@ -616,6 +625,22 @@ class DockerExecutor:
                 f"the Docker engine did not answer ({type(err).__name__}: {err})",
                 "check that dockerd is running (make docker-engine), then retry",
             ) from err
+
+
+def _given_gpus(
+    host_config: dict[str, Any], labelled: tuple[GpuAssignment, ...]
+) -> tuple[GpuAssignment, ...]:
+    """The GPU indexes the container's NVIDIA device requests name, as Docker holds them,
+    with the model and uuid its labels recorded."""
+    known = {gpu.index: gpu for gpu in labelled}
+    indexes = [
+        int(device)
+        for request in host_config.get("DeviceRequests") or []
+        if request.get("Driver") == "nvidia"
+        for device in request.get("DeviceIDs") or []
+        if str(device).isdigit()
+    ]
+    return tuple(known.get(index, GpuAssignment(index)) for index in indexes)
 
 
 def _backoff(first: float = 0.005, longest: float = _POLL_S) -> Iterator[float]:

@@ -18,16 +18,19 @@ logs                 driver ``none``: the job's supervisor attaches to stdout an
 init                 ``init=True``: zombies are reaped, signals reach the job
 ulimits              nofile; fsize (a single file cannot outgrow /out); no core dumps
 OOM score            1000: under host memory pressure the kernel picks jobs before the node
+GPUs                 none, unless the node allocated some: a device request (driver nvidia) for
+                     exactly those indexes, so concurrent jobs never share a GPU
 ===================  ==========================================================================
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from provider_node.executor.spec import ExecutionRequest, Limits, MiB, NodePolicy
+from provider_node.executor.spec import ExecutionRequest, GpuAssignment, Limits, MiB, NodePolicy
 from provider_node.executor.volume import OutputVolume
 
 LABEL_JOB = "jobmarket.job"
@@ -35,6 +38,7 @@ LABEL_NODE = "jobmarket.node"
 LABEL_LIMITS = "jobmarket.limits"
 LABEL_WORKDIR = "jobmarket.workdir"
 LABEL_IMAGE = "jobmarket.image"
+LABEL_GPUS = "jobmarket.gpus"
 CONTAINER_PREFIX = "jobmarket-"
 
 
@@ -47,13 +51,32 @@ def labels(
     node_id: str, request: ExecutionRequest, limits: Limits, workdir: Path
 ) -> dict[str, str]:
     """Everything a restarted node needs to wait for and collect the job without its memory."""
-    return {
+    found = {
         LABEL_JOB: request.key,
         LABEL_NODE: node_id,
         LABEL_LIMITS: json.dumps(limits.to_dict(), sort_keys=True),
         LABEL_WORKDIR: str(workdir),
         LABEL_IMAGE: request.image,
     }
+    if request.gpus:
+        found[LABEL_GPUS] = json.dumps([asdict(gpu) for gpu in request.gpus], sort_keys=True)
+    return found
+
+
+def gpus_from_labels(job_labels: dict[str, str]) -> tuple[GpuAssignment, ...]:
+    """The GPUs a container was given, as its labels record them (empty: none)."""
+    text = job_labels.get(LABEL_GPUS)
+    return tuple(GpuAssignment.from_dict(item) for item in json.loads(text)) if text else ()
+
+
+def device_requests(gpus: tuple[GpuAssignment, ...]) -> list[Any]:
+    """Docker's ``--gpus '"device=0,1"'``: the NVIDIA runtime exposes exactly these devices."""
+    if not gpus:
+        return []
+    from docker.types import DeviceRequest
+
+    ids = [str(gpu.index) for gpu in gpus]
+    return [DeviceRequest(driver="nvidia", device_ids=ids, capabilities=[["gpu"]])]
 
 
 def hardened_config(
@@ -108,6 +131,7 @@ def hardened_config(
         "restart_policy": {"Name": "no"},
         "auto_remove": False,
         "detach": True,
+        **({"device_requests": device_requests(request.gpus)} if request.gpus else {}),
     }
 
 

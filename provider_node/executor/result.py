@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from jobmarket.fileio import write_atomically
-from jobmarket.spec.result import AppliedLimits, LogCapture
-from provider_node.executor.spec import Limits
+from jobmarket.spec.result import AppliedLimits, GpuRecord, LogCapture
+from provider_node.executor.spec import GpuAssignment, Limits
 
 
 class ExecutionStatus(StrEnum):
@@ -103,6 +103,7 @@ class ExecutionResult:
     logs_complete: bool = True
     refused_total: int = 0  # every refusal; ``refused`` lists only the first ones
     refused_by_kind: dict[str, int] = field(default_factory=dict)
+    gpus: tuple[GpuAssignment, ...] = ()  # the GPUs the container was given
 
     def log_capture(self, stream: str) -> LogCapture:
         """How completely ``stream`` (stdout or stderr) was kept, in the manifest's terms."""
@@ -112,6 +113,13 @@ class ExecutionResult:
             dropped_bytes=dropped,
             complete=self.logs_complete,
         )
+
+    def gpu_records(self) -> list[GpuRecord]:
+        """The GPUs the container was given, in the manifest's terms."""
+        return [
+            GpuRecord(index=gpu.index, model=gpu.model[:128] or None, uuid=gpu.uuid)
+            for gpu in self.gpus
+        ]
 
     def applied_limits(self) -> AppliedLimits:
         """The limits in the result manifest's terms (the profile always has a read-only root)."""
@@ -150,6 +158,7 @@ class ExecutionResult:
             values[name] = datetime.fromisoformat(values[name]) if values[name] else None
         values["outputs"] = tuple(OutputFile(**item) for item in values["outputs"])
         values["refused"] = tuple(RefusedEntry(**item) for item in values["refused"])
+        values["gpus"] = tuple(GpuAssignment.from_dict(item) for item in values.get("gpus", ()))
         return cls(**values)
 
     def save(self, path: Path) -> None:

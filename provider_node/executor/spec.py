@@ -112,6 +112,24 @@ class NodePolicy:
 
 
 @dataclass(frozen=True)
+class GpuAssignment:
+    """A GPU given to one job's container: Docker's device request names it by ``index``;
+    ``model`` and ``uuid`` are recorded in the result manifest."""
+
+    index: int
+    model: str = ""
+    uuid: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0:
+            raise InvalidRequest(f"GPU index {self.index!r} is invalid", "use 0, 1, …")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GpuAssignment:
+        return cls(int(data["index"]), str(data.get("model") or ""), data.get("uuid") or None)
+
+
+@dataclass(frozen=True)
 class ExecutionRequest:
     """One job to run: a deterministic key, an image, a command, and its limits.
 
@@ -125,10 +143,16 @@ class ExecutionRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     inputs: Path | None = None
     limits: Limits = field(default_factory=Limits)
+    # The GPUs allocated to this job (by the node's capacity): exactly these are given to it.
+    gpus: tuple[GpuAssignment, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "argv", tuple(self.argv))
         object.__setattr__(self, "env", dict(self.env))
+        object.__setattr__(self, "gpus", tuple(self.gpus))
+        indexes = [gpu.index for gpu in self.gpus]
+        if len(set(indexes)) != len(indexes):
+            raise InvalidRequest(f"GPU indexes {indexes} repeat one", "give each GPU once")
         check_name("job key", self.key)
         if not self.image or any(ch.isspace() for ch in self.image):
             raise InvalidRequest(f"image name {self.image!r} is invalid", "give a Docker image")

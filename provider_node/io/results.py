@@ -102,6 +102,7 @@ def _publish(
         stdout_capture=result.log_capture("stdout"),
         stderr_capture=result.log_capture("stderr"),
         spec_cid=spec_cid,
+        gpus=result.gpu_records(),
     )
     try:
         cid = publish_result(store, folder)

@@ -32,7 +32,7 @@ from typing import Any
 from jobmarket.errors import UserError
 from provider_node.lifecycle.steps import Step, Waiting
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Version 1 kept a job's sub-state in the text of ``reason``; version 2 has ``waiting`` and the
 # steps ``claiming`` and ``abandoning``. These turn a version-1 journal into version 2 (in one
 # transaction), so an existing node's journal opens with every job where it stood.
@@ -54,6 +54,8 @@ _MIGRATE_1_TO_2 = [
     "UPDATE jobs SET step = 'claiming' WHERE step = 'seen' AND job_id IN (SELECT job_id FROM "
     "transactions WHERE function = 'claim' AND status IN ('signed', 'sent', 'mined'))",
 ]
+# Version 3 journals the GPUs allocated to a job (indexes, "0,1"), so a restart keeps them.
+_MIGRATE_2_TO_3 = ["ALTER TABLE jobs ADD COLUMN gpus TEXT"]
 # Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.
 REMEMBERED_BLOCKS = 256
 
@@ -93,7 +95,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     exit_code INTEGER,
     payout TEXT,
     seen_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    gpus TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_step ON jobs (step);
 CREATE INDEX IF NOT EXISTS jobs_candidates ON jobs (step, open, price_gwei DESC, job_id);
@@ -122,7 +125,7 @@ _JOB_COLUMNS = [
     "collateral", "claim_deadline", "work_timeout", "review_window", "posted_block",
     "not_before", "cpu", "memory_mb", "work_deadline", "review_deadline", "arbiter_deadline",
     "disputed", "result_cid", "status", "exit_code", "payout", "seen_at", "updated_at",
-    "waiting", "event_block", "event_hash",
+    "waiting", "event_block", "event_hash", "gpus",
 ]  # fmt: skip
 _TX_COLUMNS = [
     "id", "job_id", "function", "args", "value", "nonce", "raw", "hash", "status",
@@ -179,6 +182,12 @@ class JobRecord:
     # that replaces that block makes the node re-read the job from the chain.
     event_block: int | None
     event_hash: str | None
+    # The GPU indexes allocated to the job when it was decided, comma-separated ("0,1").
+    gpus: str | None = None
+
+    @property
+    def gpu_indexes(self) -> tuple[int, ...]:
+        return tuple(int(index) for index in self.gpus.split(",")) if self.gpus else ()
 
     @property
     def price(self) -> int:
@@ -296,8 +305,11 @@ class Journal:
                 raise sqlite3.DatabaseError("; ".join(str(p) for p in problems[:3]))
             found = self._schema_version()
             if found == "1":
-                self._migrate_to_2()
+                self._migrate(_MIGRATE_1_TO_2, "2")
                 found = "2"
+            if found == "2":
+                self._migrate(_MIGRATE_2_TO_3, "3")
+                found = "3"
             self._db.executescript(_SCHEMA)
             if found is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -314,12 +326,13 @@ class Journal:
         ).fetchone()
         return self.get_meta("schema_version") if has_meta else None
 
-    def _migrate_to_2(self) -> None:
+    def _migrate(self, statements: list[str], version: str) -> None:
+        """One schema step, all or nothing."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _MIGRATE_1_TO_2:
+            for statement in statements:
                 self._db.execute(statement)
-            self.set_meta("schema_version", "2")
+            self.set_meta("schema_version", version)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise

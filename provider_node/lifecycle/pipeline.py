@@ -34,6 +34,7 @@ from jobmarket.chain.states import JobState
 from jobmarket.chain.units import format_price
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
+from jobmarket.spec.capabilities import gpu_problem as gpu_problem_of
 from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
@@ -47,6 +48,7 @@ from provider_node.executor import (
     ExecutionRequest,
     ExecutionResult,
     ExecutorError,
+    GpuAssignment,
     ImageNotAvailable,
     InvalidRequest,
     JobContainer,
@@ -212,12 +214,26 @@ class JobPipeline:
             disk_bytes=disk_bytes,
             disk_free=None if resuming else self._free_disk() - self._disk_margin(),
             force=resuming,
+            gpu=spec.resources if spec else None,
+            held_gpus=job.gpu_indexes if resuming and job.gpus else None,
         ):
-            return self._defer(job, Waiting.CAPACITY, "waiting for a free slot", DEFER_CAPACITY_S)
+            reason = "waiting for a free slot"
+            if spec is not None and spec.resources.gpu:
+                reason = self.rt.capacity.gpu_wait_reason(spec.resources) or reason
+            return self._defer(job, Waiting.CAPACITY, reason, DEFER_CAPACITY_S)
         if not resuming and not self._enough_stake(job):
             return False
         if job.step == Step.SEEN:
-            advance(self.rt.journal, self.job_id, Step.CLAIMING, cpu=cpu, memory_mb=memory)
+            gpus = ",".join(map(str, self.rt.capacity.gpus_of(self.job_id))) or None
+            advance(
+                self.rt.journal,
+                self.job_id,
+                Step.CLAIMING,
+                cpu=cpu,
+                memory_mb=memory,
+                gpus=gpus,
+                log_fields={"gpus": gpus} if gpus else None,
+            )
         try:
             record = self.rt.txs.ensure("claim", self.job_id, job_id=self.job_id)
             mined = self.rt.txs.wait(record)
@@ -246,6 +262,10 @@ class JobPipeline:
         """What stops this machine from running the spec — the image, any input (every block
         read and checked, as staging will), the disk — and the disk bytes the job may take."""
         problems = []
+        machine_gpus = list(self.rt.capacity.gpu_devices.values())
+        gpu_problem = gpu_problem_of(spec.resources, machine_gpus, "this machine")
+        if gpu_problem is not None:  # the published terms may say more than the machine has
+            problems.append(gpu_problem)
         try:
             self.rt.executor.check_image(spec.image)
         except (ImageNotAvailable, InvalidRequest) as err:
@@ -381,6 +401,10 @@ class JobPipeline:
         if seconds_left < self.rt.settings.delivery_margin_s + MIN_RUN_S:
             self._abandon(job, "too little time left before the work deadline to run it")
             return
+        gpus, gpu_trouble = self._allocated_gpus(job, spec)
+        if gpu_trouble is not None:
+            self._abandon(job, gpu_trouble)
+            return
         gathered = gather_inputs(self.rt.store, spec, self._downloads, job_id=self.job_id)
         if gathered.problems:
             self._abandon(job, "; ".join(gathered.problems)[:1000])
@@ -401,6 +425,7 @@ class JobPipeline:
                 env=spec.env,
                 inputs=inputs,
                 limits=limits,
+                gpus=gpus,
             )
             container = self.rt.executor.start(request)
         except (ImageNotAvailable, InvalidRequest) as err:
@@ -410,6 +435,22 @@ class JobPipeline:
             self._abandon(job, f"the executor could not start it: {err.problem}")
             return
         self._running(job, container, resumed=False, timeout=limits.timeout_s)
+
+    def _allocated_gpus(
+        self, job: JobRecord, spec: JobSpec
+    ) -> tuple[tuple[GpuAssignment, ...], str | None]:
+        """The GPUs journaled for the job, as the executor takes them, or why they cannot be
+        given (none allocated, or one no longer on this machine)."""
+        indexes = job.gpu_indexes
+        if len(indexes) < spec.resources.gpu:
+            return (), f"no GPU was allocated to this job ({len(indexes)} of {spec.resources.gpu})"
+        devices = self.rt.capacity.gpu_devices
+        missing = [index for index in indexes if index not in devices]
+        if missing:
+            return (), f"GPU {missing[0]} allocated to this job is no longer on this machine"
+        return tuple(
+            GpuAssignment(index, devices[index].model, devices[index].uuid) for index in indexes
+        ), None
 
     def _running(
         self,
@@ -447,6 +488,7 @@ class JobPipeline:
             refused=max(result.refused_total, len(result.refused)) or None,
             output_limit=result.output_limit,
             logs_truncated=result.logs_truncated or None,
+            error=result.error.splitlines()[0][:200] if result.error else None,
         )
         spec = self._spec_of(job)
         cid, manifest = publish_execution(

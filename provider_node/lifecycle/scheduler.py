@@ -80,7 +80,12 @@ class Scheduler:
                 continue
             if job.step in (Step.CLAIMED, Step.RUNNING, Step.ABANDONING):
                 self.rt.capacity.try_reserve(
-                    job.job_id, job.cpu or 0.0, job.memory_mb or 0, 0, force=True
+                    job.job_id,
+                    job.cpu or 0.0,
+                    job.memory_mb or 0,
+                    0,
+                    force=True,
+                    held_gpus=job.gpu_indexes,
                 )
             self._start(job.job_id)
 

@@ -130,6 +130,19 @@ def _job_options() -> list[Decorator]:
         click.option("--timeout", "job_timeout", metavar="DURATION", help="Run-time limit [10m]."),
         click.option("--cpu", type=float, help="CPU cores the job may use [1]."),
         click.option("--memory-mb", type=int, help="Memory limit in MiB [512]."),
+        click.option("--gpu", type=click.IntRange(0, 8), help="NVIDIA GPUs the job needs [0]."),
+        click.option(
+            "--gpu-memory",
+            metavar="SIZE",
+            help="Least memory each GPU must have, e.g. 24GiB (needs --gpu).",
+        ),
+        click.option(
+            "--gpu-model",
+            "gpu_models",
+            multiple=True,
+            metavar="PATTERN",
+            help="Accepted GPU models, shell patterns such as 'H100*' (repeatable; any matches).",
+        ),
     ]
 
 

@@ -1,4 +1,5 @@
-"""A version-1 journal (sub-states as text in ``reason``) opens as version 2, jobs in place."""
+"""A version-1 journal (sub-states as text in ``reason``) opens as the current version (2 made
+sub-states explicit, 3 journals GPU allocations), jobs in place."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_a_version_1_journal_opens_with_every_sub_state_explicit(tmp_path):
     path = tmp_path / "journal.sqlite"
     _v1_journal(path)
     journal = Journal(path)
-    assert journal.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+    assert journal.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
     got = {j.job_id: (j.step, j.waiting, j.reason) for j in journal.jobs()}
     assert got[1][:2] == (Step.SEEN, Waiting.CAPACITY)
     assert got[2][:2] == (Step.SEEN, Waiting.STAKE)
@@ -54,6 +55,7 @@ def test_a_version_1_journal_opens_with_every_sub_state_explicit(tmp_path):
     assert got[5] == (Step.ABANDONING, Waiting.NOT, "internal error: boom")
     assert got[6][0] == Step.CLAIMING
     assert got[7][0] == Step.SETTLED
+    assert all(job.gpu_indexes == () for job in journal.jobs())  # none allocated before v3
     journal.close()
     reopened = Journal(path)  # and a migrated journal opens again as it is
     assert reopened.job(5).step == Step.ABANDONING
