@@ -7,6 +7,7 @@ import logging
 import click
 
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
+from jobmarket.durations import format_duration, parse_duration
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 from provider_node.context import logs
 from provider_node.context.settings import NodeSettings
@@ -119,6 +120,20 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     help="On SIGTERM/SIGINT, seconds to let steps in progress reach a journaled point.",
 )
 @click.option(
+    "--retention",
+    default=format_duration(_DEFAULTS.retention_s),
+    show_default=True,
+    metavar="DURATION",
+    help="Jobs that ended and have not changed for this long are compacted in the journal "
+    "and their results unpinned from the store (e.g. 7d, 12h, 90s).",
+)
+@click.option(
+    "--keep-results",
+    is_flag=True,
+    default=_DEFAULTS.keep_results,
+    help="Keep results pinned after the retention (the journal is compacted all the same).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -144,6 +159,8 @@ def run(
     max_log_range: int,
     start_block: int | None,
     shutdown_grace: float,
+    retention: str,
+    keep_results: bool,
     log_format: str,
     verbose: bool,
 ) -> None:
@@ -155,6 +172,7 @@ def run(
     start resumes every job from the journal.
     """
     logs.configure(log_format, logging.DEBUG if verbose else logging.INFO)
+    retention_s = parse_duration(retention, what="retention (--retention)")
     session = session_from(rpc_url, account)
     chain_id = retry_start_up(lambda: session.client.chain_id)
     if confirmations is None:
@@ -177,6 +195,8 @@ def run(
         max_log_span=max_log_range,
         start_block=start_block,
         shutdown_grace_s=shutdown_grace,
+        retention_s=retention_s,
+        keep_results=keep_results,
     )
     Node(session, settings).run()
 

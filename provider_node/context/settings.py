@@ -39,3 +39,8 @@ class NodeSettings:
     start_block: int | None = None
     # On SIGTERM/SIGINT, wait this long for steps in progress to reach a journaled point.
     shutdown_grace_s: float = 10.0
+    # Jobs that ended and have not changed for this long are compacted in the journal, and
+    # their results unpinned from the store (lifecycle/housekeeping.py).
+    retention_s: int = 7 * 86400
+    # Keep results pinned after the retention (the journal is compacted all the same).
+    keep_results: bool = False

@@ -1,4 +1,4 @@
-"""A version-1 journal (sub-states as text in ``reason``) opens as version 2, jobs in place."""
+"""A version-1 journal (sub-states as text in ``reason``) opens as the current one, jobs kept."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_a_version_1_journal_opens_with_every_sub_state_explicit(tmp_path):
     path = tmp_path / "journal.sqlite"
     _v1_journal(path)
     journal = Journal(path)
-    assert journal.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+    assert journal.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
     got = {j.job_id: (j.step, j.waiting, j.reason) for j in journal.jobs()}
     assert got[1][:2] == (Step.SEEN, Waiting.CAPACITY)
     assert got[2][:2] == (Step.SEEN, Waiting.STAKE)
