@@ -13,7 +13,9 @@ start-up too) the housekeeper, in its own thread:
 2. **unpins** the result DAG of every compacted job (unless ``--keep-results``): the embedded
    store deletes the blocks no other pin reaches at once, a Kubo node's GC does it there
    (:meth:`ContentStore.release`). The compacted row names the result until it is released, so
-   a crash at any point only makes the next round do the rest.
+   a crash at any point only makes the next round do the rest;
+3. deletes URL-input downloads older than the retention (a job declined while its download
+   waited for its claim: a rival claimed it first).
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ class Housekeeper:
 
     def tick(self) -> tuple[int, int, int]:
         """One round; returns (jobs compacted, results unpinned, blocks deleted)."""
-        compacted = self._compact(self.horizon())
+        horizon = self.horizon()
+        self._remove_stale_downloads(horizon.wall_now - horizon.retention_s)
+        compacted = self._compact(horizon)
         unpinned = removed = 0
         if not self.rt.settings.keep_results:
             unpinned, removed = self._release_results()
@@ -165,6 +169,18 @@ class Housekeeper:
             journal.forget_results(job.job_id for job in batch)
             unpinned += len(batch)
         return unpinned, removed
+
+    def _remove_stale_downloads(self, cutoff: float) -> None:
+        """URL inputs downloaded for a decision whose job then went elsewhere (a rival's
+        claim while it waited for a slot): a download is used within moments of its
+        decision, and one needed again is simply fetched again."""
+        downloads = self.rt.identity.downloads_folder
+        for entry in downloads.iterdir() if downloads.is_dir() else ():
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except FileNotFoundError:
+                pass
 
     def _remove_folders(self, job_id: int) -> None:
         """What a job may have left on disk (a crash between two steps): its staged inputs,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from node_world import PRICE, PROVIDER_ADDRESS, REQUESTER, Market, node_id, shell_job
@@ -98,6 +99,11 @@ def test_ended_jobs_are_compacted_and_unpinned_after_the_retention_and_status_ke
     rows_before = _rows(journal, ended)
     bytes_before = _bytes(journal, ended)
 
+    # Stand-in for a URL input downloaded for a job a rival then claimed (no URL server here).
+    stale_download = folder / "downloads" / ("ab" * 32)
+    stale_download.parent.mkdir(exist_ok=True)
+    stale_download.write_bytes(b"downloaded an hour ago")
+    os.utime(stale_download, (time.time() - 3600, time.time() - 3600))
     # The retention (1 s) has passed, but the settlements are too near the head for a reorg to
     # be ruled out: nothing is compacted until they lie deeper than the node's reorg window.
     assert node.events("housekept") == [] and rows_before["compacted_jobs"] == 0
@@ -140,8 +146,22 @@ def test_ended_jobs_are_compacted_and_unpinned_after_the_retention_and_status_ke
     assert _rows(journal, [under_review]) == {"jobs": 1, "transactions": 2, "compacted_jobs": 0}
     assert results[under_review] in pins
     assert all(market.store.has(cid) for cid in blocks[under_review])
-    # Nothing of any job is left on disk: staged inputs, result and executor folders.
+    # Nothing of any job is left on disk: downloads, staged inputs, result and executor folders.
+    assert not stale_download.exists()
     for job_id in [*ended, under_review]:
         assert not (folder / "inputs" / str(job_id)).exists()
         assert not (folder / "results" / str(job_id)).exists()
         assert not (folder / "jobs" / f"{node_id(node)}-{job_id}").exists()
+
+
+def test_a_retention_that_is_not_a_duration_is_one_error_line() -> None:
+    from click.testing import CliRunner
+
+    from provider_node.cli import main
+
+    result = CliRunner(mix_stderr=False).invoke(main, ["run", "--retention", "a week"])
+
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot read the retention"), lines
+    assert "1h30m or 2d" in lines[0]  # and how to write one
