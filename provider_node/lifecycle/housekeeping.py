@@ -154,8 +154,13 @@ class Housekeeper:
                 self._remove_folders(job.job_id)
             with journal.transaction():
                 for job in due:
-                    journal.compact(job.job_id, result_cid=job.result_cid)
-            compacted += len(due)
+                    # Decided again inside the transaction: an event may have moved the job
+                    # since (a reorg), and nothing can move it between this and the compaction.
+                    now = journal.job(job.job_id)
+                    txs = journal.txs(job_id=job.job_id)
+                    if now is not None and compaction_blocker(now, txs, horizon) is None:
+                        journal.compact(now.job_id, result_cid=now.result_cid)
+                        compacted += 1
         return compacted
 
     def _release_results(self) -> tuple[int, int]:
