@@ -208,7 +208,7 @@ class JobRecord:
     event_block: int | None
     event_hash: str | None
     # The protocol fee (basis points of the price) the job was posted under; None until read.
-    fee_bps: int | None
+    fee_bps: int | None = None
 
     @property
     def price(self) -> int:
@@ -255,7 +255,7 @@ class TxRecord:
     updated_at: float
     # The receipt's effective gas price (wei); None before it was mined, or in rows journaled
     # before schema 3.
-    gas_price: int | None
+    gas_price: int | None = None
 
     @property
     def gas_cost(self) -> int | None:
