@@ -86,8 +86,8 @@ def render(data: dict[str, Any]) -> str:
         f"free {price(int(data['free']))})",
         f"record      {data['completed']} completed, {data['slashed']} slashed",
         f"earnings    {price(int(data['earnings']))} credited to the stake by settled jobs; "
-        f"{price(int(data['pending_earnings']))} pending (submitted, not yet paid; after the "
-        "protocol fee)",
+        f"{price(int(data['pending_earnings']))} pending (submitted, not yet paid), net of the "
+        "protocol fee",
         f"net         {price(int(data['net_earnings']))} after "
         f"{price(int(data['gas_cost']))} of gas",
         f"credits     {price(int(data['credits']))} (provider-node withdraw)",

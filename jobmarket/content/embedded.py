@@ -4,7 +4,7 @@ Layout under the store folder (``jobmarket.paths.home()/ipfs`` unless configured
 
     blocks/<shard>/<MULTIHASH>.data   one verified block per file (see blockstore.py)
     pins.json                         recursively pinned roots
-    repo.lock                         adds take it shared, garbage collection exclusive
+    repo.lock                         adds take it shared, gc and release exclusive
 
 CIDs are those of Kubo's ``ipfs add`` with explicit defaults, and CAR files move content to
 and from a Kubo node (``ipfs dag import`` / ``ipfs dag export``) unchanged.
