@@ -268,12 +268,14 @@ class _NodeState:
         yield jobs
         earnings = GaugeMetricFamily(
             PREFIX + "earnings_wei",
-            "Payouts credited to the stake by settled jobs, and prices of submitted jobs "
-            "not yet settled (pending).",
+            "Payouts credited to the stake by settled jobs, and what submitted jobs not yet "
+            "settled pay if accepted, net of the protocol fee (pending).",
             labels=["state"],
         )
         earnings.add_metric(["credited"], rt.journal.earnings())
-        earnings.add_metric(["pending"], rt.journal.pending_earnings())
+        pending, fee_unknown = rt.journal.pending_earnings()
+        # A job whose fee is not journaled yet counts at its price (no chain read per scrape).
+        earnings.add_metric(["pending"], pending + sum(job.price for job in fee_unknown))
         yield earnings
         try:
             stake_now = self.metrics.stake()

@@ -43,6 +43,7 @@ from provider_node.executor import DockerExecutor
 from provider_node.gpus import detect_gpus
 from provider_node.health import OperatorListener
 from provider_node.lifecycle.capacity import Capacity
+from provider_node.lifecycle.housekeeping import Housekeeper
 from provider_node.lifecycle.policy import JobPolicy
 from provider_node.lifecycle.recovery import recover
 from provider_node.lifecycle.reorg import ReorgReconciler
@@ -121,6 +122,7 @@ class Node:
         scheduler = Scheduler(rt)
         reconciler = ReorgReconciler(rt, ledger.reposted, scheduler.stop_job)
         settler = Settler(rt)
+        housekeeper = Housekeeper(rt)
         self._install_signal_handlers(rt)
         emit(
             log,
@@ -138,10 +140,11 @@ class Node:
             **counts,
         )
         settler.start()
+        housekeeper.start()
         try:
             self._loop(rt, follower, ledger, scheduler, reconciler, started)
         finally:
-            self._shut_down(rt, scheduler, settler)
+            self._shut_down(rt, scheduler, settler, housekeeper)
 
     def _start_up_with_retries(self) -> tuple[Runtime, dict[str, int]]:
         def attempt() -> tuple[Runtime, dict[str, int]]:
@@ -319,12 +322,15 @@ class Node:
 
     # -- shutdown ----------------------------------------------------------------------------
 
-    def _shut_down(self, rt: Runtime, scheduler: Scheduler, settler: Settler) -> None:
+    def _shut_down(
+        self, rt: Runtime, scheduler: Scheduler, settler: Settler, housekeeper: Housekeeper
+    ) -> None:
         rt.stop.set()
         rt.wake.set()
         deadline = time.monotonic() + self.settings.shutdown_grace_s
         busy = scheduler.join(deadline)
         settler.join(max(0.0, deadline - time.monotonic()))
+        housekeeper.join(max(0.0, deadline - time.monotonic()))
         left = {job_id: str(job.step) for job_id in busy if (job := rt.journal.job(job_id))}
         emit(
             log,

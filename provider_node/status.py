@@ -9,8 +9,10 @@ from typing import Any
 
 from jobmarket.chain.units import format_price
 from jobmarket.durations import format_duration, format_relative
+from provider_node.chain.signer import receipt_gas_price
 from provider_node.context.identity import RUN_LOCK_NAME
 from provider_node.context.session import Session
+from provider_node.journal.store import payout_after_fee
 from provider_node.lifecycle.steps import IN_FLIGHT_STEPS, Step
 
 
@@ -41,8 +43,7 @@ def collect(session: Session) -> dict[str, Any]:
         )
     pid = _running_pid(identity.folder / RUN_LOCK_NAME)
     counts = journal.step_counts()
-    # Submitted, not yet paid: the prices, before any protocol fee, if the reviews go well.
-    pending = sum(job.price for job in journal.jobs([Step.SUBMITTED]))
+    pending = _pending_earnings(client, journal)
     gas_cost = _gas_cost(client, journal)
     earned = journal.earnings()
     return {
@@ -85,7 +86,8 @@ def render(data: dict[str, Any]) -> str:
         f"free {price(int(data['free']))})",
         f"record      {data['completed']} completed, {data['slashed']} slashed",
         f"earnings    {price(int(data['earnings']))} credited to the stake by settled jobs; "
-        f"{price(int(data['pending_earnings']))} pending (submitted, not yet paid)",
+        f"{price(int(data['pending_earnings']))} pending (submitted, not yet paid), net of the "
+        "protocol fee",
         f"net         {price(int(data['net_earnings']))} after "
         f"{price(int(data['gas_cost']))} of gas",
         f"credits     {price(int(data['credits']))} (provider-node withdraw)",
@@ -109,17 +111,26 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _pending_earnings(client: Any, journal: Any) -> int:
+    """Wei our submitted, unsettled jobs pay if accepted: each price minus the protocol fee it
+    was posted under (journaled by the running node; read from the chain where not yet)."""
+    pending, fee_unknown = journal.pending_earnings()
+    for job in fee_unknown:
+        pending += payout_after_fee(job.price, client.job(job.job_id).fee_bps)
+    return pending
+
+
 def _gas_cost(client: Any, journal: Any) -> int:
-    """Wei paid for the node's mined transactions (gas used times the price paid, receipts)."""
-    total = 0
-    for tx in journal.txs():
-        if tx.gas_used is None:
-            continue
+    """Wei paid for the node's mined transactions: gas used times the effective gas price,
+    both journaled from the receipts (those journaled before schema 3 are priced from the
+    receipt the RPC still has, and journaled as such by the next housekeeping round)."""
+    total = journal.gas_cost()
+    for tx in journal.gas_prices_missing():
         try:
             receipt = client.w3.eth.get_transaction_receipt(tx.hash)
         except Exception:  # not found (pruned, reorged): counted at no price rather than failing
             continue
-        total += int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0))
+        total += int(tx.gas_used) * receipt_gas_price(receipt)
     return total
 
 

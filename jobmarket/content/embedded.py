@@ -4,7 +4,7 @@ Layout under the store folder (``jobmarket.paths.home()/ipfs`` unless configured
 
     blocks/<shard>/<MULTIHASH>.data   one verified block per file (see blockstore.py)
     pins.json                         recursively pinned roots
-    repo.lock                         adds take it shared, garbage collection exclusive
+    repo.lock                         adds take it shared, gc and release exclusive
 
 CIDs are those of Kubo's ``ipfs add`` with explicit defaults, and CAR files move content to
 and from a Kubo node (``ipfs dag import`` / ``ipfs dag export``) unchanged.
@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from jobmarket import paths
 from jobmarket.content import ipld
 from jobmarket.content.blockstore import Blockstore
 from jobmarket.content.car import open_car
-from jobmarket.content.cid import Cid
+from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.importer import EntryCallback, ImportedNode, Importer, ImportParams
 from jobmarket.content.ipld import AnyCid
 from jobmarket.content.pins import PinSet
@@ -113,6 +113,54 @@ class EmbeddedStore(ContentStore):
     def pins(self) -> list[AnyCid]:
         """Pinned roots: UnixFS ones as :class:`Cid`, others (dag-cbor from a CAR) as they are."""
         return self._pins.list()
+
+    def release(self, roots: Iterable[Cid]) -> int:
+        """Unpin ``roots`` and delete, at once, their blocks that no remaining pin reaches
+        (blocks shared with other pinned content stay; nothing outside these DAGs is touched,
+        unlike :meth:`gc`). Children are deleted before their parents, so a crash part-way
+        leaves what remains reachable from the root and a second call finishes the job."""
+        released = list(roots)
+        removed = 0
+        with locked(self._lock_path):  # exclusive: no add or pin can race the deletion
+            for root in released:
+                self._pins.remove(root)
+            keep: set[bytes] = set()
+            for pinned in self._pins.list():
+                keep.update(cid.multihash for cid in self._blocks_present(pinned, read_raw=False))
+            for root in released:
+                for cid in reversed(self._blocks_present(root, read_raw=True)):
+                    if cid.multihash not in keep:
+                        self.blocks.discard(cid.multihash)
+                        keep.add(cid.multihash)  # shared within the released DAGs: once
+                        removed += 1
+        return removed
+
+    def _blocks_present(self, root: AnyCid, *, read_raw: bool) -> list[AnyCid]:
+        """The DAG's blocks still on disk, each after the parent that links it (missing
+        blocks and what only they link are skipped; ``read_raw=False``: raw leaves listed
+        unchecked, enough to keep them)."""
+        order: list[AnyCid] = []
+        seen: set[bytes] = set()
+        stack = [root]
+        while stack:
+            cid = stack.pop()
+            if cid.multihash in seen or ipld.is_inline(cid):
+                continue
+            seen.add(cid.multihash)
+            if cid.codec == RAW:
+                if not read_raw or self.blocks.has(cid):
+                    order.append(cid)
+                continue
+            try:
+                block = self.blocks.get(cid)
+            except NotFound:
+                continue
+            except IntegrityError:
+                order.append(cid)  # damaged: removable, but its links cannot be trusted
+                continue
+            order.append(cid)
+            stack.extend(reversed(ipld.links_of(cid, block)))
+        return order
 
     def gc(self) -> int:
         """Delete every block no pin reaches; returns how many were removed."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 from jobmarket.content import reader
@@ -24,7 +25,7 @@ from jobmarket.content.car import write_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportParams
 from jobmarket.content.ipld import AnyCid
-from jobmarket.errors import InvalidInput
+from jobmarket.errors import InvalidInput, NotFound
 from jobmarket.fileio import partial_sibling
 
 IPFS_API_ENV = "IPFS_API"
@@ -134,6 +135,18 @@ class ContentStore(ABC):
     @abstractmethod
     def pins(self) -> list[AnyCid]:
         """Recursively pinned roots."""
+
+    def release(self, roots: Iterable[Cid]) -> int:
+        """Unpin ``roots`` (those not pinned are skipped) and let their blocks go.
+
+        Here, and on a Kubo node, the node's own garbage collection removes the blocks later;
+        the embedded store deletes at once every block of theirs that no remaining pin
+        reaches. Returns how many blocks were deleted now.
+        """
+        for root in roots:
+            with suppress(NotFound):
+                self.unpin(root)
+        return 0
 
     def export_car(self, root: Cid, path: str | os.PathLike[str]) -> int:
         """Write the DAG under ``root`` as a CARv1 (same block order as ``ipfs dag export``).

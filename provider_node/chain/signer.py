@@ -318,10 +318,11 @@ class TxManager:
 
     def _finish(self, record: TxRecord, receipt: TxReceipt) -> Mined:
         block, gas = int(receipt["blockNumber"]), int(receipt["gasUsed"])
+        price = receipt_gas_price(receipt)
         journaled = self.journal.tx(record.id)
         if journaled is not None and journaled.status not in (TxStatus.MINED, TxStatus.REVERTED):
             # The first time this receipt is read: its gas counts once (a revert costs too).
-            metrics.tx_mined(record.function, gas, int(receipt.get("effectiveGasPrice", 0)))
+            metrics.tx_mined(record.function, gas, price)
         if receipt["status"] != 1:
             reason = self.client.mined_revert_reason(receipt)
             self.journal.update_tx(
@@ -329,11 +330,12 @@ class TxManager:
                 status=TxStatus.REVERTED,
                 block_number=block,
                 gas_used=gas,
+                gas_price=price,
                 reason=reason,
             )
             raise TransactionRefused(record.function, reason, record.hash)
         record = self.journal.update_tx(
-            record.id, status=TxStatus.MINED, block_number=block, gas_used=gas
+            record.id, status=TxStatus.MINED, block_number=block, gas_used=gas, gas_price=price
         )
         events = [
             event
@@ -342,6 +344,16 @@ class TxManager:
             and (event := self.client.decode(entry)) is not None
         ]
         return Mined(record, events)
+
+    def price_missing(self, records: list[TxRecord]) -> int:
+        """Journal the gas price of mined transactions journaled without one (before schema
+        3), from their receipts; a receipt the RPC no longer has prices it at 0. Returns how
+        many were priced."""
+        for record in records:
+            receipt = self._receipt(record.hash)
+            price = receipt_gas_price(receipt) if receipt is not None else 0
+            self.journal.update_tx(record.id, gas_price=price)
+        return len(records)
 
     def _check_not_replaced(self, record: TxRecord) -> TxRecord:
         """A transaction whose nonce was mined without it is dead: say so, never resend. One
@@ -362,6 +374,12 @@ class TxManager:
             f"{record.function} transaction {record.hash} was replaced (nonce {record.nonce})",
             "make sure no other program sends from this account",
         )
+
+
+def receipt_gas_price(receipt: TxReceipt | dict[str, Any]) -> int:
+    """Wei paid per unit of gas: the receipt's ``effectiveGasPrice`` (EIP-1559: base fee plus
+    the tip actually paid); 0 from an RPC that does not report it."""
+    return int(receipt.get("effectiveGasPrice", 0) or 0)
 
 
 def _jsonable(value: Any) -> Any:

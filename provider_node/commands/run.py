@@ -7,6 +7,7 @@ import logging
 import click
 
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
+from jobmarket.durations import format_duration, parse_duration
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 from provider_node.context import logs
 from provider_node.context.listen import LISTEN_ADDRESS, ListenAddress
@@ -133,6 +134,20 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     help="/healthz fails when the events read lag the confirmed head by more blocks.",
 )
 @click.option(
+    "--retention",
+    default=format_duration(_DEFAULTS.retention_s),
+    show_default=True,
+    metavar="DURATION",
+    help="Jobs that ended and have not changed for this long are compacted in the journal "
+    "and their results unpinned from the store (e.g. 7d, 12h, 90s).",
+)
+@click.option(
+    "--keep-results",
+    is_flag=True,
+    default=_DEFAULTS.keep_results,
+    help="Keep results pinned after the retention (the journal is compacted all the same).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -160,6 +175,8 @@ def run(
     shutdown_grace: float,
     metrics_listen: ListenAddress | None,
     health_max_lag: int,
+    retention: str,
+    keep_results: bool,
     log_format: str,
     verbose: bool,
 ) -> None:
@@ -171,6 +188,7 @@ def run(
     start resumes every job from the journal.
     """
     logs.configure(log_format, logging.DEBUG if verbose else logging.INFO)
+    retention_s = parse_duration(retention, what="retention (--retention)")
     session = session_from(rpc_url, account)
     chain_id = retry_start_up(lambda: session.client.chain_id)
     if confirmations is None:
@@ -195,6 +213,8 @@ def run(
         shutdown_grace_s=shutdown_grace,
         metrics_listen=metrics_listen,
         health_max_lag=health_max_lag,
+        retention_s=retention_s,
+        keep_results=keep_results,
     )
     Node(session, settings).run()
 

@@ -60,6 +60,11 @@ class NodeIdentity:
     def results_folder(self) -> Path:
         return self.folder / "results"
 
+    @property
+    def downloads_folder(self) -> Path:
+        """URL inputs, by sha256, from their download until staged (or the job declined)."""
+        return self.folder / "downloads"
+
     def job_key(self, job_id: int) -> str:
         """The executor key (and container name suffix) of one job."""
         return f"{self.node_id}-{job_id}"

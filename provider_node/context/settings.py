@@ -45,3 +45,8 @@ class NodeSettings:
     metrics_listen: ListenAddress | None = None
     # /healthz fails when the event cursor is more than this many blocks behind the head.
     health_max_lag: int = 20
+    # Jobs that ended and have not changed for this long are compacted in the journal, and
+    # their results unpinned from the store (lifecycle/housekeeping.py).
+    retention_s: int = 7 * 86400
+    # Keep results pinned after the retention (the journal is compacted all the same).
+    keep_results: bool = False

@@ -7,6 +7,10 @@
 * ``transactions``: every transaction the node signed, with its raw bytes, nonce and hash,
   written *before* it is broadcast, so after ``kill -9`` the node confirms or rebroadcasts it
   instead of signing a second one;
+* ``compacted_jobs``: one short row per job that ended long ago (settled, declined, lost,
+  abandoned, failed and older than the node's retention): its final step, payout, gas and
+  times, all that ``status`` and the earnings need, once its full row and its transactions
+  are gone (:meth:`Journal.compact`), so the journal stops growing with every job;
 * ``meta``: which chain, market and account this journal belongs to.
 
 Every commit survives a crash of the process (``kill -9``). The writes that come right before
@@ -54,8 +58,17 @@ _MIGRATE_1_TO_2 = [
     "UPDATE jobs SET step = 'claiming' WHERE step = 'seen' AND job_id IN (SELECT job_id FROM "
     "transactions WHERE function = 'claim' AND status IN ('signed', 'sent', 'mined'))",
 ]
-# Version 3 journals the GPUs allocated to a job (indexes, "0,1"), so a restart keeps them.
-_MIGRATE_2_TO_3 = ["ALTER TABLE jobs ADD COLUMN gpus TEXT"]
+# Version 3 journals the GPUs allocated to a job (indexes, "0,1": a restart keeps them), each
+# receipt's effective gas price (gas cost without asking the RPC again), each job's protocol fee
+# (pending earnings net of it) and keeps compacted jobs in ``compacted_jobs`` (created by
+# _SCHEMA). Older rows have no price: see gas_prices_missing.
+_MIGRATE_2_TO_3 = [
+    "ALTER TABLE jobs ADD COLUMN gpus TEXT",
+    "ALTER TABLE transactions ADD COLUMN gas_price TEXT",
+    "ALTER TABLE jobs ADD COLUMN fee_bps INTEGER",
+]
+# Each schema version a journal may have, and the statements that take it one version up.
+_MIGRATIONS = {"1": (_MIGRATE_1_TO_2, "2"), "2": (_MIGRATE_2_TO_3, "3")}
 # Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.
 REMEMBERED_BLOCKS = 256
 
@@ -96,7 +109,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     payout TEXT,
     seen_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    gpus TEXT
+    gpus TEXT,
+    fee_bps INTEGER
+);
+CREATE TABLE IF NOT EXISTS compacted_jobs (
+    job_id INTEGER PRIMARY KEY,
+    step TEXT NOT NULL,
+    payout TEXT,
+    gas_used INTEGER NOT NULL,
+    gas_cost TEXT NOT NULL,
+    result_cid TEXT,
+    seen_at REAL NOT NULL,
+    updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_step ON jobs (step);
 CREATE INDEX IF NOT EXISTS jobs_candidates ON jobs (step, open, price_gwei DESC, job_id);
@@ -114,7 +138,8 @@ CREATE TABLE IF NOT EXISTS transactions (
     gas_used INTEGER,
     reason TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    gas_price TEXT
 );
 CREATE INDEX IF NOT EXISTS transactions_by_job ON transactions (job_id, function);
 CREATE INDEX IF NOT EXISTS transactions_by_status ON transactions (status);
@@ -125,11 +150,14 @@ _JOB_COLUMNS = [
     "collateral", "claim_deadline", "work_timeout", "review_window", "posted_block",
     "not_before", "cpu", "memory_mb", "work_deadline", "review_deadline", "arbiter_deadline",
     "disputed", "result_cid", "status", "exit_code", "payout", "seen_at", "updated_at",
-    "waiting", "event_block", "event_hash", "gpus",
+    "waiting", "event_block", "event_hash", "gpus", "fee_bps",
 ]  # fmt: skip
 _TX_COLUMNS = [
     "id", "job_id", "function", "args", "value", "nonce", "raw", "hash", "status",
-    "block_number", "gas_used", "reason", "created_at", "updated_at",
+    "block_number", "gas_used", "reason", "created_at", "updated_at", "gas_price",
+]  # fmt: skip
+_COMPACTED_COLUMNS = [
+    "job_id", "step", "payout", "gas_used", "gas_cost", "result_cid", "seen_at", "updated_at",
 ]  # fmt: skip
 
 
@@ -184,6 +212,8 @@ class JobRecord:
     event_hash: str | None
     # The GPU indexes allocated to the job when it was decided, comma-separated ("0,1").
     gpus: str | None = None
+    # The protocol fee (basis points of the price) the job was posted under; None until read.
+    fee_bps: int | None = None
 
     @property
     def gpu_indexes(self) -> tuple[int, ...]:
@@ -192,6 +222,14 @@ class JobRecord:
     @property
     def price(self) -> int:
         return self.price_gwei * 10**9
+
+    @property
+    def payout_if_accepted(self) -> int | None:
+        """What an accept or finalize credits us (price minus the fee, as the contract
+        computes it); None while the fee is not journaled."""
+        if self.fee_bps is None:
+            return None
+        return payout_after_fee(self.price, self.fee_bps)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -224,6 +262,16 @@ class TxRecord:
     reason: str | None
     created_at: float
     updated_at: float
+    # The receipt's effective gas price (wei); None before it was mined, or in rows journaled
+    # before schema 3.
+    gas_price: int | None = None
+
+    @property
+    def gas_cost(self) -> int | None:
+        """Wei this transaction cost, when mined and its price journaled."""
+        if self.gas_used is None or self.gas_price is None:
+            return None
+        return self.gas_used * self.gas_price
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> TxRecord:
@@ -231,7 +279,36 @@ class TxRecord:
         values["args"] = json.loads(values["args"])
         values["value"] = int(values["value"])
         values["raw"] = bytes(values["raw"])
+        values["gas_price"] = None if values["gas_price"] is None else int(values["gas_price"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class CompactedJob:
+    """What the journal keeps of a job once compacted: enough for status and earnings."""
+
+    job_id: int
+    step: Step
+    payout: int | None
+    gas_used: int
+    gas_cost: int
+    # The result DAG this node still pins (``--keep-results``); None once unpinned, or none.
+    result_cid: str | None
+    seen_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CompactedJob:
+        values = dict(zip(_COMPACTED_COLUMNS, row, strict=True))
+        values["step"] = Step(values["step"])
+        values["payout"] = None if values["payout"] is None else int(values["payout"])
+        values["gas_cost"] = int(values["gas_cost"])
+        return cls(**values)
+
+
+def payout_after_fee(price: int, fee_bps: int) -> int:
+    """The contract's ``price - price * fee_bps // 10000`` (``_settle_accepted``)."""
+    return price - price * fee_bps // 10_000
 
 
 @dataclass(frozen=True)
@@ -304,12 +381,9 @@ class Journal:
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError("; ".join(str(p) for p in problems[:3]))
             found = self._schema_version()
-            if found == "1":
-                self._migrate(_MIGRATE_1_TO_2, "2")
-                found = "2"
-            if found == "2":
-                self._migrate(_MIGRATE_2_TO_3, "3")
-                found = "3"
+            while found in _MIGRATIONS:
+                statements, found = _MIGRATIONS[found]
+                self._migrate(statements, found)
             self._db.executescript(_SCHEMA)
             if found is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -327,7 +401,7 @@ class Journal:
         return self.get_meta("schema_version") if has_meta else None
 
     def _migrate(self, statements: list[str], version: str) -> None:
-        """One schema step, all or nothing."""
+        """One step up, in one transaction: a crash leaves the journal at the old version."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for statement in statements:
@@ -501,6 +575,8 @@ class Journal:
         """
         now = time.time()
         existing = self.job(posted.job_id)
+        if existing is None and self.compacted(posted.job_id) is not None:
+            return "same"  # ended and compacted long ago: a replay changes nothing
         fields = {
             "requester": posted.requester,
             "designated": posted.designated,
@@ -576,19 +652,111 @@ class Journal:
         return cursor.rowcount
 
     def step_counts(self) -> dict[str, int]:
-        return {
-            str(s): int(n) for s, n in self._all("SELECT step, COUNT(*) FROM jobs GROUP BY step")
-        }
+        """Jobs by step, compacted ones included."""
+        rows = self._all(
+            "SELECT step, COUNT(*) FROM (SELECT step FROM jobs UNION ALL "
+            "SELECT step FROM compacted_jobs) GROUP BY step"
+        )
+        return {str(s): int(n) for s, n in rows}
 
     def earnings(self) -> int:
         """Wei credited to our stake for settled jobs (payouts net of the protocol fee)."""
-        rows = self._all("SELECT payout FROM jobs WHERE payout IS NOT NULL")
+        rows = self._all(
+            "SELECT payout FROM jobs WHERE payout IS NOT NULL UNION ALL "
+            "SELECT payout FROM compacted_jobs WHERE payout IS NOT NULL"
+        )
         return sum(int(payout) for (payout,) in rows)
 
-    def pending_earnings(self) -> int:
-        """Wei our submitted, not yet settled jobs would pay: their prices, before any fee."""
-        rows = self._all("SELECT price_gwei FROM jobs WHERE step = ?", (str(Step.SUBMITTED),))
-        return sum(int(price) for (price,) in rows) * 10**9
+    def pending_earnings(self) -> tuple[int, list[JobRecord]]:
+        """Wei our submitted, unsettled jobs pay if accepted (price minus fee), and the
+        submitted jobs whose fee is not journaled yet (not counted)."""
+        total, unknown = 0, []
+        for job in self.jobs([Step.SUBMITTED]):
+            payout = job.payout_if_accepted
+            if payout is None:
+                unknown.append(job)
+            else:
+                total += payout
+        return total, unknown
+
+    # -- compaction --------------------------------------------------------------------------
+
+    def ended_before(
+        self, steps: Iterable[Step], cutoff: float, limit: int, *, after_job_id: int = -1
+    ) -> list[JobRecord]:
+        """Jobs at one of ``steps`` whose last change is older than ``cutoff`` (unix s), by
+        id from ``after_job_id`` on: the candidates for compaction, a page at a time."""
+        wanted = [str(step) for step in steps]
+        rows = self._all(
+            f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs "
+            f"WHERE step IN ({', '.join('?' * len(wanted))}) AND updated_at < ? "
+            "AND job_id > ? ORDER BY job_id LIMIT ?",
+            (*wanted, cutoff, after_job_id, limit),
+        )
+        return [JobRecord.from_row(row) for row in rows]
+
+    def compact(self, job_id: int, *, result_cid: str | None) -> CompactedJob:
+        """Replace the job's row and its transactions by one summary row (in the caller's
+        transaction, or in one of its own). ``result_cid``: the result this node still pins
+        (None: unpinned or none). Every transaction must be mined, reverted or dead."""
+        with self.transaction():
+            job = self.job(job_id)
+            if job is None:
+                raise KeyError(f"job {job_id} is not in the journal")
+            txs = self.txs(job_id=job_id)
+            if any(tx.status in TxStatus.UNFINISHED for tx in txs):
+                raise ValueError(f"job {job_id} has a transaction not yet mined or dropped")
+            summary = CompactedJob(
+                job_id=job_id,
+                step=job.step,
+                payout=job.payout,
+                gas_used=sum(tx.gas_used or 0 for tx in txs),
+                gas_cost=sum(tx.gas_cost or 0 for tx in txs),
+                result_cid=result_cid,
+                seen_at=job.seen_at,
+                updated_at=job.updated_at,
+            )
+            self._execute(
+                f"INSERT INTO compacted_jobs ({', '.join(_COMPACTED_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_COMPACTED_COLUMNS))})",
+                [
+                    job_id,
+                    str(summary.step),
+                    None if summary.payout is None else str(summary.payout),
+                    summary.gas_used,
+                    str(summary.gas_cost),
+                    result_cid,
+                    summary.seen_at,
+                    summary.updated_at,
+                ],
+            )
+            self._execute("DELETE FROM transactions WHERE job_id = ?", (job_id,))
+            self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+        return summary
+
+    def compacted(self, job_id: int) -> CompactedJob | None:
+        row = self._one(
+            f"SELECT {', '.join(_COMPACTED_COLUMNS)} FROM compacted_jobs WHERE job_id = ?",
+            (job_id,),
+        )
+        return None if row is None else CompactedJob.from_row(row)
+
+    def compacted_with_results(self, limit: int) -> list[CompactedJob]:
+        """Compacted jobs whose result this node still pins."""
+        rows = self._all(
+            f"SELECT {', '.join(_COMPACTED_COLUMNS)} FROM compacted_jobs "
+            "WHERE result_cid IS NOT NULL ORDER BY job_id LIMIT ?",
+            (limit,),
+        )
+        return [CompactedJob.from_row(row) for row in rows]
+
+    def forget_results(self, job_ids: Iterable[int]) -> None:
+        """The results of these compacted jobs are no longer pinned here."""
+        with self.transaction():
+            for job_id in job_ids:
+                self._execute(
+                    "UPDATE compacted_jobs SET result_cid = NULL WHERE job_id = ?", (job_id,)
+                )
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -678,8 +846,34 @@ class Journal:
         return None if row is None or row[0] is None else int(row[0])
 
     def gas_spent(self) -> int:
-        row = self._one("SELECT COALESCE(SUM(gas_used), 0) FROM transactions")
+        """Gas used by every mined transaction, compacted jobs' included."""
+        row = self._one(
+            "SELECT (SELECT COALESCE(SUM(gas_used), 0) FROM transactions) + "
+            "(SELECT COALESCE(SUM(gas_used), 0) FROM compacted_jobs)"
+        )
         return int(row[0]) if row else 0
+
+    def gas_cost(self) -> int:
+        """Wei paid for gas (gas used times the receipt's effective price), over the
+        transactions whose price is journaled and the compacted jobs."""
+        total = sum(
+            int(used) * int(price)
+            for used, price in self._all(
+                "SELECT gas_used, gas_price FROM transactions "
+                "WHERE gas_used IS NOT NULL AND gas_price IS NOT NULL"
+            )
+        )
+        compacted = self._all("SELECT gas_cost FROM compacted_jobs")
+        return total + sum(int(cost) for (cost,) in compacted)
+
+    def gas_prices_missing(self, job_id: int | None = None) -> list[TxRecord]:
+        """Mined or reverted transactions journaled without their gas price (before schema
+        3): their receipts are read again to price them."""
+        return [
+            tx
+            for tx in (self.txs(job_id=job_id) if job_id is not None else self.txs())
+            if tx.gas_used is not None and tx.gas_price is None
+        ]
 
 
 def _sql_value(value: Any) -> Any:

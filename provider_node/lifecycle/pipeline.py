@@ -289,7 +289,7 @@ class JobPipeline:
     @property
     def _downloads(self) -> Path:
         """Where URL inputs are downloaded (by sha256) before they are verified and added."""
-        return self.rt.identity.folder / "downloads"
+        return self.rt.identity.downloads_folder
 
     def _free_disk(self) -> int:
         """Free bytes where inputs are staged and outputs collected (the node's folder)."""
@@ -626,6 +626,8 @@ class JobPipeline:
     def _decline(self, reasons: list[str], **fields: object) -> bool:
         if self._stale():
             return False
+        if self._spec is not None:  # URL inputs downloaded while deciding: not needed now
+            forget_downloads(self._spec, self._downloads)
         advance(
             self.rt.journal,
             self.job_id,

@@ -71,6 +71,10 @@ class Settler:
         for job in self.rt.journal.jobs([Step.SUBMITTED]):
             if self.rt.stop.is_set():
                 return
+            if job.fee_bps is None:  # for the pending earnings (price minus this fee)
+                self.rt.journal.update_job(
+                    job.job_id, fee_bps=self.rt.client.job(job.job_id).fee_bps
+                )
             if not job.disputed and self.rt.settings.finalize:
                 deadline = job.review_deadline
                 if deadline is None:

@@ -1,5 +1,5 @@
 """A version-1 journal (sub-states as text in ``reason``) opens as the current version (2 made
-sub-states explicit, 3 journals GPU allocations), jobs in place."""
+sub-states explicit, 3 journals GPU allocations, gas prices and fees), jobs in place."""
 
 from __future__ import annotations
 

@@ -1,0 +1,200 @@
+"""Housekeeping: jobs that ended long ago leave the journal's detail and the node's store.
+
+Every :func:`interval_for` seconds (a tenth of ``--retention``, between 1 s and 1 h; once at
+start-up too) the housekeeper, in its own thread:
+
+1. **compacts** each job that ended (settled, declined, lost, abandoned, failed) and has not
+   changed for ``--retention`` (7 days by default): its journal row and transactions become one
+   ``compacted_jobs`` row (final step, payout, gas used and paid, times), in one transaction,
+   so the journal stops growing per job. :func:`compaction_blocker` is the rule; it also keeps
+   a job whose last event a reorg could still replace, one a rival could still reopen before
+   its claim deadline, and one with a transaction not yet mined. The job's leftover folders
+   (staged inputs, result folder, executor folder) are removed first;
+2. **unpins** the result DAG of every compacted job (unless ``--keep-results``): the embedded
+   store deletes the blocks no other pin reaches at once, a Kubo node's GC does it there
+   (:meth:`ContentStore.release`). The compacted row names the result until it is released, so
+   a crash at any point only makes the next round do the rest;
+3. deletes URL-input downloads older than the retention (a job declined while its download
+   waited for its claim: a rival claimed it first).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+
+from jobmarket.content.cid import Cid
+from provider_node.context.logs import emit, emit_repeated, error_field
+from provider_node.context.retry import Interrupted, is_transient
+from provider_node.context.runtime import Runtime
+from provider_node.io.inputs import remove_staged
+from provider_node.journal.store import REMEMBERED_BLOCKS, JobRecord, TxRecord, TxStatus
+from provider_node.lifecycle.steps import REOPENABLE_STEPS, Step
+
+log = logging.getLogger("provider_node")
+
+# Steps a job never leaves again (but through a reorg, which compaction waits out).
+ENDED_STEPS = frozenset({Step.SETTLED, Step.DECLINED, Step.LOST, Step.ABANDONED, Step.FAILED})
+# A job's last event must be this many blocks (or the confirmations, if more) below the last
+# block read before it is compacted: the node keeps this many block hashes to detect reorgs,
+# and a reorg deeper than that is beyond what it reconciles (and beyond any chain's finality).
+REORG_DEPTH_BLOCKS = REMEMBERED_BLOCKS
+# Jobs read (and compacted, in one transaction) at a time.
+BATCH = 200
+
+
+def interval_for(retention_s: float) -> float:
+    """Seconds between two rounds: often enough that nothing overstays its retention by
+    more than a tenth, never on every loop, at least hourly."""
+    return min(3600.0, max(1.0, retention_s / 10))
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """What "ended long ago" means at one moment."""
+
+    wall_now: float
+    chain_now: int
+    retention_s: float
+    # The newest block whose events no reorg the node handles can replace any more.
+    settled_block: int
+
+
+def compaction_blocker(job: JobRecord, txs: list[TxRecord], horizon: Horizon) -> str | None:
+    """Why ``job`` must keep its full journal record now; None when it may be compacted."""
+    if job.step not in ENDED_STEPS:
+        return f"still in progress ({job.step})"
+    if horizon.wall_now - job.updated_at < horizon.retention_s:
+        return "changed within the retention period"
+    if job.step in REOPENABLE_STEPS and job.claim_deadline >= horizon.chain_now:
+        return "another provider could still give it back before its claim deadline"
+    last_event = job.event_block if job.event_block is not None else job.posted_block
+    if last_event > horizon.settled_block:
+        return "a reorg could still replace its last event"
+    if any(tx.status in TxStatus.UNFINISHED for tx in txs):
+        return "one of its transactions is not mined yet"
+    return None
+
+
+class Housekeeper:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.interval_s = interval_for(runtime.settings.retention_s)
+        self._thread = threading.Thread(target=self._loop, name="housekeeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Interrupted:
+                return
+            except Exception as err:
+                level = logging.WARNING if is_transient(err) else logging.ERROR
+                emit_repeated(
+                    log, "housekeeping-error", level, (type(err).__name__,), error=error_field(err)
+                )
+            if self.rt.stop.wait(self.interval_s):
+                return
+
+    def horizon(self) -> Horizon:
+        scanned_to = self.rt.journal.next_block(self.rt.client.start_block) - 1
+        depth = max(REORG_DEPTH_BLOCKS, self.rt.settings.confirmations)
+        return Horizon(
+            wall_now=time.time(),
+            chain_now=self.rt.chain_now(),
+            retention_s=self.rt.settings.retention_s,
+            settled_block=scanned_to - depth,
+        )
+
+    def tick(self) -> tuple[int, int, int]:
+        """One round; returns (jobs compacted, results unpinned, blocks deleted)."""
+        horizon = self.horizon()
+        self._remove_stale_downloads(horizon.wall_now - horizon.retention_s)
+        compacted = self._compact(horizon)
+        unpinned = removed = 0
+        if not self.rt.settings.keep_results:
+            unpinned, removed = self._release_results()
+        if compacted or unpinned:
+            emit(
+                log,
+                "housekept",
+                compacted=compacted,
+                results_unpinned=unpinned,
+                blocks_removed=removed,
+                retention_s=self.rt.settings.retention_s,
+            )
+        return compacted, unpinned, removed
+
+    def _compact(self, horizon: Horizon) -> int:
+        journal = self.rt.journal
+        cutoff = horizon.wall_now - horizon.retention_s
+        compacted, after = 0, -1
+        while not self.rt.stop.is_set():
+            batch = journal.ended_before(ENDED_STEPS, cutoff, BATCH, after_job_id=after)
+            if not batch:
+                break
+            after = batch[-1].job_id
+            due = [
+                job
+                for job in batch
+                if compaction_blocker(job, journal.txs(job_id=job.job_id), horizon) is None
+            ]
+            for job in due:
+                # Journaled before schema 3: priced from the receipt, so the total stays exact.
+                self.rt.txs.price_missing(journal.gas_prices_missing(job.job_id))
+                self._remove_folders(job.job_id)
+            with journal.transaction():
+                for job in due:
+                    # Decided again inside the transaction: an event may have moved the job
+                    # since (a reorg), and nothing can move it between this and the compaction.
+                    now = journal.job(job.job_id)
+                    txs = journal.txs(job_id=job.job_id)
+                    if now is not None and compaction_blocker(now, txs, horizon) is None:
+                        journal.compact(now.job_id, result_cid=now.result_cid)
+                        compacted += 1
+        return compacted
+
+    def _release_results(self) -> tuple[int, int]:
+        journal = self.rt.journal
+        unpinned = removed = 0
+        while not self.rt.stop.is_set():
+            batch = journal.compacted_with_results(BATCH)
+            if not batch:
+                break
+            removed += self.rt.store.release([Cid.parse(job.result_cid or "") for job in batch])
+            journal.forget_results(job.job_id for job in batch)
+            unpinned += len(batch)
+        return unpinned, removed
+
+    def _remove_stale_downloads(self, cutoff: float) -> None:
+        """URL inputs downloaded for a decision whose job then went elsewhere (a rival's
+        claim while it waited for a slot): a download is used within moments of its
+        decision, and one needed again is simply fetched again."""
+        downloads = self.rt.identity.downloads_folder
+        for entry in downloads.iterdir() if downloads.is_dir() else ():
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except FileNotFoundError:
+                pass
+
+    def _remove_folders(self, job_id: int) -> None:
+        """What a job may have left on disk (a crash between two steps): its staged inputs,
+        result folders and executor folder (its /out filesystem unmounted first)."""
+        identity = self.rt.identity
+        remove_staged(identity.staging_folder / str(job_id))
+        for folder in identity.results_folder.glob(f"{job_id}*"):
+            if folder.name.split(".", 1)[0] == str(job_id):
+                shutil.rmtree(folder, ignore_errors=True)
+        key = identity.job_key(job_id)
+        if self.rt.executor.jobdir(key).root.exists():
+            self.rt.executor.remove(key, purge=True)
