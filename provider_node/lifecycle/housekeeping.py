@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 from jobmarket.content.cid import Cid
-from provider_node.context.logs import emit, emit_repeated, error_field
+from provider_node.context.logs import emit, emit_repeated
 from provider_node.context.retry import Interrupted, is_transient
 from provider_node.context.runtime import Runtime
 from provider_node.io.inputs import remove_staged
@@ -99,9 +99,7 @@ class Housekeeper:
                 return
             except Exception as err:
                 level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit_repeated(
-                    log, "housekeeping-error", level, (type(err).__name__,), error=error_field(err)
-                )
+                emit_repeated(log, "housekeeping-error", level, (type(err).__name__,), cause=err)
             if self.rt.stop.wait(self.interval_s):
                 return
 
