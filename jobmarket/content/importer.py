@@ -75,7 +75,8 @@ BlockParts = Sequence[bytes | memoryview]
 class BlockSink(Protocol):
     """Receives every block the importer produces; ``parts`` concatenated are the block.
 
-    Parts may be views of the importer's reused chunk buffer: consume them during the call.
+    The importer never changes a part after handing it over, so a sink may keep parts and
+    write them later (a full chunk's buffer is given away, not reused).
     """
 
     def put(self, cid: Cid, parts: BlockParts) -> None: ...
@@ -199,21 +200,36 @@ class Importer:
         """Import a whole stream as one UnixFS file in constant memory."""
         chunk_size = self.params.chunk_size
         max_links = self.params.max_links
-        if self._buffer is None:
-            self._buffer = bytearray(chunk_size)
-        view = memoryview(self._buffer)
         levels: list[list[ImportedNode]] = [[]]
 
-        count = _read_full(stream, view)
+        count, chunk = self._read_chunk(stream)
         if count == 0:
-            return self._leaf(view[:0])
+            return self._leaf(chunk)
         while count:
-            leaf = self._leaf(view[:count])
+            leaf = self._leaf(chunk)
             self._push(levels, 0, leaf, max_links)
             if count < chunk_size:
                 break
-            count = _read_full(stream, view)
+            count, chunk = self._read_chunk(stream)
         return self._finish(levels)
+
+    def _read_chunk(self, stream: BinaryIO) -> tuple[int, memoryview]:
+        """The next chunk (short at the end of the stream) and its length.
+
+        Without a sink one buffer serves every chunk. A sink may keep what it is given, so a
+        full chunk's buffer goes to it and the next read takes a new one; a short (last)
+        chunk is copied out instead, so a folder of small files reuses one buffer.
+        """
+        if self._buffer is None:
+            self._buffer = bytearray(self.params.chunk_size)
+        view = memoryview(self._buffer)
+        count = _read_full(stream, view)
+        if self.sink is None:
+            return count, view[:count]
+        if count < len(view):
+            return count, memoryview(bytes(view[:count]))
+        self._buffer = None
+        return count, view
 
     def _leaf(self, chunk: memoryview) -> ImportedNode:
         length = len(chunk)
