@@ -21,10 +21,10 @@ import ctypes
 import ctypes.util
 import itertools
 import os
+import queue
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from jobmarket.content.importer import BlockParts
@@ -114,11 +114,16 @@ class Blockstore:
         try:
             yield
         except OSError as err:
-            what = f"block {cid}" if cid is not None else "blocks"
-            raise UserError(
-                f"cannot write {what} into the content store {self.root}: {err.strerror}",
-                "free some disk space or fix the folder's permissions",
-            ) from None
+            raise self._write_error(cid, err) from None
+
+    def _write_error(self, cid: AnyCid | None, err: OSError) -> UserError:
+        what = f"block {cid}" if cid is not None else "blocks"
+        error = UserError(
+            f"cannot write {what} into the content store {self.root}: {err.strerror}",
+            "free some disk space or fix the folder's permissions",
+        )
+        error.__suppress_context__ = True
+        return error
 
     def _write_temporary(self, path: str, parts: BlockParts) -> str:
         """The block in a read-only temporary file beside ``path`` (not synced).
@@ -215,6 +220,7 @@ class BlockBatch:
     ``WRITER_THREADS`` threads (system calls release the GIL) while the importer hashes the
     next chunk; at most ``MAX_BLOCKS_IN_FLIGHT`` blocks wait in memory. The importer never
     changes a part it has handed over, so parts are written as they are, without a copy.
+    Threads and queues are the C-level ``SimpleQueue``: a writer runs little Python per block.
     """
 
     WRITER_THREADS = 2
@@ -224,10 +230,12 @@ class BlockBatch:
         self.store = store
         self.pending: list[tuple[str, str]] = []  # (temporary, final name), written
         self._seen: set[bytes] = set()
-        self._writers: ThreadPoolExecutor | None = None
-        self._in_flight: list[tuple[Future[str], str]] = []
-        self._slots = threading.Semaphore(self.MAX_BLOCKS_IN_FLIGHT)
-        self._failed = threading.Event()
+        self._writers: list[threading.Thread] = []
+        self._blocks: queue.SimpleQueue[tuple[AnyCid, str, BlockParts] | None] = queue.SimpleQueue()
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()  # one per block that may wait
+        for _ in range(self.MAX_BLOCKS_IN_FLIGHT):
+            self._slots.put(None)
+        self._errors: list[BaseException] = []
 
     def put(self, cid: AnyCid, parts: BlockParts) -> None:
         multihash = cid.multihash
@@ -236,45 +244,42 @@ class BlockBatch:
         path = self.store._path(multihash)
         if os.path.exists(path):  # present, hence identical: its name is its content's hash
             return
-        if self._failed.is_set():
+        if self._errors:
             self.wait()  # raises the first write's error
         self._seen.add(multihash)
-        if self._writers is None:
-            self._writers = ThreadPoolExecutor(self.WRITER_THREADS, "block-writer")
-        self._slots.acquire()
-        try:
-            future = self._writers.submit(self._write, cid, path, parts)
-        except BaseException:
-            self._slots.release()
-            raise
-        self._in_flight.append((future, path))
+        if not self._writers:
+            for index in range(self.WRITER_THREADS):
+                writer = threading.Thread(
+                    target=self._write_blocks, name=f"block-writer-{index}", daemon=True
+                )
+                writer.start()
+                self._writers.append(writer)
+        self._slots.get()
+        self._blocks.put((cid, path, parts))
 
-    def _write(self, cid: AnyCid, path: str, parts: BlockParts) -> str:
-        """One block into its temporary file (in a writer thread)."""
-        try:
-            with self.store._writing(cid):
-                return self.store._write_temporary(path, parts)
-        except BaseException:
-            self._failed.set()
-            raise
-        finally:
-            self._slots.release()
+    def _write_blocks(self) -> None:
+        """A writer thread: each queued block into its temporary file, until ``None``."""
+        store = self.store
+        while (block := self._blocks.get()) is not None:
+            cid, path, parts = block
+            if not self._errors:  # after a failure the add stops; skip what is queued
+                try:
+                    self.pending.append((store._write_temporary(path, parts), path))
+                except OSError as err:
+                    self._errors.append(store._write_error(cid, err))
+                except BaseException as err:  # reported by wait(), in the caller's thread
+                    self._errors.append(err)
+            self._slots.put(None)
 
     def wait(self) -> None:
-        """Wait for every write; the first failure is raised (after all have ended)."""
-        if self._writers is not None:
-            self._writers.shutdown(wait=True)
-            self._writers = None
-        failure: BaseException | None = None
-        for future, path in self._in_flight:
-            error = future.exception()
-            if error is None:
-                self.pending.append((future.result(), path))
-            elif failure is None:
-                failure = error
-        self._in_flight.clear()
-        if failure is not None:
-            raise failure
+        """Wait for every write; the first failure is raised."""
+        for _ in self._writers:
+            self._blocks.put(None)
+        for writer in self._writers:
+            writer.join()
+        self._writers.clear()
+        if self._errors:
+            raise self._errors[0]
 
     def abandon(self) -> None:
         """Remove whatever temporaries are left (the batch failed, or ended early)."""

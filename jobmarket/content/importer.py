@@ -154,6 +154,22 @@ def _read_full(stream: BinaryIO, view: memoryview) -> int:
     return total
 
 
+def _read_new(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes in a new object, short only where the stream ends."""
+    data = stream.read(size) or b""
+    if len(data) == size or not data:
+        return data
+    pieces = [data]
+    total = len(data)
+    while total < size:
+        piece = stream.read(size - total)
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
+
+
 def directory_entries(folder: str | os.PathLike[str], hidden: bool) -> list[os.DirEntry[str]]:
     """The entries ``ipfs add -r`` takes from ``folder``, in link order (bytewise by name)."""
     entries = sorted(os.scandir(folder), key=lambda entry: os.fsencode(entry.name))
@@ -216,20 +232,17 @@ class Importer:
     def _read_chunk(self, stream: BinaryIO) -> tuple[int, memoryview]:
         """The next chunk (short at the end of the stream) and its length.
 
-        Without a sink one buffer serves every chunk. A sink may keep what it is given, so a
-        full chunk's buffer goes to it and the next read takes a new one; a short (last)
-        chunk is copied out instead, so a folder of small files reuses one buffer.
+        Without a sink one buffer serves every chunk. A sink may keep what it is given, so
+        then each chunk is read into a new object of its own (no zero-filling, no copy).
         """
+        if self.sink is not None:
+            chunk = _read_new(stream, self.params.chunk_size)
+            return len(chunk), memoryview(chunk)
         if self._buffer is None:
             self._buffer = bytearray(self.params.chunk_size)
         view = memoryview(self._buffer)
         count = _read_full(stream, view)
-        if self.sink is None:
-            return count, view[:count]
-        if count < len(view):
-            return count, memoryview(bytes(view[:count]))
-        self._buffer = None
-        return count, view
+        return count, view[:count]
 
     def _leaf(self, chunk: memoryview) -> ImportedNode:
         length = len(chunk)
