@@ -9,7 +9,8 @@ Keys are multihashes, not CIDs, so the raw and dag-pb (or v0 and v1) names of id
 share one file; blocks of other codecs and hashes (from CAR imports) are kept the same way.
 Writes go to a temporary file that is synced before it is renamed into place, so a crash never
 leaves a truncated block under a valid name; an add or import (:meth:`Blockstore.batch`) syncs
-once for all its blocks instead of once per block. Reads re-hash the bytes: a disk that
+once for all its blocks instead of once per block, its files written by writer threads while
+the importer hashes the next chunks. Reads re-hash the bytes: a disk that
 flipped a bit produces an :class:`~jobmarket.errors.IntegrityError`, never wrong content.
 """
 

@@ -21,8 +21,9 @@ What Kubo does by default, and what this module reproduces byte for byte:
   256 KiB and the directory is sharded only when STRICTLY greater.
 
 Memory stays constant for any file size: one chunk buffer plus at most ``max_links`` pending
-links per tree level. Blocks go to an optional :class:`BlockSink`; without one only CIDs are
-computed (``requester cid``).
+links per tree level. Blocks go to an optional :class:`BlockSink` (which may keep a bounded
+number of chunks it was given: the embedded store's writers hold at most 16); without one only
+CIDs are computed (``requester cid``).
 """
 
 from __future__ import annotations
