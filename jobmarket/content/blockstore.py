@@ -50,8 +50,9 @@ class Blockstore:
         self._fsync = fsync
         self._blocks_prefix = os.fspath(self.blocks_dir) + os.sep
         self._known_shards: set[str] = set()
-        # Temporary names unique to this object: no random name (and retry) per block.
-        self._temporary_stem = f".tmp-{os.getpid()}-{secrets.token_hex(4)}-"
+        # Temporary names unique to this object and process (a forked child counts on from
+        # the same number): no random name, and no retry, per block.
+        self._temporary_token = secrets.token_hex(4)
         self._temporaries = itertools.count()
 
     def path_for(self, cid: AnyCid) -> Path:
@@ -137,7 +138,8 @@ class Blockstore:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(shard)
             self._known_shards.add(shard)
-        temporary = f"{shard}{os.sep}{self._temporary_stem}{next(self._temporaries)}"
+        number = next(self._temporaries)
+        temporary = f"{shard}{os.sep}.tmp-{os.getpid()}-{self._temporary_token}-{number}"
         fd = os.open(temporary, _CREATE_FLAGS, 0o444)
         try:
             try:
