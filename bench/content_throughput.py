@@ -5,8 +5,9 @@ CIDv1 raw leaves, 256 KiB chunks), plus the same for CIDv0 and for a full `store
 the embedded store (hashing, block files, one filesystem sync). With Kubo built (`make kubo`)
 it also prints `kubo_add_mb_per_s` (Kubo's own `ipfs add`, same options, fresh repo) and
 `store_vs_kubo_ratio` (Kubo's default repository does not sync block files; ours syncs once
-per add). MB here means 10**6 bytes. The best of several runs is reported, as
-the first run also warms the page cache.
+per add), the two measured alternately under the same conditions (see ``_add_seconds``).
+MB here means 10**6 bytes. The best of several runs is reported, as the first run also warms
+the page cache.
 
 Then a flat folder of 100,000 one-byte files (a job with many outputs; Kubo shards it as a
 HAMT): ``hamt_import_entries_per_s`` is the rate of `requester cid` on that folder (reading
@@ -14,7 +15,11 @@ every file included), ``hamt_build_entries_per_s`` the sharded directory alone (
 names, building and hashing every shard), ``hamt_list_entries_per_s`` listing it back from
 the embedded store with every shard verified.
 
-    python -m bench.content_throughput [--size-mb 100] [--runs 3] [--hamt-entries 100000]
+    python -m bench.content_throughput [--size-mb 100] [--runs 3] [--add-runs 5]
+                                       [--hamt-entries 100000]
+
+``--add-runs`` rounds of the two adds (each round one of each, the order alternating), as both
+vary with what else the machine does.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--add-runs", type=int, default=5)
     parser.add_argument("--hamt-entries", type=int, default=100_000)
     args = parser.parse_args()
     size = args.size_mb * 1_000_000
@@ -62,12 +68,7 @@ def main() -> int:
         v1 = _best(args.runs, lambda: Importer(ImportParams(cid_version=1)).add_file(source))
         v0 = _best(args.runs, lambda: Importer(ImportParams(cid_version=0)).add_file(source))
 
-        def store_add() -> None:
-            with tempfile.TemporaryDirectory(dir=scratch) as folder:
-                EmbeddedStore(folder).add_file(source)
-
-        stored = _best(max(1, args.runs - 1), store_add)
-        kubo = _kubo_add_seconds(source, scratch, args.runs)
+        stored, kubo = _add_seconds(source, Path(scratch), max(1, args.add_runs))
         hamt = _hamt_rates(Path(scratch), args.hamt_entries, args.runs)
 
     print(f"file_mb={mb:g}")
@@ -106,23 +107,42 @@ def _hamt_rates(scratch: Path, entries: int, runs: int) -> dict[str, float]:
 KUBO = Path(__file__).resolve().parents[1] / ".kubo" / "bin" / "ipfs"
 
 
-def _kubo_add_seconds(source: Path, scratch: str, runs: int) -> float | None:
-    """Kubo's ``ipfs add`` of the same file (no daemon, fresh repo each run): best time."""
-    if not os.access(KUBO, os.X_OK):
+def _add_seconds(source: Path, scratch: Path, runs: int) -> tuple[float, float | None]:
+    """Best seconds of ``store add`` and of Kubo's ``ipfs add`` (None without Kubo), measured
+    alternately (ABBA) so both see the same machine, each into a fresh repository.
+
+    The same conditions for both: the input is in the page cache (the importer runs read it),
+    the filesystem is synced before each timed add so neither pays for earlier writes (our add
+    syncs, which would otherwise also flush the input file and Kubo's unsynced blocks), and
+    repositories are removed only at the end: ext4 without a journal skips inodes deleted in
+    the last minute (or more) when it allocates new ones, so removing one run's 700 files and
+    folders would slow the next run's creates. Each time covers the add alone: Kubo's includes
+    starting its process and opening the repository, ours opening the store; neither includes
+    creating (``ipfs init``) or removing the repository.
+    """
+    kubo_ok = os.access(KUBO, os.X_OK)
+    if not kubo_ok:
         print(f"kubo_add_mb_per_s: not measured, no Kubo at {KUBO} (make kubo)", file=sys.stderr)
-        return None
     add = [str(KUBO), "add", "-Q", "--pin=false", "--cid-version=1", "--raw-leaves=true"]
     add += ["--chunker=size-262144", str(source)]
-    best = float("inf")
-    for _ in range(max(1, runs - 1)):
-        with tempfile.TemporaryDirectory(dir=scratch) as repo:
-            env = {**os.environ, "IPFS_PATH": repo, "IPFS_TELEMETRY": "off"}
-            init = [str(KUBO), "init", "--profile=test", "--empty-repo"]
-            subprocess.run(init, env=env, check=True, capture_output=True)
-            started = time.perf_counter()
-            subprocess.run(add, env=env, check=True, capture_output=True)
-            best = min(best, time.perf_counter() - started)
-    return best
+    stored = kubo = float("inf")
+    for run in range(runs):
+        for contender in ("store", "kubo") if run % 2 == 0 else ("kubo", "store"):
+            if contender == "store":
+                os.sync()
+                started = time.perf_counter()
+                EmbeddedStore(scratch / f"store-{run}").add_file(source)
+                stored = min(stored, time.perf_counter() - started)
+            elif kubo_ok:
+                repo = str(scratch / f"kubo-{run}")
+                env = {**os.environ, "IPFS_PATH": repo, "IPFS_TELEMETRY": "off"}
+                init = [str(KUBO), "init", "--profile=test", "--empty-repo"]
+                subprocess.run(init, env=env, check=True, capture_output=True)
+                os.sync()
+                started = time.perf_counter()
+                subprocess.run(add, env=env, check=True, capture_output=True)
+                kubo = min(kubo, time.perf_counter() - started)
+    return stored, kubo if kubo_ok else None
 
 
 if __name__ == "__main__":

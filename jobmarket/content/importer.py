@@ -21,8 +21,9 @@ What Kubo does by default, and what this module reproduces byte for byte:
   256 KiB and the directory is sharded only when STRICTLY greater.
 
 Memory stays constant for any file size: one chunk buffer plus at most ``max_links`` pending
-links per tree level. Blocks go to an optional :class:`BlockSink`; without one only CIDs are
-computed (``requester cid``).
+links per tree level. Blocks go to an optional :class:`BlockSink` (which may keep a bounded
+number of chunks it was given: the embedded store's writers hold at most 16); without one only
+CIDs are computed (``requester cid``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ BlockParts = Sequence[bytes | memoryview]
 class BlockSink(Protocol):
     """Receives every block the importer produces; ``parts`` concatenated are the block.
 
-    Parts may be views of the importer's reused chunk buffer: consume them during the call.
+    The importer never changes a part after handing it over, so a sink may keep parts and
+    write them later (a full chunk's buffer is given away, not reused).
     """
 
     def put(self, cid: Cid, parts: BlockParts) -> None: ...
@@ -153,6 +155,22 @@ def _read_full(stream: BinaryIO, view: memoryview) -> int:
     return total
 
 
+def _read_new(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes in a new object, short only where the stream ends."""
+    data = stream.read(size) or b""
+    if len(data) == size or not data:
+        return data
+    pieces = [data]
+    total = len(data)
+    while total < size:
+        piece = stream.read(size - total)
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
+
+
 def directory_entries(folder: str | os.PathLike[str], hidden: bool) -> list[os.DirEntry[str]]:
     """The entries ``ipfs add -r`` takes from ``folder``, in link order (bytewise by name)."""
     entries = sorted(os.scandir(folder), key=lambda entry: os.fsencode(entry.name))
@@ -199,21 +217,33 @@ class Importer:
         """Import a whole stream as one UnixFS file in constant memory."""
         chunk_size = self.params.chunk_size
         max_links = self.params.max_links
-        if self._buffer is None:
-            self._buffer = bytearray(chunk_size)
-        view = memoryview(self._buffer)
         levels: list[list[ImportedNode]] = [[]]
 
-        count = _read_full(stream, view)
+        count, chunk = self._read_chunk(stream)
         if count == 0:
-            return self._leaf(view[:0])
+            return self._leaf(chunk)
         while count:
-            leaf = self._leaf(view[:count])
+            leaf = self._leaf(chunk)
             self._push(levels, 0, leaf, max_links)
             if count < chunk_size:
                 break
-            count = _read_full(stream, view)
+            count, chunk = self._read_chunk(stream)
         return self._finish(levels)
+
+    def _read_chunk(self, stream: BinaryIO) -> tuple[int, memoryview]:
+        """The next chunk (short at the end of the stream) and its length.
+
+        Without a sink one buffer serves every chunk. A sink may keep what it is given, so
+        then each chunk is read into a new object of its own (no zero-filling, no copy).
+        """
+        if self.sink is not None:
+            chunk = _read_new(stream, self.params.chunk_size)
+            return len(chunk), memoryview(chunk)
+        if self._buffer is None:
+            self._buffer = bytearray(self.params.chunk_size)
+        view = memoryview(self._buffer)
+        count = _read_full(stream, view)
+        return count, view[:count]
 
     def _leaf(self, chunk: memoryview) -> ImportedNode:
         length = len(chunk)

@@ -7,6 +7,8 @@ failure (or a crash) part-way leaves no block name over unsynced bytes and no st
 from __future__ import annotations
 
 import os
+import stat
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,47 @@ def test_a_failing_sync_is_one_error_and_no_block_appears(tmp_path, monkeypatch)
         "free some disk space or fix the folder's permissions"
     )
     assert _files_under(store.root) == []
+
+
+def test_a_block_that_cannot_be_written_fails_the_add_and_leaves_nothing_behind(tmp_path):
+    """Blocks are written by writer threads while the next ones are hashed; a failed write
+    (here: a real file where a block's shard folder belongs) is still one error, and none of
+    the add's other blocks or temporaries stay behind."""
+    data = os.urandom(40 * CHUNK)
+    victim = Importer().add_bytes(data[17 * CHUNK : 18 * CHUNK]).cid  # the 18th leaf
+    store = EmbeddedStore(tmp_path / "ipfs")
+    shard = store.blocks.path_for(victim).parent
+    shard.write_bytes(b"")
+    with pytest.raises(UserError) as caught:
+        store.add_bytes(data)
+    assert caught.value.message == (
+        f"cannot write block {victim} into the content store {store.root}: Not a directory; "
+        "free some disk space or fix the folder's permissions"
+    )
+    assert _files_under(store.root) == [shard]
+
+
+def test_memory_stays_bounded_while_blocks_wait_for_their_writers(tmp_path):
+    store = EmbeddedStore(tmp_path / "ipfs", fsync=False)
+    source = tmp_path / "input.bin"
+    source.write_bytes(os.urandom(160 * CHUNK))  # 42 MB, ten times what may wait in memory
+    tracemalloc.start()
+    try:
+        cid = store.add_file(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert cid == Importer().add_file(source).cid
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes for a {160 * CHUNK}-byte add"
+
+
+def test_blocks_are_read_only_and_readable_by_everyone_whatever_the_umask(tmp_path):
+    previous = os.umask(0o077)
+    try:
+        store = EmbeddedStore(tmp_path / "ipfs")
+        cid = store.add_bytes(os.urandom(3 * CHUNK))
+    finally:
+        os.umask(previous)
+    modes = {stat.S_IMODE(path.stat().st_mode) for path in _files_under(store.root)}
+    assert modes == {0o444}
+    assert len(b"".join(store.cat(cid))) == 3 * CHUNK
