@@ -10,7 +10,11 @@ Real anvil, real token contracts (contracts/test/, compiled and deployed by
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from requester_support import ARBITER, DEPLOYER, IMAGE, OTHER_REQUESTER, POOR, PROVIDER, Chain
@@ -23,6 +27,7 @@ from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
 from jobmarket.spec.job import Resources
 from requester.estimate import TYPICAL_GAS
 
+REPO = Path(__file__).resolve().parents[2]
 TUSD = 10**6  # one tUSD in the token's smallest unit (6 decimals)
 ME = dev_account(0)
 POST = ("post", "--image", IMAGE, "--cmd", "sh -c 'echo hi > /out/hello'")
@@ -193,3 +198,21 @@ def test_a_price_finer_than_the_token_is_refused_with_its_decimals(cli, permit_m
     result = cli(*POST, "--price", "1.0000001", "--market", permit_market.address)
     assert result.exit_code == 2
     assert "has more decimals than tUSD (6)" in result.stderr
+
+
+def test_the_ape_post_job_script_posts_with_a_permit_signed_by_the_ape_account(
+    chain, permit_market
+):
+    env = {**os.environ, "APE_FOUNDRY_HOST": chain.url, "JOBMARKET_HOME": str(chain.home)}
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("ape")), "run", "post_job", "--image", IMAGE,
+         "--cmd", "true", "--price", "2.5", "--market", permit_market.address, "--json",
+         "--network", "ethereum:local:foundry"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    posted = json.loads(completed.stdout)
+    assert [tx["function"] for tx in posted["transactions"]] == ["post_job_permit"]
+    assert posted["transactions"][0]["escrowed_units"] == "2500000"
+    assert permit_market.client.job(posted["job_id"]).price == 2_500_000
+    assert posted["status"]["price"] == "2.5 tUSD"
