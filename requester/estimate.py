@@ -30,7 +30,7 @@ TYPICAL_GAS = {
     "post_job": 76_648,
     # A token market's post (6-decimal token): with a permit, or after an approve.
     "post_job_permit": 118_728,
-    "post_job_token": 93_000,
+    "post_job_token": 99_000,
     "approve": 46_000,
     "accept": 40_686,
     "dispute": 31_083,
