@@ -93,8 +93,9 @@ chain: install
 	$(VENV)/bin/python -m jobmarket.devnet $(if $(FORK_URL),--fork-url $(FORK_URL)) $(if $(FORK_BLOCK),--fork-block $(FORK_BLOCK))
 
 # The whole system on one machine: chain, contract, provider node, a job posted, verified, paid.
+# `make demo TOKEN=1`: the same job paid in a test stablecoin (tUSD, 6 decimals, EIP-2612 permit).
 demo: install docker-engine
-	$(VENV)/bin/python demo/run_demo.py
+	$(VENV)/bin/python demo/run_demo.py $(if $(filter-out 0,$(TOKEN)),--token)
 
 # The same job across two test hosts (network namespaces, root): requester on host A, provider on
 # host B, each with its own Kubo daemon and home; content moves only between the two Kubo nodes.

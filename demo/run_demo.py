@@ -5,12 +5,19 @@ stakes and listens, and a requester that posts a job with an input file, follows
 downloads and verifies the output, accepts it, and prints balances and the gas of every step.
 Everything it starts is stopped at the end, on Ctrl-C too. Exit 0 only when the output verified.
 
-State lives in ``.run/demo/`` (recreated on every run): the chain's deployment record, the
-embedded content store, the node's journal and log (``node.log``).
+``make demo TOKEN=1`` (``--token``) runs the same job paid in a test stablecoin: a 6-decimal
+ERC-20 with EIP-2612 permit (``contracts/test/TestToken.vy``, "tUSD") is deployed, a market
+paying in it, 1,000 tUSD minted to the requester and to the provider; the provider stakes
+500 tUSD (approve + ``deposit_stake_token``), the requester posts for 12.5 tUSD with a permit
+(one signature, one transaction), and the balances are shown in tUSD, the gas in ETH.
+
+State lives in ``.run/demo/`` (recreated on every run; ``--run-dir`` elsewhere): the chain's
+deployment record, the embedded content store, the node's journal and log (``node.log``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -21,7 +28,8 @@ from pathlib import Path
 from types import FrameType
 
 from jobmarket.chain.accounts import load_account
-from jobmarket.chain.client import MarketClient
+from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
+from jobmarket.chain.devtoken import deploy_test_token, token_call
 from jobmarket.chain.rpc import connect
 from jobmarket.devnet import Anvil, deploy_market
 from jobmarket.docker_engine import ensure_engine, ensure_image
@@ -40,6 +48,11 @@ COMMAND = (
     " && tr a-z A-Z < /in/poem.txt > /out/shout.txt'"
 )
 PROVIDER, REQUESTER, DEPLOYER, ARBITER = "TEST::1", "TEST::2", "TEST::0", "TEST::9"
+#: The terms of each way to pay: the job's price and the provider's stake, as typed.
+ETH_TERMS = {"price": "0.01", "stake": "1 ether"}
+TOKEN_TERMS = {"price": "12.5", "stake": "500"}
+TOKEN_MINT = 1_000  # tUSD minted to the requester and to the provider
+TOKEN_ENV = "TOKEN"
 
 
 def say(text: str = "") -> None:
@@ -91,47 +104,67 @@ def _eth(wei: int) -> str:
     return f"{wei / 10**18:.6f} ETH"
 
 
-def run() -> None:
+def _deploy_stablecoin(w3, deployer, accounts: list[str]) -> str:
+    """A 6-decimal test stablecoin with permit, and 1,000 of it for each of ``accounts``."""
+    token = deploy_test_token(w3, deployer, name="Test USD", symbol="tUSD", decimals=6)
+    for account in accounts:
+        token_call(w3, deployer, token.functions.mint(account, TOKEN_MINT * 10**6))
+    say(f"   test stablecoin tUSD (6 decimals, EIP-2612 permit) deployed at {token.address}")
+    say(f"   minted {TOKEN_MINT:,} tUSD to the requester and to the provider")
+    return str(token.address)
+
+
+def run(*, paid_in_token: bool = False, run_dir: Path = RUN_DIR) -> None:
     heading("Docker engine and the job image")
     ensure_engine()
     ensure_image(IMAGE)
     say(f"   engine reachable; image {IMAGE} present (built locally, no registry needed)")
 
-    shutil.rmtree(RUN_DIR, ignore_errors=True)
-    RUN_DIR.mkdir(parents=True)
-    os.environ["JOBMARKET_HOME"] = str(RUN_DIR)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    os.environ["JOBMARKET_HOME"] = str(run_dir)
+    for variable in ("JOBMARKET_MARKET", "JOBMARKET_DEPLOYMENTS"):  # the demo's market only
+        os.environ.pop(variable, None)
+    terms = TOKEN_TERMS if paid_in_token else ETH_TERMS
 
     heading("Local chain")
-    with Anvil(block_time=1, log_path=RUN_DIR / "anvil.log") as anvil:
+    with Anvil(block_time=1, log_path=run_dir / "anvil.log") as anvil:
         os.environ["JOBMARKET_RPC_URL"] = anvil.url
         say(f"   anvil 1.7.1 at {anvil.url}, one block per second")
         w3 = connect(anvil.url)
         chain_id = int(w3.eth.chain_id)
         deployer = load_account(DEPLOYER, chain_id)
         arbiter = load_account(ARBITER, chain_id)
-        deployment = deploy_market(w3, deployer, arbiter=arbiter.address)
-        client = MarketClient(w3, deployment.address, deployment)
-        say(f"   JobMarket deployed at {deployment.address} (recorded for chain {chain_id})")
-
         provider = load_account(PROVIDER, chain_id).address
         requester_address = load_account(REQUESTER, chain_id).address
+        token = (
+            _deploy_stablecoin(w3, deployer, [requester_address, provider])
+            if paid_in_token
+            else ZERO_ADDRESS
+        )
+        deployment = deploy_market(w3, deployer, arbiter=arbiter.address, token=token)
+        client = MarketClient(w3, deployment.address, deployment)
+        pays_in = "tUSD" if paid_in_token else "ETH"
+        say(
+            f"   JobMarket deployed at {deployment.address}, paying in {pays_in} "
+            f"(recorded for chain {chain_id})"
+        )
 
-        heading("Provider: register with a 1 ETH stake, then start the node")
-        say("   " + register_provider(anvil.url, RUN_DIR, account=PROVIDER, stake="1 ether"))
-        before = {
-            "requester": client.balance(requester_address),
-            "provider wallet": client.balance(provider),
-            "provider stake": client.provider_info(provider).stake,
-        }
+        stake = client.currency.format(client.currency.parse_price(terms["stake"]))
+        heading(f"Provider: register with a {stake} stake, then start the node")
+        say("   " + register_provider(anvil.url, run_dir, account=PROVIDER, stake=terms["stake"]))
+        before = _balances(client, requester_address, provider)
         node = ProviderNode(
-            rpc_url=anvil.url, home=RUN_DIR, account=PROVIDER, log_path=RUN_DIR / "node.log"
+            rpc_url=anvil.url, home=run_dir, account=PROVIDER, log_path=run_dir / "node.log"
         )
         echo = None
         try:
             node.start()
             say(f"   provider node {provider} is listening (log: {node.log_path})")
             echo = StepEcho(node)
-            _requester_round_trip(anvil.url, before, client, provider, requester_address)
+            _requester_round_trip(
+                anvil.url, before, client, provider, requester_address, terms["price"], run_dir
+            )
         finally:
             if echo is not None:
                 echo.stop()
@@ -140,12 +173,27 @@ def run() -> None:
             say("   provider node stopped; anvil stopping")
 
 
+def _balances(client: MarketClient, requester: str, provider: str) -> dict[str, int]:
+    """What each party holds: in the market's currency, plus ETH for gas on a token market."""
+    held = {
+        "requester": client.currency_balance(requester),
+        "provider wallet": client.currency_balance(provider),
+        "provider stake": client.provider_info(provider).stake,
+    }
+    if not client.currency.is_eth:
+        held["requester ETH"] = client.balance(requester)
+        held["provider ETH"] = client.balance(provider)
+    return held
+
+
 def _requester_round_trip(
     rpc_url: str,
     before: dict[str, int],
     client: MarketClient,
     provider: str,
     requester_address: str,
+    price: str,
+    run_dir: Path,
 ) -> None:
     heading(f"Requester: post a job with input {INPUT.relative_to(REPO)}")
     say(f"   image {IMAGE}")
@@ -156,12 +204,15 @@ def _requester_round_trip(
             image=IMAGE,
             command=COMMAND,
             inputs=[str(INPUT)],
-            price="0.01",
+            price=price,
             timeout="60s",
             claim_within="2m",
             review_window="1h",
         )
-        say(f"   posted job {job.id}, price 0.01 ETH escrowed by the contract")
+        posted = job.transactions[-1]
+        escrowed = client.currency.format(client.job(job.id).price)
+        how = " (one signature, one transaction)" if posted.function == "post_job_permit" else ""
+        say(f"   posted job {job.id} with {posted.function}{how}: {escrowed} escrowed")
 
         def on_step(step: JobStep, status: JobStatus) -> None:
             elapsed = time.monotonic() - started
@@ -171,7 +222,7 @@ def _requester_round_trip(
         job.wait(on_step=on_step, timeout=120)
 
         heading("Results: download and verify against the manifest and the on-chain digest")
-        destination = RUN_DIR / f"result-{job.id}"
+        destination = run_dir / f"result-{job.id}"
         manifest = job.results(destination)
         say(
             f"   status {manifest.status}, exit code {manifest.exit_code}, "
@@ -194,16 +245,18 @@ def _requester_round_trip(
         say(f"   job {job.id} is {status.state.name}")
 
     heading("Balances (wallet = account balance; stake = held by the contract)")
-    after = {
-        "requester": client.balance(requester_address),
-        "provider wallet": client.balance(provider),
-        "provider stake": client.provider_info(provider).stake,
-    }
+    after = _balances(client, requester_address, provider)
+    currency = client.currency
     for name, value in before.items():
-        change = after[name] - value
-        say(f"   {name:<16} {_eth(value):>22} -> {_eth(after[name]):>22}  ({change / 10**18:+.6f})")
+        if currency.is_eth or name.endswith("ETH"):
+            shown, change = _eth, f"{(after[name] - value) / 10**18:+.6f}"
+        else:
+            shown = currency.format
+            sign = "+" if after[name] >= value else "-"
+            change = f"{sign}{currency.format(abs(after[name] - value))}"
+        say(f"   {name:<16} {shown(value):>22} -> {shown(after[name]):>22}  ({change})")
 
-    heading("Gas of each step")
+    heading("Gas of each step (paid in ETH)")
     for step in status.steps:
         who = "provider" if step.by(provider) else "requester"
         say(f"   {step.event:<18} {who:<10} {step.tx.gas_used:>8,}")
@@ -211,13 +264,25 @@ def _requester_round_trip(
     heading("Demo passed: the output was verified and the provider was paid")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The whole marketplace on this machine.")
+    parser.add_argument(
+        "--token",
+        action="store_true",
+        default=os.environ.get(TOKEN_ENV, "") not in ("", "0"),
+        help="pay in a test stablecoin (tUSD, 6 decimals, permit) [env TOKEN=1; make demo TOKEN=1]",
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, default=RUN_DIR, help=f"state folder [default: {RUN_DIR}]"
+    )
+    options = parser.parse_args(argv)
+
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        run()
+        run(paid_in_token=options.token, run_dir=options.run_dir)
     except KeyboardInterrupt:
         say("\ninterrupted: everything the demo started has been stopped")
         return 130

@@ -105,7 +105,7 @@ class Node:
             self._close_operator_listener()
             self.session.close()
             raise
-        ledger = Ledger(rt.journal, rt.me)
+        ledger = Ledger(rt.journal, rt.me, rt.client.currency.format)
         follower = ChainFollower(
             rt.client,
             rt.journal,
@@ -190,9 +190,9 @@ class Node:
             raise UserError(
                 f"account {account.address} has no stake, and every claim on this market locks "
                 f"{collateral_bps / 100:g}% of the price as collateral",
-                "run `provider-node stake AMOUNT` (e.g. 0.1ether)",
+                "run `provider-node stake AMOUNT` (e.g. 0.1ether, or 100 on a token market)",
             )
-        policy = JobPolicy(capabilities, self.settings)
+        policy = JobPolicy(capabilities, self.settings, client.currency)
         stop = threading.Event()
         executor = DockerExecutor(
             identity.node_id, policy=policy.executor_policy(), work_root=identity.jobs_folder
@@ -315,7 +315,7 @@ class Node:
         except UserError as err:
             emit(log, "capabilities-unreadable", logging.WARNING, error=err.message)
             return
-        rt.policy = JobPolicy(capabilities, self.settings)
+        rt.policy = JobPolicy(capabilities, self.settings, rt.client.currency)
         rt.executor.policy = rt.policy.executor_policy()
         self._capabilities_digest = current
         emit(log, "capabilities-updated", digest="0x" + current)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import Currency, format_price, price_unit_for
 from jobmarket.durations import format_duration, format_relative
 from provider_node.chain.signer import receipt_gas_price
 from provider_node.context.identity import RUN_LOCK_NAME
@@ -17,7 +17,8 @@ from provider_node.lifecycle.steps import IN_FLIGHT_STEPS, Step
 
 
 def collect(session: Session) -> dict[str, Any]:
-    """Everything ``status`` shows, as JSON-ready data (amounts in wei, as strings)."""
+    """Everything ``status`` shows, as JSON-ready data: amounts as strings of the market's
+    smallest unit (wei, or the token's units; ``currency`` says which), gas in wei."""
     client, identity, journal = session.client, session.identity, session.journal
     me = session.account.address
     info = client.provider_info(me)
@@ -46,6 +47,7 @@ def collect(session: Session) -> dict[str, Any]:
     pending = _pending_earnings(client, journal)
     gas_cost = _gas_cost(client, journal)
     earned = journal.earnings()
+    currency = client.currency
     return {
         "node_id": identity.node_id,
         "running": pid is not None,
@@ -53,6 +55,11 @@ def collect(session: Session) -> dict[str, Any]:
         "account": me,
         "chain_id": identity.chain_id,
         "market": identity.market,
+        "currency": {
+            "symbol": currency.symbol,
+            "decimals": currency.decimals,
+            "token": currency.token,
+        },
         "registered": info.registered,
         "stake": str(info.stake),
         "locked": str(info.locked),
@@ -62,7 +69,8 @@ def collect(session: Session) -> dict[str, Any]:
         "earnings": str(earned),
         "pending_earnings": str(pending),
         "gas_cost": str(gas_cost),
-        "net_earnings": str(earned - gas_cost),
+        # One figure only where earnings and gas are one currency (ETH).
+        "net_earnings": str(earned - gas_cost) if currency.is_eth else None,
         "credits": str(credits),
         "gas_used": journal.gas_spent(),
         "head_block": head,
@@ -76,7 +84,14 @@ def collect(session: Session) -> dict[str, Any]:
 def render(data: dict[str, Any]) -> str:
     """The human view of :func:`collect`'s data."""
     state = f"running, pid {data['pid']}" if data["running"] else "not running"
-    price = format_price
+    price = _currency(data).format
+    if data["net_earnings"] is not None:
+        net = (
+            f"{format_price(int(data['net_earnings']))} after "
+            f"{format_price(int(data['gas_cost']))} of gas"
+        )
+    else:
+        net = f"{price(int(data['earnings']))} earned, {format_price(int(data['gas_cost']))} of gas"
     lines = [
         f"node        {data['node_id']} ({state})",
         f"account     {data['account']}",
@@ -88,8 +103,7 @@ def render(data: dict[str, Any]) -> str:
         f"earnings    {price(int(data['earnings']))} credited to the stake by settled jobs; "
         f"{price(int(data['pending_earnings']))} pending (submitted, not yet paid), net of the "
         "protocol fee",
-        f"net         {price(int(data['net_earnings']))} after "
-        f"{price(int(data['gas_cost']))} of gas",
+        f"net         {net}",
         f"credits     {price(int(data['credits']))} (provider-node withdraw)",
         f"events      read up to block {data['scanned_to_block']} of {data['head_block']}",
     ]
@@ -118,6 +132,13 @@ def _pending_earnings(client: Any, journal: Any) -> int:
     for job in fee_unknown:
         pending += payout_after_fee(job.price, client.job(job.job_id).fee_bps)
     return pending
+
+
+def _currency(data: dict[str, Any]) -> Currency:
+    """The market's currency as :func:`collect` recorded it."""
+    kind = data["currency"]
+    decimals = int(kind["decimals"])
+    return Currency(kind["symbol"], decimals, price_unit_for(decimals), kind["token"])
 
 
 def _gas_cost(client: Any, journal: Any) -> int:

@@ -57,6 +57,15 @@ class ApeSigner:
             )
         return bytes(signed.serialize_transaction())
 
+    def sign_typed_data(self, typed_data: dict[str, Any]) -> tuple[int, bytes, bytes]:
+        """``(v, r, s)`` of an EIP-712 message (a token permit), signed by the ape account."""
+        from eth_account.messages import encode_typed_data
+
+        signature = self.account.sign_message(encode_typed_data(full_message=typed_data))
+        if signature is None:
+            raise UserError(f"account {self.address} did not sign the permit", "nothing was sent")
+        return int(signature.v), bytes(signature.r), bytes(signature.s)
+
     def __repr__(self) -> str:
         return f"ApeSigner({self.address})"
 

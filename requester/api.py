@@ -50,9 +50,9 @@ from requester.outcomes import Outcomes
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, find_provider, list_providers
 from requester.remote import with_remote_inputs
-from requester.signer import KeySigner, NamedAccountSigner, Signer
+from requester.signer import KeySigner, NamedAccountSigner, Signer, typed_data_signer
 from requester.status import JobSummary
-from requester.transactions import send, shortfall
+from requester.transactions import TxRecord, send, shortfall, token_shortfall
 
 ACCOUNT_ENV = "JOBMARKET_ACCOUNT"
 DEFAULT_LOCAL_ACCOUNT = "TEST::0"
@@ -261,7 +261,8 @@ class Requester:
         ``inputs`` are local files or folders (``PATH`` or ``NAME=PATH``) added to the store and
         mounted at ``/in/NAME``; ``input_cids`` (``NAME=CID``) must already be in the store;
         ``input_urls`` (``NAME=URL#sha256=HEX``) are downloaded by the provider.
-        Durations are human (``10m``); the price is ``0.01`` (ether) or ``"250000 gwei"``.
+        Durations are human (``10m``); the price is in the market's currency: ``0.01``
+        (ether) or ``"250000 gwei"`` on an ETH market, ``12.5`` (tokens) on a token market.
         Everything is checked before anything is sent: spec, terms, inputs, provider, funds,
         and that at least one registered provider would take the job (``anyway`` skips that).
         """
@@ -289,34 +290,79 @@ class Requester:
             work_timeout=work_timeout,
             review_window=review_window,
             designated=provider,
+            currency=self.client.currency,
         )
         me = self.address
         self._check_designated(terms, checked, me)
-        balance = self.client.balance(me)
-        if balance < terms.price:
-            # Checked again with the gas by transactions.prepare; here to fail before uploading.
-            raise shortfall("post_job", me, balance, terms.price, 0)
+        # Checked again with the gas by transactions.prepare; here to fail before uploading.
+        self._check_price_covered(terms, me)
         full = with_inputs(base, self.store, paths, cids)
         full = with_remote_inputs(full, self.store, input_urls)  # URL inputs, our peers as hints
         if terms.designated is None and not anyway:  # after the input checks (bad input: 2)
             self._check_some_provider_takes(terms, checked)
         full.publish(self.store)
-        receipt, record = send(
-            self.client,
-            self.signer,
-            "post_job",
-            full.digest,
-            terms.designated or ZERO_ADDRESS,
-            terms.claim_deadline(self.now()),
-            terms.work_timeout,
-            terms.review_window,
-            value=terms.price,
-            announce=self.on_transaction,
-        )
+        approvals, receipt, record = self._send_post(full.digest, terms)
         job_id = self._posted_id(receipt)
         job = Job(self, job_id)
+        job.transactions.extend(approvals)
         job.transactions.append(replace(record, job_id=job_id))  # the id is known only now
         return job
+
+    def _check_price_covered(self, terms: JobTerms, me: str) -> None:
+        """The account holds the price in the market's currency (ETH, or the market's token)."""
+        if terms.currency.is_eth:
+            balance = self.client.balance(me)
+            if balance < terms.price:
+                raise shortfall("post_job", me, balance, terms.price, 0)
+            return
+        held = self.client.currency_balance(me)
+        if held < terms.price:
+            raise token_shortfall(terms.currency, held, terms.price)
+
+    def _send_post(self, digest: bytes, terms: JobTerms) -> tuple[list[TxRecord], dict, TxRecord]:
+        """Post in the market's currency: ``post_job`` with the price as value (ETH); on a
+        token market ``post_job_permit`` when the token has EIP-2612 and the signer signs
+        typed data (one signature, one transaction), else an ``approve`` (only when the
+        allowance is short of the price) and ``post_job_token``."""
+        client = self.client
+        me = self.address
+        claim_deadline = terms.claim_deadline(self.now())
+        permit = None
+        approvals: list[TxRecord] = []
+        sign_typed = typed_data_signer(self.signer)
+        if not terms.currency.is_eth:
+            if sign_typed is not None and client.supports_permit():
+                # The permit lives as long as the job can be claimed; the post uses it at once.
+                typed = client.permit_typed_data(me, terms.price, claim_deadline)
+                permit = (claim_deadline, *sign_typed(typed))
+            elif client.allowance(me) < terms.price:
+                _, approved = send(
+                    client,
+                    self.signer,
+                    "approve",
+                    build=lambda: client.build_approve(me, terms.price),
+                    announce=self.on_transaction,
+                )
+                approvals.append(approved)
+        function, args, value = client.post_call(
+            digest,
+            terms.designated or ZERO_ADDRESS,
+            claim_deadline,
+            terms.work_timeout,
+            terms.review_window,
+            terms.price,
+            permit,
+        )
+        receipt, record = send(
+            client,
+            self.signer,
+            function,
+            *args,
+            value=value,
+            announce=self.on_transaction,
+            escrowed=terms.price,
+        )
+        return approvals, receipt, record
 
     def _posted_id(self, receipt: dict) -> int:
         for log in receipt["logs"]:
@@ -398,6 +444,7 @@ class Requester:
                     now=now,
                     name=self.outcomes.name(digest),
                     outcome=self.outcomes.outcome(view.job_id, digest),
+                    currency=client.currency,
                 )
             )
         return summaries
@@ -490,6 +537,7 @@ class Requester:
             work_timeout=work_timeout,
             review_window=review_window,
             designated=provider,
+            currency=self.client.currency,
         )
         if terms.designated is None:
             candidates = self.providers()
@@ -504,4 +552,5 @@ class Requester:
             candidates,
             self.now(),
             self.collateral_bps(),
+            self.signer,
         )

@@ -39,6 +39,14 @@ _ADVICE = {
     Revert.WORK_TIMEOUT_OUT_OF_RANGE: "give a --work-timeout between 1s and 194d",
     Revert.REVIEW_WINDOW_OUT_OF_RANGE: "give a --review-window between 1s and 194d",
     Revert.DESIGNATED_IS_REQUESTER: "designate another account than your own",
+    Revert.TOKEN_FEE_ON_TRANSFER: (
+        "the market's token keeps a fee on every transfer, so the market would receive less "
+        "than the price; this market cannot take jobs in it"
+    ),
+    Revert.TOKEN_TRANSFER_FAILED: (
+        "the token refused to move the price (balance, allowance or a blocked account; "
+        "`requester estimate` shows your balance)"
+    ),
 }
 
 

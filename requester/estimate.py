@@ -1,9 +1,12 @@
 """What a job will cost before it is posted: the price plus the gas of the requester's moves.
 
-``post_job`` is estimated exactly (``eth_estimateGas`` on the current chain, with the real
-terms). The requester's later moves cannot be estimated before the job exists, so they use
-the steady-state figures ``make bench-gas`` measures; a test keeps them within 10 % of what the
-contract really uses. All of it is priced at the current gas price.
+The post is estimated exactly (``eth_estimateGas`` on the current chain, with the real
+terms; on a token market ``post_job_permit`` with a signed permit, or ``post_job_token`` when
+the allowance already covers the price), so a post the contract would refuse (a fee-on-transfer
+token, say) is refused here with the contract's reason. The requester's later moves cannot be
+estimated before the job exists, so they use the steady-state figures ``make bench-gas``
+measures; a test keeps them within 10 % of what the contract really uses. All of it is priced
+at the current gas price. The price is in the market's currency; gas is always ETH.
 """
 
 from __future__ import annotations
@@ -15,15 +18,20 @@ from typing import Any
 from web3.exceptions import ContractLogicError
 
 from jobmarket.chain.client import ZERO_ADDRESS, MarketClient, TransactionRefused, revert_reason
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import amount_json, format_price
 from jobmarket.spec.job import JobSpec
 from requester.errors import explain_refusal
 from requester.posting import JobTerms
 from requester.providers import ProviderListing
+from requester.signer import Signer, typed_data_signer
 
 #: Gas of the requester's transactions in steady state (``make bench-gas``).
 TYPICAL_GAS = {
     "post_job": 76_648,
+    # A token market's post (6-decimal token): with a permit, or after an approve.
+    "post_job_permit": 118_728,
+    "post_job_token": 99_000,
+    "approve": 46_000,
     "accept": 40_686,
     "dispute": 31_083,
     "cancel": 39_929,
@@ -41,7 +49,11 @@ PATHS = {
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """Price and gas of a prospective job, priced at ``gas_price`` (wei per gas)."""
+    """Price and gas of a prospective job, priced at ``gas_price`` (wei per gas).
+
+    ``gas["post_job"]`` is the post whichever function makes it (``post_function``); a token
+    market's approve, when the post needs one, adds ``gas["approve"]`` to every path.
+    """
 
     terms: JobTerms
     gas_price: int
@@ -50,17 +62,32 @@ class CostEstimate:
     balance: int
     collateral: int
     providers: list[tuple[ProviderListing, list[str]]] = field(default_factory=list)
+    post_function: str = "post_job"
+    needs_approve: bool = False
+    #: What the account holds of the market's token (None in an ETH market).
+    token_balance: int | None = None
 
     def path_gas(self, path: str) -> int:
-        return sum(self.gas[function] for function in PATHS[path])
+        approve = self.gas["approve"] if self.needs_approve else 0
+        return approve + sum(self.gas[function] for function in PATHS[path])
+
+    @property
+    def expected_gas_cost(self) -> int:
+        """Wei of gas for posting and accepting."""
+        return self.path_gas("accepted") * self.gas_price
 
     @property
     def expected_total(self) -> int:
-        """Price plus the gas of posting and accepting: the cost of a job that goes well."""
-        return self.terms.price + self.path_gas("accepted") * self.gas_price
+        """Price plus the gas of posting and accepting: the cost of a job that goes well
+        (in wei; on a token market the gas only, the price being in tokens)."""
+        if self.token_balance is not None:
+            return self.expected_gas_cost
+        return self.terms.price + self.expected_gas_cost
 
     @property
     def enough_funds(self) -> bool:
+        if self.token_balance is not None and self.token_balance < self.terms.price:
+            return False
         return self.balance >= self.expected_total
 
     @property
@@ -82,9 +109,16 @@ class CostEstimate:
             },
             "expected_total_wei": str(self.expected_total),
             "expected_total": format_price(self.expected_total),
+            "post_function": self.post_function,
+            "needs_approve": self.needs_approve,
+            **(
+                amount_json("token_balance", self.token_balance, self.terms.currency)
+                if self.token_balance is not None
+                else {}
+            ),
             "balance_wei": str(self.balance),
             "enough_funds": self.enough_funds,
-            "collateral_wei": str(self.collateral),
+            **amount_json("collateral", self.collateral, self.terms.currency),
             "providers": [
                 {"address": provider.address, "accepts": not refusals, "refusals": refusals}
                 for provider, refusals in self.providers
@@ -92,23 +126,48 @@ class CostEstimate:
         }
 
 
+def _post_plan(
+    client: MarketClient, signer: Signer | None, sender: str, terms: JobTerms
+) -> tuple[str, bool]:
+    """How the post would go: ``(function, needs_approve)``, as ``Requester.post`` does it."""
+    if terms.currency.is_eth:
+        return "post_job", False
+    if signer is not None and typed_data_signer(signer) is not None and client.supports_permit():
+        return "post_job_permit", False
+    return "post_job_token", client.allowance(sender) < terms.price
+
+
 def _post_gas(
-    client: MarketClient, sender: str, terms: JobTerms, spec: JobSpec | None, now: int
+    client: MarketClient,
+    signer: Signer | None,
+    sender: str,
+    terms: JobTerms,
+    spec: JobSpec | None,
+    now: int,
+    function: str,
 ) -> int:
-    """``post_job``'s gas on the current chain (the sender must hold the price, or the
-    estimate fails without a reason)."""
+    """The post's gas on the current chain (the sender must hold the price and, for
+    ``post_job_token``, have allowed it, or the estimate fails without a reason)."""
     digest = spec.digest if spec is not None else hashlib.sha256(b"estimate").digest()
-    call = client.contract.functions.post_job(
+    deadline = terms.claim_deadline(now)
+    permit = None
+    if function == "post_job_permit":
+        sign_typed = typed_data_signer(signer)  # type: ignore[arg-type]
+        permit = (deadline, *sign_typed(client.permit_typed_data(sender, terms.price, deadline)))
+    name, args, value = client.post_call(
         digest,
         terms.designated or ZERO_ADDRESS,
-        terms.claim_deadline(now),
+        deadline,
         terms.work_timeout,
         terms.review_window,
+        terms.price,
+        permit,
     )
+    call = getattr(client.contract.functions, name)(*args)
     try:
-        return int(call.estimate_gas({"from": sender, "value": terms.price}))
+        return int(call.estimate_gas({"from": sender, "value": value}))
     except ContractLogicError as err:
-        raise explain_refusal(TransactionRefused("post_job", revert_reason(err))) from None
+        raise explain_refusal(TransactionRefused(name, revert_reason(err))) from None
 
 
 def estimate_costs(
@@ -119,19 +178,30 @@ def estimate_costs(
     providers: list[ProviderListing],
     now: int,
     collateral_bps: int,
+    signer: Signer | None = None,
 ) -> CostEstimate:
     """Price, gas per path and which of ``providers`` (the candidates) would take the job.
 
-    ``post_job`` is estimated only when the balance covers the price; else its typical gas.
+    The post is estimated only when the balance covers the price (and, after an approve
+    still to send, it cannot be); else its typical gas.
     """
     gas = dict(TYPICAL_GAS)
     balance = client.balance(sender)
-    post_gas_estimated = balance >= terms.price
-    if post_gas_estimated:
-        gas["post_job"] = _post_gas(client, sender, terms, spec, now)
+    token_balance = None if terms.currency.is_eth else client.currency_balance(sender)
+    function, needs_approve = _post_plan(client, signer, sender, terms)
+    covered = token_balance if token_balance is not None else balance
+    post_gas_estimated = covered >= terms.price and not needs_approve
+    gas["post_job"] = (
+        _post_gas(client, signer, sender, terms, spec, now, function)
+        if post_gas_estimated
+        else TYPICAL_GAS[function]
+    )
     collateral = terms.price * collateral_bps // 10_000
     judged = [
-        (p, p.refusals(spec, terms.price, collateral) if spec is not None else [])
+        (
+            p,
+            p.refusals(spec, terms.price, collateral) if spec is not None else [],
+        )
         for p in providers
     ]
     return CostEstimate(
@@ -142,4 +212,7 @@ def estimate_costs(
         balance=balance,
         collateral=collateral,
         providers=judged,
+        post_function=function,
+        needs_approve=needs_approve,
+        token_balance=token_balance,
     )

@@ -18,7 +18,7 @@ from hexbytes import HexBytes
 
 from jobmarket.chain.client import MarketClient, MarketEvent
 from jobmarket.chain.states import JobState
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import ETH, Currency, amount_json
 from jobmarket.content.cid import DAG_PB, RAW, Cid
 from jobmarket.errors import NotFound
 
@@ -80,17 +80,20 @@ class JobStep:
     block_number: int
     timestamp: int
     tx: TxCost
+    #: The market's currency: what the amounts in ``args`` are counted in.
+    currency: Currency = ETH
 
     def by(self, account: str) -> bool:
         return self.tx.sender == account
 
     @property
     def summary(self) -> str:
-        """What happened, in words."""
+        """What happened, in words (amounts in the market's currency)."""
         a = self.args
+        money = self.currency.format
         if self.event == "JobPosted":
             who = f" for {a['designated']}" if int(a["designated"], 16) else ""
-            return f"posted{who} for {format_price(a['price'])}"
+            return f"posted{who} for {money(a['price'])}"
         if self.event == "JobClaimed":
             return f"claimed by {a['claimer']}"
         if self.event == "JobAbandoned":
@@ -99,20 +102,20 @@ class JobStep:
         if self.event == "ResultSubmitted":
             return f"result {result_cid(a['result_digest'])} submitted"
         if self.event == "JobAccepted":
-            return f"accepted: provider paid {format_price(a['payout'])}"
+            return f"accepted: provider paid {money(a['payout'])}"
         if self.event == "JobDisputed":
             return "disputed: the arbiter settles it"
         if self.event == "JobResolved":
             by = "the arbiter" if a["by_arbiter"] else "timeout (50/50)"
             return (
-                f"resolved by {by}: {format_price(a['to_requester'])} to the requester, "
-                f"{format_price(a['to_provider'])} to the provider"
+                f"resolved by {by}: {money(a['to_requester'])} to the requester, "
+                f"{money(a['to_provider'])} to the provider"
             )
         if self.event == "JobCanceled":
-            return f"canceled: {format_price(a['refund'])} refunded"
+            return f"canceled: {money(a['refund'])} refunded"
         if self.event == "JobExpired":
-            slashed = f" + {format_price(a['slashed'])} collateral" if a["slashed"] else ""
-            return f"expired: {format_price(a['refund'])} refunded{slashed}"
+            slashed = f" + {money(a['slashed'])} collateral" if a["slashed"] else ""
+            return f"expired: {money(a['refund'])} refunded{slashed}"
         return self.event  # pragma: no cover - JOB_EVENTS lists every event we read
 
     def to_json(self) -> dict[str, Any]:
@@ -147,18 +150,26 @@ def spec_cid(digest: bytes) -> Cid:
 
 @dataclass
 class Costs:
-    """Money that moved for the requester on one job, in wei."""
+    """Money that moved for the requester on one job: escrow, refunds and payouts in the
+    market's currency (wei, or token units), gas in wei."""
 
     escrowed: int = 0
     refunded: int = 0
     to_provider: int = 0
     gas: int = 0
     gas_used: int = 0
+    currency: Currency = ETH
+
+    @property
+    def spent(self) -> int:
+        """The price the job has cost so far, in the market's currency (held escrow counts)."""
+        return self.escrowed - self.refunded
 
     @property
     def net(self) -> int:
-        """What the job has cost the requester so far (escrow still held counts as spent)."""
-        return self.escrowed - self.refunded + self.gas
+        """What the job has cost the requester so far in wei (escrow still held counts as
+        spent); on a token market the gas only, the price being counted by :attr:`spent`."""
+        return (self.spent if self.currency.is_eth else 0) + self.gas
 
     def add(self, step: JobStep, requester: str) -> None:
         a = step.args
@@ -181,9 +192,9 @@ class Costs:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "escrowed_wei": str(self.escrowed),
-            "refunded_wei": str(self.refunded),
-            "to_provider_wei": str(self.to_provider),
+            **amount_json("escrowed", self.escrowed, self.currency),
+            **amount_json("refunded", self.refunded, self.currency),
+            **amount_json("to_provider", self.to_provider, self.currency),
             "gas_used": self.gas_used,
             "gas_cost_wei": str(self.gas),
             "net_wei": str(self.net),
@@ -207,6 +218,7 @@ class StepReader:
             block_number=event.block_number,
             timestamp=self._timestamp(event.block_number),
             tx=self._cost(event.tx_hash),
+            currency=self.client.currency,
         )
 
     def _timestamp(self, block_number: int) -> int:
@@ -260,7 +272,7 @@ class JobFeed:
         return new
 
     def costs(self, requester: str) -> Costs:
-        total = Costs()
+        total = Costs(currency=self.client.currency)
         for step in self.steps:
             total.add(step, requester)
         return total

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
-from jobmarket.chain.units import check_price
-from jobmarket.chain.units import parse_price as parse_price_with_unit
+from jobmarket.chain.units import ETH, Currency
 from jobmarket.content.cid import Cid
 from jobmarket.errors import InvalidInput
 from jobmarket.spec.validation import check_relative_path
@@ -56,20 +55,29 @@ def parse_job_id(text: str | int) -> int:
     return int(digits)
 
 
-def parse_price(text: str | int) -> int:
-    """A price in wei from ``0.01`` (ether), ``0.01 ether``, ``250000 gwei`` or ``10 wei``."""
+def price_hint(currency: Currency) -> str:
+    """How to write a price in ``currency``."""
+    if currency.is_eth:
+        return PRICE_HINT
+    return f"write a number of {currency.symbol}, e.g. 12.5 or '12.5 {currency.symbol}'"
+
+
+def parse_price(text: str | int, currency: Currency = ETH) -> int:
+    """A price in the market's smallest unit, read with the market's :class:`Currency`:
+    ETH from ``0.01`` (ether), ``0.01 ether``, ``250000 gwei`` or ``10 wei``; a token from
+    ``12.5`` or ``12.5 tUSD`` (whole tokens). An int is taken as smallest units, checked."""
     if isinstance(text, int):
-        return check_price(text)
+        return currency.check_price(text)
     if _SIGNED_NUMBER.match(text):
         if text.strip().startswith("-"):
             raise InvalidInput(f"the price {text!r} is negative", "give a price above zero")
         text = text.strip()[1:]
     try:
-        return parse_price_with_unit(text)
+        return currency.parse_price(text)
     except InvalidInput as err:
         if not err.problem.startswith("cannot read"):
             raise
-        raise InvalidInput(err.problem, PRICE_HINT) from None
+        raise InvalidInput(err.problem, price_hint(currency)) from None
 
 
 def parse_cid(text: str, *, what: str = "CID") -> Cid:

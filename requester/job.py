@@ -127,6 +127,7 @@ class Job:
             me=me,
             name=name,
             outcome=result,
+            currency=client.currency,
         )
 
     def spec_digest(self) -> bytes:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import ETH, Currency, amount_json
 from jobmarket.content.cid import Cid
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import InvalidInput, NotFound
@@ -37,13 +37,15 @@ WORK_MARGIN_S = 600
 
 @dataclass(frozen=True)
 class JobTerms:
-    """Price (wei) and the three on-chain windows (seconds), plus an optional provider."""
+    """Price (in the market's smallest unit: wei, or token units) and the three on-chain
+    windows (seconds), plus an optional provider."""
 
     price: int
     claim_within: int
     work_timeout: int
     review_window: int
     designated: str | None = None
+    currency: Currency = ETH
 
     @classmethod
     def parse(
@@ -55,13 +57,14 @@ class JobTerms:
         work_timeout: str | int | None = None,
         review_window: str | int | None = None,
         designated: str | None = None,
+        currency: Currency = ETH,
     ) -> JobTerms:
         """Terms from user text; the work timeout defaults to the job's run time plus a margin.
 
         Only a missing value (None) takes the default: a zero or empty one is refused.
         """
         terms = cls(
-            price=parse_price(price),
+            price=parse_price(price, currency),
             claim_within=parse_duration(
                 DEFAULT_CLAIM_WITHIN if claim_within is None else claim_within,
                 what="claim window (--claim-within)",
@@ -76,6 +79,7 @@ class JobTerms:
                 what="review window (--review-window)",
             ),
             designated=parse_address(designated, what="provider address") if designated else None,
+            currency=currency,
         )
         terms.check(spec)
         return terms
@@ -107,8 +111,7 @@ class JobTerms:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "price_wei": str(self.price),
-            "price": format_price(self.price),
+            **amount_json("price", self.price, self.currency),
             "claim_within_s": self.claim_within,
             "work_timeout_s": self.work_timeout,
             "review_window_s": self.review_window,

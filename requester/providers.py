@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobmarket.chain.client import MarketClient
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import ETH, Currency, amount_json
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.store import ContentStore
 from jobmarket.errors import UserError
@@ -24,7 +24,8 @@ from requester.history import scan
 
 @dataclass(frozen=True)
 class ProviderListing:
-    """One provider as the market and its capability document describe it (amounts in wei)."""
+    """One provider as the market and its capability document describe it (amounts in the
+    market's smallest unit: wei, or token units)."""
 
     address: str
     registered: bool
@@ -35,6 +36,7 @@ class ProviderListing:
     capabilities_cid: Cid
     capabilities: ProviderCapabilities | None
     capabilities_problem: str | None
+    currency: Currency = ETH
 
     @property
     def free_stake(self) -> int:
@@ -53,14 +55,14 @@ class ProviderListing:
             reasons.append("not registered")
         if self.free_stake < collateral:
             reasons.append(
-                f"free stake {format_price(self.free_stake)} is below the collateral "
-                f"{format_price(collateral)}"
+                f"free stake {self.currency.format(self.free_stake)} is below the collateral "
+                f"{self.currency.format(collateral)}"
             )
         if self.capabilities is None:
             if not unknown_ok:
                 reasons.append(f"capabilities unknown ({self.capabilities_problem})")
         else:
-            reasons.extend(self.capabilities.accepts(spec, price))
+            reasons.extend(self.capabilities.accepts(spec, price, currency=self.currency))
         return reasons
 
     def to_json(self) -> dict[str, Any]:
@@ -68,9 +70,9 @@ class ProviderListing:
         return {
             "address": self.address,
             "registered": self.registered,
-            "stake_wei": str(self.stake),
-            "locked_wei": str(self.locked),
-            "free_stake_wei": str(self.free_stake),
+            **amount_json("stake", self.stake, self.currency),
+            **amount_json("locked", self.locked, self.currency),
+            **amount_json("free_stake", self.free_stake, self.currency),
             "completed": self.completed,
             "slashed": self.slashed,
             "capabilities_cid": str(self.capabilities_cid),
@@ -114,6 +116,7 @@ def _listing(
         capabilities_cid=Cid.from_digest(digest, RAW),
         capabilities=capabilities,
         capabilities_problem=problem,
+        currency=client.currency,
     )
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from jobmarket.chain.units import WEI_PER_ETHER, WEI_PER_GWEI, format_price
+from jobmarket.chain.units import WEI_PER_ETHER, WEI_PER_GWEI
 from jobmarket.cli import json_text
 from jobmarket.spec.result import ResultManifest
 from jobmarket.terminal import printable
@@ -64,9 +64,10 @@ def status_text(status: JobStatus) -> str:
         lines.append(f"  {'provider:':<16} {view.provider}")
     elif view.designated:
         lines.append(f"  {'designated:':<16} {view.designated}")
+    money = status.currency.format
     lines.append(
-        f"  {'price:':<16} {format_price(view.price)} "
-        f"(provider collateral {format_price(view.collateral)}, fee {view.fee_bps} bps)"
+        f"  {'price:':<16} {money(view.price)} "
+        f"(provider collateral {money(view.collateral)}, fee {view.fee_bps} bps)"
     )
     lines.append(
         f"  {'terms:':<16} work timeout {format_duration(view.work_timeout)}, "
@@ -85,10 +86,15 @@ def status_text(status: JobStatus) -> str:
     posted_at = status.posted_at
     lines.extend(f"    {step_line(step, posted_at, status.me)}" for step in status.steps)
     costs = status.costs
+    net = (
+        amount(costs.net)
+        if status.currency.is_eth
+        else f"{money(costs.spent)} + {amount(costs.gas)} of gas"
+    )
     lines.append(
-        f"  costs so far: escrowed {format_price(costs.escrowed)}, "
-        f"refunded {format_price(costs.refunded)}, gas {costs.gas_used:,} = {amount(costs.gas)}; "
-        f"net {amount(costs.net)}"
+        f"  costs so far: escrowed {money(costs.escrowed)}, "
+        f"refunded {money(costs.refunded)}, gas {costs.gas_used:,} = {amount(costs.gas)}; "
+        f"net {net}"
     )
     return "\n".join(lines)
 
@@ -107,7 +113,8 @@ def jobs_table(summaries: list[JobSummary]) -> str:
         result = printable(summary.outcome or "-")[:16]
         rows.append(
             f"{view.job_id:>5}  {view.state.name:<9}  {result:<16}  {name:<16}  "
-            f"{format_price(view.price):>14}  {short(view.provider or view.designated):<13}  "
+            f"{summary.currency.format(view.price):>14}  "
+            f"{short(view.provider or view.designated):<13}  "
             f"{summary.waiting_on}"
         )
     return "\n".join(rows)
@@ -133,7 +140,7 @@ def providers_table(listings: list[ProviderListing]) -> str:
                 what += f"{caps.hardware.gpus} GPUs (≤{res.gpu} a job), "
             what += (
                 f"≤{format_duration(caps.max_timeout_s)}, "
-                f"floor {format_price(caps.price_floor_wei)}, "
+                f"floor {p.currency.format(caps.price_floor_wei)}, "
                 f"images {', '.join(caps.accepted_images)}"
             )
             if caps.images:
@@ -145,7 +152,8 @@ def providers_table(listings: list[ProviderListing]) -> str:
             what = f"{p.capabilities_cid} ({p.capabilities_problem})"
         registered = "" if p.registered else " (unregistered)"
         rows.append(
-            f"{p.address:<42}  {format_price(p.stake):>12}  {format_price(p.free_stake):>12}  "
+            f"{p.address:<42}  {p.currency.format(p.stake):>12}  "
+            f"{p.currency.format(p.free_stake):>12}  "
             f"{p.completed:>5}  {p.slashed:>7}  {what}{registered}"
         )
     return "\n".join(rows)
@@ -153,26 +161,42 @@ def providers_table(listings: list[ProviderListing]) -> str:
 
 def estimate_text(estimate: CostEstimate) -> str:
     terms = estimate.terms
+    money = terms.currency.format
     lines = [
-        f"price:         {format_price(terms.price)} (escrowed at post; provider collateral "
-        f"{format_price(estimate.collateral)})",
+        f"price:         {money(terms.price)} (escrowed at post; provider collateral "
+        f"{money(estimate.collateral)})",
         f"gas price:     {amount(estimate.gas_price)} per gas",
         f"windows:       claim within {format_duration(terms.claim_within)}, "
         f"work timeout {format_duration(terms.work_timeout)}, "
         f"review window {format_duration(terms.review_window)}",
     ]
     post = "estimated" if estimate.post_gas_estimated else "typical"
-    lines.append(f"post_job gas:  {estimate.gas['post_job']:,} ({post})")
+    function = estimate.post_function
+    lines.append(f"{function + ' gas:':<14} {estimate.gas['post_job']:,} ({post})")
+    if estimate.needs_approve:
+        lines.append(
+            f"approve gas:   {estimate.gas['approve']:,} (typical; the allowance is short of "
+            "the price)"
+        )
+    first = "approve + post" if estimate.needs_approve else "post_job"
     for path, functions in PATHS.items():
         gas = estimate.path_gas(path)
+        names = " + ".join((first, *functions[1:]))
         lines.append(
-            f"if {path + ':':<11} {' + '.join(functions):<20} {gas:>8,} gas = "
-            f"{amount(gas * estimate.gas_price)}"
+            f"if {path + ':':<11} {names:<20} {gas:>8,} gas = {amount(gas * estimate.gas_price)}"
         )
-    lines.append(
-        f"expected total: {amount(estimate.expected_total)} (price + post + accept); "
-        f"balance {amount(estimate.balance)}" + ("" if estimate.enough_funds else " — NOT ENOUGH")
-    )
+    short_of = "" if estimate.enough_funds else " — NOT ENOUGH"
+    if estimate.token_balance is None:
+        lines.append(
+            f"expected total: {amount(estimate.expected_total)} (price + post + accept); "
+            f"balance {amount(estimate.balance)}{short_of}"
+        )
+    else:
+        lines.append(
+            f"expected total: {money(terms.price)} + {amount(estimate.expected_total)} of gas "
+            f"(post + accept); balance {money(estimate.token_balance)} and "
+            f"{amount(estimate.balance)}{short_of}"
+        )
     if estimate.providers:
         accepting = estimate.matching
         lines.append(f"providers that would take it: {len(accepting)} of {len(estimate.providers)}")
@@ -184,7 +208,7 @@ def estimate_text(estimate: CostEstimate) -> str:
 
 def tx_line(record: TxRecord) -> str:
     """``accept mined in block 9 (0x…): gas 40,686 = 59,681 gwei``."""
-    value = f", {format_price(record.value)} escrowed" if record.value else ""
+    value = f", {record.currency.format(record.escrowed)} escrowed" if record.escrowed else ""
     return (
         f"{record.function} mined in block {record.block_number} ({record.tx_hash}): "
         f"gas {record.gas_used:,} = {amount(record.gas_cost)}{value}"

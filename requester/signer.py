@@ -9,13 +9,14 @@ accounts). A signer never sends anything itself.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3.types import TxParams
 
 from jobmarket.chain.accounts import account_address, load_account
+from jobmarket.chain.token import sign_permit
 
 #: The transaction fields a signer receives (web3 names): a call to the market, with EIP-1559
 #: fees (type 2) or, when the node or web3 instance prices gas the old way, a gas price (type 0).
@@ -46,6 +47,12 @@ class Signer(Protocol):
         ...
 
 
+def typed_data_signer(signer: Signer) -> Any | None:
+    """``signer.sign_typed_data`` (EIP-712 → ``(v, r, s)``), or None for a signer that signs
+    transactions only: a token market then posts with an approve instead of a permit."""
+    return getattr(signer, "sign_typed_data", None)
+
+
 def signable(tx: TxParams) -> dict:
     """The fields of ``tx`` that are signed (no ``from``), with an explicit type."""
     fields = {name: tx[name] for name in SIGNED_FIELDS if name in tx}  # type: ignore[literal-required]
@@ -69,6 +76,10 @@ class KeySigner:
             del fields["type"]
         return bytes(self.account.sign_transaction(fields).raw_transaction)
 
+    def sign_typed_data(self, typed_data: dict[str, Any]) -> tuple[int, bytes, bytes]:
+        """``(v, r, s)`` of an EIP-712 message (a token permit)."""
+        return sign_permit(self.account.key, typed_data)
+
     def __repr__(self) -> str:
         return f"KeySigner({self.address})"
 
@@ -91,9 +102,15 @@ class NamedAccountSigner:
         return self._address
 
     def sign(self, tx: TxParams) -> bytes:
+        return self._unlocked().sign(tx)
+
+    def sign_typed_data(self, typed_data: dict[str, Any]) -> tuple[int, bytes, bytes]:
+        return self._unlocked().sign_typed_data(typed_data)
+
+    def _unlocked(self) -> KeySigner:
         if self._key is None:
             self._key = KeySigner(load_account(self.name, self.chain_id))
-        return self._key.sign(tx)
+        return self._key
 
     def __repr__(self) -> str:
         return f"NamedAccountSigner({self.name!r}, {self.address})"

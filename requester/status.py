@@ -12,6 +12,7 @@ from typing import Any
 
 from jobmarket.chain.client import JobView
 from jobmarket.chain.states import JobState
+from jobmarket.chain.units import ETH, Currency, amount_json
 from jobmarket.content.cid import Cid
 from requester.durations import format_relative, format_time, iso_time
 from requester.history import Costs, JobStep, result_cid, spec_cid
@@ -40,6 +41,7 @@ class JobStatus:
     #: manifest), when asked for (``Job.status(outcome=True)``).
     name: str | None = None
     outcome: str | None = None
+    currency: Currency = ETH
 
     @property
     def job_id(self) -> int:
@@ -98,8 +100,8 @@ class JobStatus:
             "requester": view.requester,
             "provider": view.provider,
             "designated": view.designated,
-            "price_wei": str(view.price),
-            "collateral_wei": str(view.collateral),
+            **amount_json("price", view.price, self.currency),
+            **amount_json("collateral", view.collateral, self.currency),
             "fee_bps": view.fee_bps,
             "spec_cid": str(self.spec_cid) if self.spec_cid else None,
             "result_cid": str(self.result_cid) if self.result_cid else None,
@@ -137,6 +139,7 @@ class JobSummary:
     now: int
     name: str | None = None
     outcome: str | None = None
+    currency: Currency = ETH
 
     @property
     def waiting_on(self) -> str:
@@ -148,7 +151,7 @@ class JobSummary:
             "job_id": view.job_id,
             "state": view.state.name,
             "terminal": view.state.is_terminal,
-            "price_wei": str(view.price),
+            **amount_json("price", view.price, self.currency),
             "provider": view.provider,
             "designated": view.designated,
             "deadline": view.deadline,

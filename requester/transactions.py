@@ -22,7 +22,7 @@ from jobmarket.chain.client import (
     transaction_hash,
 )
 from jobmarket.chain.rpc import with_retries
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import ETH, Currency, format_price
 from requester.errors import InsufficientFunds, explain_refusal
 from requester.signer import Signer
 
@@ -38,6 +38,10 @@ class TxRecord:
     gas_used: int
     gas_price: int
     value: int
+    #: What the transaction put in escrow, in the market's currency (a post's price: the ETH
+    #: sent with it, or the tokens pulled by a token market).
+    escrowed: int = 0
+    currency: Currency = ETH
 
     @property
     def gas_cost(self) -> int:
@@ -53,6 +57,7 @@ class TxRecord:
             "gas_price_wei": str(self.gas_price),
             "gas_cost_wei": str(self.gas_cost),
             "value_wei": str(self.value),
+            **({"escrowed_units": str(self.escrowed)} if not self.currency.is_eth else {}),
         }
 
 
@@ -65,6 +70,15 @@ def shortfall(what: str, sender: str, balance: int, value: int, gas: int) -> Ins
     )
 
 
+def token_shortfall(currency: Currency, balance: int, price: int) -> InsufficientFunds:
+    """The requester holds less of the market's token than the price (gas is ETH, apart)."""
+    return InsufficientFunds(
+        f"your balance is {currency.format(balance)}, the job needs {currency.format(price)} "
+        "+ gas in ETH",
+        f"get more {currency.symbol} or lower the price; nothing was sent",
+    )
+
+
 def prepare(
     client: MarketClient,
     signer: Signer,
@@ -72,18 +86,23 @@ def prepare(
     *args: Any,
     value: int = 0,
     calldata_suffix: bytes = b"",
+    build: Callable[[], Any] | None = None,
 ) -> dict:
     """A fully built, checked transaction (raises instead of returning a doomed one).
 
     Estimated against the pending block: on a chain that mines only on transactions the
     latest block can be minutes old, and a deadline that passed since then must count.
+    ``build`` builds a call to another contract than the market (the token's ``approve``).
     """
     sender = signer.address
     balance = client.balance(sender)
     if balance < value:
         raise shortfall(function, sender, balance, value, 0)
     try:
-        tx = dict(client.build(function, *args, sender=sender, value=value, block="pending"))
+        if build is not None:
+            tx = dict(build())
+        else:
+            tx = dict(client.build(function, *args, sender=sender, value=value, block="pending"))
     except TransactionRefused as err:
         raise explain_refusal(err) from None
     if calldata_suffix:  # bytes after the arguments (a dispute's reason digest)
@@ -104,6 +123,8 @@ def send(
     job_id: int | None = None,
     announce: Callable[[str, str], None] | None = None,
     calldata_suffix: bytes = b"",
+    build: Callable[[], Any] | None = None,
+    escrowed: int = 0,
 ) -> tuple[dict, TxRecord]:
     """Check, sign, send and wait for ``function(*args)``; returns the receipt and its record.
 
@@ -112,7 +133,13 @@ def send(
     """
     tx = with_retries(
         lambda: prepare(
-            client, signer, function, *args, value=value, calldata_suffix=calldata_suffix
+            client,
+            signer,
+            function,
+            *args,
+            value=value,
+            calldata_suffix=calldata_suffix,
+            build=build,
         ),
         f"preparing {function}",
     )
@@ -135,5 +162,7 @@ def send(
         gas_used=int(receipt["gasUsed"]),
         gas_price=int(receipt["effectiveGasPrice"]),
         value=value,
+        escrowed=escrowed,
+        currency=client.currency,
     )
     return dict(receipt), record

@@ -153,7 +153,8 @@ def post(
     }
     if not as_json:
         say(f"posted job {job.id} (spec {status.spec_cid})")
-        say(tx_line(job.transactions[0]))
+        for record in job.transactions:  # an approve, on a token market, then the post
+            say(tx_line(record))
     if wait or fetch is not None:
         status = follow(job, timeout=wait_timeout, as_json=as_json)
         report["status"] = status.to_json()

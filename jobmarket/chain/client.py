@@ -273,7 +273,9 @@ class MarketClient:
     @cached_property
     def token_address(self) -> str | None:
         """The ERC-20 token the market pays in; None for an ETH market (fixed at deployment)."""
-        address = self.contract.functions.token().call()
+        address = rpc.with_retries(
+            lambda: self.contract.functions.token().call(), "reading the market's currency"
+        )
         return _optional_address(address)
 
     @cached_property
@@ -281,7 +283,10 @@ class MarketClient:
         """ETH, or the market's token with its symbol, decimals and price unit."""
         if self.token_address is None:
             return ETH
-        return erc20.read_currency(self.w3, self.token_address)
+        token = self.token_address
+        return rpc.with_retries(
+            lambda: erc20.read_currency(self.w3, token), "reading the market's token"
+        )
 
     @cached_property
     def token(self) -> Contract | None:

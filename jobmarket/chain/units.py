@@ -133,7 +133,13 @@ class Currency:
         return int(exact)
 
     def parse_price(self, text: str) -> int:
-        """Parse a job price and check it the way the contract will."""
+        """Parse a job price (or a stake) and check it the way the contract will.
+
+        ETH is read as every tool always read it (:func:`parse_price`: a bare number is ether,
+        units wei/gwei/ether); a token in whole tokens.
+        """
+        if self.is_eth:
+            return parse_price(text)
         return self.check_price(self.parse(text))
 
     def check_price(self, amount: int) -> int:
@@ -168,3 +174,10 @@ ETH = Currency(symbol="ETH", decimals=18, price_unit=WEI_PER_GWEI)
 def price_unit_for(decimals: int) -> int:
     """The contract's price unit for a currency with ``decimals`` decimals."""
     return 10 ** (decimals - 9) if decimals > 9 else 1
+
+
+def amount_json(name: str, amount: int, currency: Currency) -> dict[str, str]:
+    """An amount in a JSON document: ``NAME_wei`` in an ETH market (as always), ``NAME_units``
+    (the token's smallest unit) in a token market, and ``NAME`` as a person reads it."""
+    unit = "wei" if currency.is_eth else "units"
+    return {f"{name}_{unit}": str(amount), name: currency.format(amount)}

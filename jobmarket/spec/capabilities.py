@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
+from jobmarket.chain.units import Currency
 from jobmarket.spec.job import JobSpec, PeerAddress, Resources
 from jobmarket.spec.validation import Document, StrictModel
 
@@ -155,7 +156,13 @@ class ProviderCapabilities(Document):
     hardware: Hardware
     max_resources: Resources = Field(description="the largest job this node will run")
     max_timeout_s: int = Field(3600, ge=1, le=86400)
-    price_floor_wei: Wei = Field(description="the node ignores jobs paying less")
+    price_floor_wei: Wei = Field(
+        description=(
+            "the node ignores jobs paying less; in the market's smallest unit (wei in an ETH "
+            "market, the token's base unit in a token market: 1500000 is 1.5 of a 6-decimal "
+            "token)"
+        )
+    )
     ipfs_peers: list[PeerAddress] | None = Field(
         None,
         max_length=16,
@@ -208,12 +215,18 @@ class ProviderCapabilities(Document):
         return f"image: {image} is not on this node and pulling is disabled (it holds {held})"
 
     def accepts(
-        self, spec: JobSpec, price_wei: int | None = None, *, pulls: bool = False
+        self,
+        spec: JobSpec,
+        price_wei: int | None = None,
+        *,
+        pulls: bool = False,
+        currency: Currency | None = None,
     ) -> list[str]:
         """Why this node would refuse ``spec`` (empty when it accepts it).
 
         The one decision: the node declines with these reasons, and ``requester post``,
-        ``estimate`` and ``providers`` show them before anything is paid.
+        ``estimate`` and ``providers`` show them before anything is paid. ``price_wei`` is in
+        the market's smallest unit, like the floor; ``currency`` shows both in its words.
         """
         reasons = []
         wanted, offered = spec.resources, self.max_resources
@@ -235,5 +248,13 @@ class ProviderCapabilities(Document):
         if image_problem is not None:
             reasons.append(image_problem)
         if price_wei is not None and price_wei < self.price_floor_wei:
-            reasons.append(f"price: {price_wei} wei is below the floor of {self.price_floor_wei}")
+            if currency is None:
+                reasons.append(
+                    f"price: {price_wei} wei is below the floor of {self.price_floor_wei}"
+                )
+            else:
+                reasons.append(
+                    f"price: {currency.format(price_wei)} is below the floor of "
+                    f"{currency.format(self.price_floor_wei)}"
+                )
         return reasons

@@ -37,8 +37,12 @@ _OURS_DELIVERED = (Step.PINNED, Step.SUBMITTED)
 class Ledger:
     """Applies market events to the journal, from the point of view of account ``me``."""
 
-    def __init__(self, journal: Journal, me: str) -> None:
+    def __init__(
+        self, journal: Journal, me: str, money: Callable[[int], str] = format_price
+    ) -> None:
         self.journal = journal
+        #: Shows an amount in the market's currency (ETH, or its token: ``12.5 tUSD``).
+        self.money = money
         self.me = to_checksum_address(me)
         self.new_jobs = 0
         # Jobs whose post a reorg replaced since the node last looked: their pipelines stop.
@@ -103,7 +107,7 @@ class Ledger:
             log_seen(
                 self.journal,
                 posted.job_id,
-                price=format_price(posted.price),
+                price=self.money(posted.price),
                 block=event.block_number,
             )
         else:
@@ -181,7 +185,7 @@ class Ledger:
             Step.SETTLED,
             reason=how,
             payout=payout,
-            log_fields={"payout": format_price(payout)},
+            log_fields={"payout": self.money(payout)},
         )
 
     def _disputed(self, event: MarketEvent, job: JobRecord | None) -> None:
@@ -205,7 +209,7 @@ class Ledger:
             Step.SETTLED,
             reason=reason,
             payout=payout,
-            log_fields={"payout": format_price(payout)},
+            log_fields={"payout": self.money(payout)},
         )
 
     def _canceled(self, event: MarketEvent, job: JobRecord | None) -> None:
@@ -228,7 +232,7 @@ class Ledger:
                 job.job_id,
                 Step.FAILED,
                 level=logging.WARNING,
-                reason=f"reclaimed after the work deadline; {format_price(slashed)} "
+                reason=f"reclaimed after the work deadline; {self.money(slashed)} "
                 "of collateral slashed",
             )
 

@@ -94,20 +94,33 @@ class TxManager:
     # -- sending -----------------------------------------------------------------------------
 
     def send(
-        self, function: str, *args: Any, job_id: int | None = None, value: int = 0
+        self,
+        function: str,
+        *args: Any,
+        job_id: int | None = None,
+        value: int = 0,
+        build: Callable[[int], Any] | None = None,
     ) -> TxRecord:
-        """Check, sign, journal and broadcast a call; TransactionRefused if it would revert."""
+        """Check, sign, journal and broadcast a call; TransactionRefused if it would revert.
+
+        ``build(nonce)`` builds a call to another contract than the market (the token's
+        ``approve``, journaled as ``function`` with ``args`` like any other).
+        """
         with self._signer():
             self._broadcast_stragglers()
             nonce = self._next_nonce()
             params = retry_transient(
-                lambda: self.client.build(
-                    function,
-                    *args,
-                    sender=self.account.address,
-                    value=value,
-                    nonce=nonce,
-                    block="pending",
+                lambda: (
+                    build(nonce)
+                    if build is not None
+                    else self.client.build(
+                        function,
+                        *args,
+                        sender=self.account.address,
+                        value=value,
+                        nonce=nonce,
+                        block="pending",
+                    )
                 ),
                 what=f"preparing {function}",
                 stop=self.stop,
@@ -135,10 +148,15 @@ class TxManager:
         return self.send(function, *args, job_id=job_id, value=value)
 
     def transact(
-        self, function: str, *args: Any, job_id: int | None = None, value: int = 0
+        self,
+        function: str,
+        *args: Any,
+        job_id: int | None = None,
+        value: int = 0,
+        build: Callable[[int], Any] | None = None,
     ) -> Mined:
         """Send and wait: the mined transaction, or TransactionRefused / TxDropped."""
-        return self.wait(self.send(function, *args, job_id=job_id, value=value))
+        return self.wait(self.send(function, *args, job_id=job_id, value=value, build=build))
 
     # -- following ---------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
 """``register``, ``stake``, ``unstake``, ``withdraw``: the provider account's side of the market.
 
 Transactions go through the node's own signer (journal, nonce lock), so these commands are
-safe to use while ``provider-node run`` serves the same account.
+safe to use while ``provider-node run`` serves the same account. Amounts are in the market's
+currency: ETH (``0.5`` is ether, ``'250000 gwei'``), or the market's token in whole tokens
+(``500``). On a token market a stake is an ``approve`` (only when the allowance is short)
+and ``deposit_stake_token``; registering with a stake registers first (the contract's
+``register`` takes no tokens), then stakes.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import click
 import docker.errors
 import requests.exceptions
 
-from jobmarket.chain.units import format_price, parse_price
 from jobmarket.cli import say
 from jobmarket.content.store import open_store
 from jobmarket.docker_engine import docker_client
@@ -26,9 +29,10 @@ from provider_node.chain.registration import (
 )
 from provider_node.chain.signer import Mined
 from provider_node.commands.common import (
-    AMOUNT,
     STATE_NOTE,
     common_options,
+    money,
+    parse_amount,
     require_funds,
     session_from,
 )
@@ -55,10 +59,12 @@ _HARDWARE = machine_hardware()
 )
 @click.option(
     "--price-floor",
-    type=AMOUNT,
-    default="1 gwei",
-    show_default=True,
-    help="Jobs paying less are ignored.",
+    metavar="AMOUNT",
+    help=(
+        "Jobs paying less are ignored; in the market's currency ('1000 gwei', or 1.5 tokens "
+        "on a token market) [default: the smallest price the market takes: 1 gwei, or one "
+        "token unit]."
+    ),
 )
 @click.option(
     "--max-cpu",
@@ -101,14 +107,14 @@ _HARDWARE = machine_hardware()
     default="0",
     show_default=True,
     metavar="AMOUNT",
-    help="Stake to deposit with the registration, e.g. '0.5 ether'.",
+    help="Stake to deposit with the registration, e.g. '0.5 ether' (500 on a token market).",
 )
 def register(
     rpc_url: str | None,
     account: str | None,
     capabilities_file: Path | None,
     images: tuple[str, ...],
-    price_floor: int,
+    price_floor: str | None,
     max_cpu: float,
     max_memory_mb: int,
     max_disk_mb: int,
@@ -120,7 +126,11 @@ def register(
 
     Registering again replaces the document (a running node picks it up); the stake adds up.
     """
-    deposit = 0 if stake.strip() in ("0", "") else parse_price(stake)
+    session = session_from(rpc_url, account)
+    client = session.client
+    currency = client.currency
+    deposit = 0 if stake.strip() in ("0", "") else parse_amount(session, stake)
+    floor = currency.price_unit if price_floor is None else parse_amount(session, price_floor)
     if capabilities_file is not None:
         document = ProviderCapabilities.from_file(capabilities_file)
     else:
@@ -130,22 +140,24 @@ def register(
             max_memory_mb=max_memory_mb,
             max_disk_mb=max_disk_mb,
             max_timeout_s=max_timeout,
-            price_floor_wei=price_floor,
+            price_floor_wei=floor,
             accepted_images=list(images) or ["*"],
             networks=list(networks) or ["none"],
         )
-    session = session_from(rpc_url, account)
-    client = session.client
+    value = deposit if currency.is_eth else 0  # a token stake follows the registration
     with open_store() as store:
         document = with_ipfs_peers(document, store)
-        require_funds(session, "register", document.digest, value=deposit)
+        require_funds(session, "register", document.digest, value=value)
+        if value != deposit:
+            _require_tokens(session, deposit)
         cid = document.publish(store)
-    mined = session.tx_manager().transact("register", cid.digest, value=deposit)
+    mined = session.tx_manager().transact("register", cid.digest, value=value)
     session.journal.set_meta(CAPABILITIES_META, cid.digest.hex())
+    staked = [_stake_tokens(session, deposit)] if value != deposit else []
     info = client.provider_info(session.account.address)
     say(
         f"registered {session.account.address}: capabilities {cid}, stake "
-        f"{format_price(info.stake)} ({_tx(mined)})"
+        f"{currency.format(info.stake)} ({'; '.join(_tx(m) for m in [mined, *staked])})"
     )
     _warn_without_gpu_runtime(document)
 
@@ -171,18 +183,52 @@ def _warn_without_gpu_runtime(document: ProviderCapabilities) -> None:
 
 @click.command(epilog=STATE_NOTE)
 @common_options
-@click.argument("amount", type=AMOUNT)
-def stake(rpc_url: str | None, account: str | None, amount: int) -> None:
-    """Add AMOUNT (such as '0.5 ether') to the stake that backs claims."""
+@click.argument("amount")
+def stake(rpc_url: str | None, account: str | None, amount: str) -> None:
+    """Add AMOUNT (such as '0.5 ether', or 100 tokens on a token market) to the stake that
+    backs claims."""
     session = session_from(rpc_url, account)
+    wanted = parse_amount(session, amount)
     _require_registered(session)
-    require_funds(session, "deposit_stake", value=amount)
-    mined = session.tx_manager().transact("deposit_stake", value=amount)
+    if session.client.currency.is_eth:
+        require_funds(session, "deposit_stake", value=wanted)
+        mined = session.tx_manager().transact("deposit_stake", value=wanted)
+    else:
+        _require_tokens(session, wanted)
+        mined = _stake_tokens(session, wanted)
     info = session.client.provider_info(session.account.address)
-    say(
-        f"staked {format_price(amount)}: stake {format_price(info.stake)}, "
-        f"free {format_price(info.free)} ({_tx(mined)})"
-    )
+    show = money(session)
+    say(f"staked {show(wanted)}: stake {show(info.stake)}, free {show(info.free)} ({_tx(mined)})")
+
+
+def _require_tokens(session: Session, amount: int) -> None:
+    """The account holds ``amount`` of the market's token (checked before anything is sent)."""
+    me = session.account.address
+    currency = session.client.currency
+    held = session.client.currency_balance(me)
+    if held < amount:
+        raise UserError(
+            f"{me} holds {currency.format(held)}, less than the {currency.format(amount)} "
+            "to stake (plus gas in ETH)",
+            f"get more {currency.symbol} or stake less; nothing was sent",
+        )
+
+
+def _stake_tokens(session: Session, amount: int) -> Mined:
+    """``approve`` the market for ``amount`` (only when the allowance is short), then
+    ``deposit_stake_token``; the deposit is estimated first, so a token the market refuses (a
+    fee on transfer) stops there with the contract's reason."""
+    client, me = session.client, session.account.address
+    txs = session.tx_manager()
+    if client.allowance(me) < amount:
+        txs.transact(
+            "approve",
+            client.address,
+            amount,
+            build=lambda nonce: client.build_approve(me, amount, nonce),
+        )
+    require_funds(session, "deposit_stake_token", amount)
+    return txs.transact("deposit_stake_token", amount)
 
 
 @click.command(epilog=STATE_NOTE)
@@ -191,27 +237,27 @@ def stake(rpc_url: str | None, account: str | None, amount: int) -> None:
 def unstake(rpc_url: str | None, account: str | None, amount: str) -> None:
     """Withdraw free stake (not locked by claimed jobs), including earnings: AMOUNT or 'all'."""
     session = session_from(rpc_url, account)
+    show = money(session)
     info = session.client.provider_info(session.account.address)
     if amount.strip().lower() == "all":
         wanted = info.free
         if wanted == 0:
             raise UserError(
-                f"no free stake to withdraw ({format_price(info.locked)} is locked by claimed "
-                "jobs)",
+                f"no free stake to withdraw ({show(info.locked)} is locked by claimed jobs)",
                 "wait for them to settle",
             )
     else:
-        wanted = parse_price(amount)
+        wanted = parse_amount(session, amount)
         if wanted > info.free:
             raise InvalidInput(
-                f"only {format_price(info.free)} of the stake is free "
-                f"({format_price(info.locked)} is locked by claimed jobs)",
+                f"only {show(info.free)} of the stake is free "
+                f"({show(info.locked)} is locked by claimed jobs)",
                 "withdraw less, or 'all'",
             )
     require_funds(session, "withdraw_stake", wanted)
     mined = session.tx_manager().transact("withdraw_stake", wanted)
     left = session.client.provider_info(session.account.address)
-    say(f"withdrew {format_price(wanted)}: stake {format_price(left.stake)} left ({_tx(mined)})")
+    say(f"withdrew {show(wanted)}: stake {show(left.stake)} left ({_tx(mined)})")
 
 
 @click.command(epilog=STATE_NOTE)
@@ -220,6 +266,7 @@ def withdraw(rpc_url: str | None, account: str | None) -> None:
     """Withdraw the account's credits (payments the market could not push to it)."""
     session = session_from(rpc_url, account)
     credits = session.client.credits(session.account.address)
+    show = money(session)
     if credits == 0:
         raise UserError(
             f"{session.account.address} has no credits to withdraw",
@@ -227,7 +274,7 @@ def withdraw(rpc_url: str | None, account: str | None) -> None:
         )
     require_funds(session, "withdraw")
     mined = session.tx_manager().transact("withdraw")
-    say(f"withdrew {format_price(credits)} of credits ({_tx(mined)})")
+    say(f"withdrew {show(credits)} of credits ({_tx(mined)})")
 
 
 def _require_registered(session: Session) -> None:

@@ -10,7 +10,7 @@ import click
 
 from jobmarket.chain.client import max_gas_cost
 from jobmarket.chain.deployments import MARKET_ENV
-from jobmarket.chain.units import format_price, parse_price
+from jobmarket.chain.units import format_price
 from jobmarket.errors import UserError
 from provider_node.context.session import LOCAL_DEFAULT_ACCOUNT, Session
 
@@ -98,18 +98,14 @@ def require_funds(session: Session, function: str, *args: Any, value: int = 0) -
         )
 
 
-class Amount(click.ParamType):
-    """An amount of ether with its unit: ``0.5ether``, ``250000 gwei``."""
-
-    name = "AMOUNT"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_price(str(value))
-        except UserError as err:
-            self.fail(err.message, param, ctx)
+def parse_amount(session: Session, text: str) -> int:
+    """An amount typed by the provider (a stake, a price floor), read with the market's
+    currency (:meth:`Currency.parse_price`, the one parser every tool uses): ETH as always
+    (``0.5`` is ether, ``'250000 gwei'``), a token in whole tokens (``500``, ``'1.5 tUSD'``).
+    Returned in the market's smallest unit (wei, or token units)."""
+    return session.client.currency.parse_price(str(text))
 
 
-AMOUNT = Amount()
+def money(session: Session) -> Callable[[int], str]:
+    """Shows an amount of the market's currency: ``0.5 ETH``, ``500 tUSD``."""
+    return session.client.currency.format

@@ -16,7 +16,8 @@ def status(rpc_url: str | None, account: str | None, as_json: bool) -> None:
     """Show jobs in flight, stake (locked/free), completed/slashed counts and earnings.
 
     Works whether or not `provider-node run` is running, but exits 1 when it is not (after
-    printing everything, --json included). Amounts in --json are wei (strings).
+    printing everything, --json included). Amounts in --json are strings of the market's
+    smallest unit (wei, or token units: see "currency"); gas is wei.
     """
     session = session_from(rpc_url, account)
     try:

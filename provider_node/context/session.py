@@ -55,7 +55,8 @@ class Session:
     @property
     def journal(self) -> Journal:
         if self._journal is None:
-            journal = Journal(self.identity.journal_path)
+            # Prices are journaled in the market's price unit (gwei, or the token's).
+            journal = Journal(self.identity.journal_path, self.client.currency.price_unit)
             journal.bind(self.identity.as_meta())
             self._journal = journal
         return self._journal

@@ -215,13 +215,19 @@ class JobRecord:
     # The protocol fee (basis points of the price) the job was posted under; None until read.
     fee_bps: int | None = None
 
+    # The market's price unit: ``price_gwei`` counts these (gwei in an ETH market; in a token
+    # market 10**(decimals - 9), or 1 token unit for a token of 9 decimals or fewer). The
+    # column keeps its first name; its unit is the market's.
+    price_unit: int = 10**9
+
     @property
     def gpu_indexes(self) -> tuple[int, ...]:
         return tuple(int(index) for index in self.gpus.split(",")) if self.gpus else ()
 
     @property
     def price(self) -> int:
-        return self.price_gwei * 10**9
+        """The price in the market's smallest unit (wei, or token units)."""
+        return self.price_gwei * self.price_unit
 
     @property
     def payout_if_accepted(self) -> int | None:
@@ -232,8 +238,9 @@ class JobRecord:
         return payout_after_fee(self.price, self.fee_bps)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+    def from_row(cls, row: sqlite3.Row, price_unit: int = 10**9) -> JobRecord:
         values = dict(zip(_JOB_COLUMNS, row, strict=True))
+        values["price_unit"] = price_unit
         values["step"] = Step(values["step"])
         values["waiting"] = Waiting(values["waiting"])
         values["open"] = bool(values["open"])
@@ -332,7 +339,7 @@ class PostedJob:
             job.requester == self.requester
             and job.designated == self.designated
             and job.spec_digest == self.spec_digest
-            and job.price_gwei == self.price // 10**9
+            and job.price == self.price
             and job.collateral == self.collateral
             and job.claim_deadline == self.claim_deadline
             and job.work_timeout == self.work_timeout
@@ -351,8 +358,10 @@ class JournalDamaged(UserError):
 class Journal:
     """The node's durable memory; every method is safe to call from any thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, price_unit: int = 10**9) -> None:
         self.path = Path(path)
+        #: The market's price unit (gwei in an ETH market): what the ``price_gwei`` column counts.
+        self.price_unit = price_unit
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0
@@ -557,7 +566,7 @@ class Journal:
 
     def job(self, job_id: int) -> JobRecord | None:
         row = self._one(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
-        return None if row is None else JobRecord.from_row(row)
+        return None if row is None else JobRecord.from_row(row, self.price_unit)
 
     def jobs(self, steps: Iterable[Step] | None = None) -> list[JobRecord]:
         sql = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
@@ -566,7 +575,10 @@ class Journal:
             wanted = [str(step) for step in steps]
             sql += f" WHERE step IN ({', '.join('?' * len(wanted))})"
             params = wanted
-        return [JobRecord.from_row(row) for row in self._all(sql + " ORDER BY job_id", params)]
+        return [
+            JobRecord.from_row(row, self.price_unit)
+            for row in self._all(sql + " ORDER BY job_id", params)
+        ]
 
     def record_posted(self, posted: PostedJob) -> str:
         """Journal a JobPosted's terms: ``"new"`` (entered at ``seen``), ``"changed"`` (a
@@ -581,7 +593,7 @@ class Journal:
             "requester": posted.requester,
             "designated": posted.designated,
             "spec_digest": posted.spec_digest.hex(),
-            "price_gwei": posted.price // 10**9,
+            "price_gwei": posted.price // self.price_unit,
             "collateral": str(posted.collateral),
             "claim_deadline": posted.claim_deadline,
             "work_timeout": posted.work_timeout,
@@ -638,7 +650,7 @@ class Journal:
             "ORDER BY price_gwei DESC, job_id LIMIT ?",
             (str(Step.SEEN), wall_now, *skipped, limit),
         )
-        return [JobRecord.from_row(row) for row in rows]
+        return [JobRecord.from_row(row, self.price_unit) for row in rows]
 
     def clear_deferrals(self, waiting: Iterable[Waiting]) -> int:
         """Jobs waiting for one of these things get another look now (room was freed);
@@ -693,7 +705,7 @@ class Journal:
             "AND job_id > ? ORDER BY job_id LIMIT ?",
             (*wanted, cutoff, after_job_id, limit),
         )
-        return [JobRecord.from_row(row) for row in rows]
+        return [JobRecord.from_row(row, self.price_unit) for row in rows]
 
     def compact(self, job_id: int, *, result_cid: str | None) -> CompactedJob:
         """Replace the job's row and its transactions by one summary row (in the caller's

@@ -31,7 +31,6 @@ from pathlib import Path
 from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
-from jobmarket.chain.units import format_price
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
 from jobmarket.spec.capabilities import gpu_problem as gpu_problem_of
@@ -308,8 +307,8 @@ class JobPipeline:
         return self._defer(
             job,
             Waiting.STAKE,
-            f"stake too low: the claim locks {format_price(job.collateral)}, "
-            f"{format_price(max(free, 0))} is free",
+            f"stake too low: the claim locks {self.rt.client.currency.format(job.collateral)}, "
+            f"{self.rt.client.currency.format(max(free, 0))} is free",
             DEFER_STAKE_S,
         )
 
@@ -612,7 +611,7 @@ class JobPipeline:
                 log_fields={
                     "tx": mined.record.hash,
                     "gas": mined.record.gas_used,
-                    "slashed": format_price(slashed),
+                    "slashed": self.rt.client.currency.format(slashed),
                 },
             )
         self._clean_up()

@@ -19,7 +19,7 @@ import fnmatch
 import math
 from dataclasses import dataclass
 
-from jobmarket.chain.units import format_price
+from jobmarket.chain.units import ETH, Currency
 from jobmarket.spec.capabilities import ProviderCapabilities
 from jobmarket.spec.job import JobSpec
 from provider_node.context.settings import NodeSettings
@@ -36,6 +36,8 @@ MIN_RUN_S = 1
 class JobPolicy:
     capabilities: ProviderCapabilities
     settings: NodeSettings
+    #: The market's currency: prices and the floor are both in its smallest unit.
+    currency: Currency = ETH
 
     def precheck(self, job: JobRecord, chain_now: int) -> list[str]:
         """Reasons to decline from the on-chain terms alone (no I/O)."""
@@ -43,7 +45,8 @@ class JobPolicy:
         floor = self.capabilities.price_floor_wei
         if job.price < floor:
             reasons.append(
-                f"price {format_price(job.price)} is below this node's floor {format_price(floor)}"
+                f"price {self.currency.format(job.price)} is below this node's floor "
+                f"{self.currency.format(floor)}"
             )
         if job.claim_deadline < chain_now + self.settings.claim_margin_s:
             reasons.append("the claim deadline has passed or is too close")

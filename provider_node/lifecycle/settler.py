@@ -18,7 +18,6 @@ import time
 from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
-from jobmarket.chain.units import format_price
 from provider_node.chain.signer import TxDropped
 from provider_node.context.logs import emit, emit_repeated
 from provider_node.context.retry import Interrupted, is_transient
@@ -131,7 +130,7 @@ class Settler:
                 log_fields={
                     "tx": record.hash,
                     "gas": record.gas_used,
-                    "payout": format_price(payout),
+                    "payout": self.rt.client.currency.format(payout),
                 },
             )
 
@@ -158,7 +157,7 @@ class Settler:
         emit(
             log,
             "withdrawn",
-            amount=format_price(credits),
+            amount=self.rt.client.currency.format(credits),
             tx=mined.record.hash,
             gas=mined.record.gas_used,
         )

@@ -98,7 +98,10 @@ def _terms_options() -> list[Decorator]:
         click.option(
             "--price",
             required=True,
-            help="Price escrowed until the job ends: 0.01 (ether), '0.01 ether', '250000 gwei'.",
+            help=(
+                "Price escrowed until the job ends, in the market's currency: 0.01 (ether), "
+                "'0.01 ether', '250000 gwei'; on a token market 12.5 (tokens) or '12.5 tUSD'."
+            ),
         ),
         click.option("--claim-within", metavar="DURATION", help="Time to be claimed in [10m]."),
         click.option(
