@@ -19,6 +19,7 @@ from provider_node.chain.registration import (
     CAPABILITIES_META,
     build_capabilities,
     machine_hardware,
+    with_api_url,
     with_ipfs_peers,
 )
 from provider_node.chain.signer import Mined
@@ -99,6 +100,13 @@ _HARDWARE = machine_hardware()
     metavar="AMOUNT",
     help="Stake to deposit with the registration, e.g. '0.5 ether'.",
 )
+@click.option(
+    "--api-url",
+    metavar="URL",
+    default=None,
+    help="Publish this http(s) URL as the node's API (what requesters reach `run --api-listen` "
+    "at) [default: none].",
+)
 def register(
     rpc_url: str | None,
     account: str | None,
@@ -111,6 +119,7 @@ def register(
     max_timeout: int,
     networks: tuple[str, ...],
     stake: str,
+    api_url: str | None,
 ) -> None:
     """Publish this node's capability document and register it on-chain.
 
@@ -130,6 +139,7 @@ def register(
             accepted_images=list(images) or ["*"],
             networks=list(networks) or ["none"],
         )
+    document = with_api_url(document, api_url)
     session = session_from(rpc_url, account)
     client = session.client
     with open_store() as store:

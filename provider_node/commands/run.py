@@ -7,6 +7,7 @@ import logging
 import click
 
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
+from provider_node.api.server import parse_listen
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 from provider_node.context import logs
 from provider_node.context.settings import NodeSettings
@@ -125,6 +126,13 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     show_default=True,
     help="Log lines on stderr: logfmt text or one JSON object per line.",
 )
+@click.option(
+    "--api-listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve the read-only node API here (job views; live logs for each job's requester) "
+    "[default: off]. Publish its public URL with `register --api-url`.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also log debug events (ranges, pipelines).")
 def run(
     rpc_url: str | None,
@@ -145,6 +153,7 @@ def run(
     start_block: int | None,
     shutdown_grace: float,
     log_format: str,
+    api_listen: str | None,
     verbose: bool,
 ) -> None:
     """Claim, run and deliver jobs from the market until stopped.
@@ -177,6 +186,7 @@ def run(
         max_log_span=max_log_range,
         start_block=start_block,
         shutdown_grace_s=shutdown_grace,
+        api_listen=parse_listen(api_listen) if api_listen else None,
     )
     Node(session, settings).run()
 

@@ -39,3 +39,5 @@ class NodeSettings:
     start_block: int | None = None
     # On SIGTERM/SIGINT, wait this long for steps in progress to reach a journaled point.
     shutdown_grace_s: float = 10.0
+    # Where the read-only node API listens (host, port); None: no API (the default).
+    api_listen: tuple[str, int] | None = None

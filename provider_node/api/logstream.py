@@ -1,0 +1,118 @@
+"""A running job's stdout and stderr, read while its supervisor writes them, as JSON lines.
+
+The supervisor (:mod:`provider_node.executor.supervisor`) appends each stream to its own
+:class:`~provider_node.executor.logs.TailFile` in the job folder's ``logs/`` and writes
+``capture.json`` once the container's streams are drained. A :class:`LogTail` follows both
+files from where it last read: new bytes are split into lines (a line longer than
+:data:`~jobmarket.node_api.MAX_LINE_BYTES` comes in pieces), decoded as UTF-8 with
+replacement, and handed out as records ``{"stream": "stdout", "line": "…"}``. Memory is
+bounded: at most one read chunk and one unfinished line per stream.
+
+A TailFile keeps only its last bytes: when it cuts itself down (the job flooded its output)
+the file shrinks under the reader, which then jumps to its new end and says so with
+``{"stream": …, "skipped": true}``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jobmarket.node_api import MAX_LINE_BYTES
+from provider_node.executor.logs import CAPTURE_NAME, STREAMS
+
+_READ_CHUNK = 64 * 1024
+#: Without ``follow``, at most this many of each stream's last bytes are sent.
+SNAPSHOT_BYTES = 256 * 1024
+
+
+class _StreamTail:
+    def __init__(self, path: Path, stream: str, start_from_end_minus: int | None) -> None:
+        self.path = path
+        self.stream = stream
+        self.offset = 0
+        self.pending = b""
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._start_back = start_from_end_minus
+        self._drop_first = False  # a snapshot starting mid-line drops that line's head
+
+    def read(self, final: bool) -> Iterator[dict[str, Any]]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return  # not written yet (the container has not started), or gone
+        try:
+            size = os.fstat(fd).st_size
+            if self._start_back is not None:  # a snapshot: only the last bytes
+                self.offset = max(0, size - self._start_back)
+                self._drop_first, self._start_back = self.offset > 0, None
+            if size < self.offset:  # the TailFile cut itself down: jump to its new end
+                self.offset, self.pending = size, b""
+                self.decoder.reset()
+                yield {"stream": self.stream, "skipped": True}
+            while self.offset < size:
+                data = os.pread(fd, min(_READ_CHUNK, size - self.offset), self.offset)
+                if not data:
+                    break
+                self.offset += len(data)
+                yield from self._lines(data)
+        finally:
+            os.close(fd)
+        if final and self.pending:
+            yield self._record(self.pending, partial=False, final=True)
+            self.pending = b""
+
+    def _lines(self, data: bytes) -> Iterator[dict[str, Any]]:
+        buffer = self.pending + data
+        if self._drop_first:
+            cut = buffer.find(b"\n")
+            if cut < 0:
+                self.pending = b""
+                return
+            buffer, self._drop_first = buffer[cut + 1 :], False
+        while True:
+            cut = buffer.find(b"\n")
+            if cut < 0:
+                break
+            line, buffer = buffer[:cut], buffer[cut + 1 :]
+            while len(line) > MAX_LINE_BYTES:
+                yield self._record(line[:MAX_LINE_BYTES], partial=True)
+                line = line[MAX_LINE_BYTES:]
+            yield self._record(line, partial=False)
+        while len(buffer) > MAX_LINE_BYTES:
+            yield self._record(buffer[:MAX_LINE_BYTES], partial=True)
+            buffer = buffer[MAX_LINE_BYTES:]
+        self.pending = buffer
+
+    def _record(self, raw: bytes, *, partial: bool, final: bool = False) -> dict[str, Any]:
+        text = self.decoder.decode(raw, final=final or not partial)
+        record: dict[str, Any] = {"stream": self.stream, "line": text}
+        if partial:
+            record["partial"] = True
+        return record
+
+
+class LogTail:
+    """Both streams of one job's ``logs/`` folder, read incrementally.
+
+    ``snapshot`` starts each stream at its last :data:`SNAPSHOT_BYTES` (a one-off read);
+    otherwise from the start of what the files still hold.
+    """
+
+    def __init__(self, folder: Path, *, snapshot: bool = False) -> None:
+        self.folder = folder
+        back = SNAPSHOT_BYTES if snapshot else None
+        self.streams = [_StreamTail(folder / f"{name}.log", name, back) for name in STREAMS]
+
+    @property
+    def finished(self) -> bool:
+        """The supervisor wrote ``capture.json``: the files are final."""
+        return (self.folder / CAPTURE_NAME).exists()
+
+    def read(self, *, final: bool = False) -> Iterator[dict[str, Any]]:
+        """The records written since the last read; ``final`` flushes unfinished lines."""
+        for stream in self.streams:
+            yield from stream.read(final)
