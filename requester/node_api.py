@@ -144,7 +144,7 @@ def api_client(requester: Requester, provider: str) -> NodeApiClient | None:
     """A client for ``provider``'s published API, or None when it publishes none."""
     from requester.providers import find_provider
 
-    listing = find_provider(requester.client, requester.store, provider)
+    listing = find_provider(requester.client, requester._store_or_none(), provider)
     if listing is None or listing.capabilities is None or not listing.capabilities.api_url:
         return None
     allow = private_targets_allowed() or is_local_chain(requester.client.chain_id)
@@ -164,8 +164,8 @@ def provider_view(requester: Requester, status: JobStatus) -> ProviderView | Non
         return None
     try:
         client = api_client(requester, provider)
-    except UserError:
-        return None  # its capability document cannot be read: nothing to ask
+    except Exception:  # the chain's answer is shown already; this view is extra
+        return None  # its registration or capability document cannot be read: nothing to ask
     if client is None:
         return None
     try:
@@ -187,10 +187,12 @@ def follow_logs(
     ended without running, UserError when its provider publishes no API or refuses.
     """
     requester = job.requester
-    while True:
-        view = job.view()
-        if view.state != JobState.OPEN:
-            break
+    while (view := job.view()).state == JobState.OPEN:
+        if requester.now() > view.claim_deadline:
+            raise ActionNotAllowed(
+                f"nobody claimed job {job.id} before its claim deadline, so nothing runs",
+                f"reclaim its price (`requester reclaim {job.id}`)",
+            )
         time.sleep(poll_s)
     if view.state != JobState.CLAIMED or view.provider is None:
         raise ActionNotAllowed(

@@ -71,7 +71,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise InvalidInput(
-            f"--api-listen {text[:100]!r} is not HOST:PORT",
+            f"{text[:100]!r} is not HOST:PORT",
             "write e.g. 127.0.0.1:8600 (0.0.0.0:8600 to listen on every interface)",
         )
     return host, int(port)

@@ -7,6 +7,7 @@ import logging
 import click
 
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain
+from jobmarket.errors import UserError
 from provider_node.api.server import parse_listen
 from provider_node.commands.common import STATE_NOTE, common_options, session_from
 from provider_node.context import logs
@@ -15,6 +16,13 @@ from provider_node.node import Node, retry_start_up
 
 _DEFAULTS = NodeSettings()
 _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
+
+
+def _listen(value: str, param: click.Parameter, ctx: click.Context) -> tuple[str, int]:
+    try:
+        return parse_listen(value)
+    except UserError as err:
+        raise click.BadParameter(err.message, ctx, param) from None
 
 
 @click.command(epilog=STATE_NOTE)
@@ -130,6 +138,7 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     "--api-listen",
     metavar="HOST:PORT",
     default=None,
+    callback=lambda ctx, param, value: None if value is None else _listen(value, param, ctx),
     help="Serve the read-only node API here (job views; live logs for each job's requester) "
     "[default: off]. Publish its public URL with `register --api-url`.",
 )
@@ -153,7 +162,7 @@ def run(
     start_block: int | None,
     shutdown_grace: float,
     log_format: str,
-    api_listen: str | None,
+    api_listen: tuple[str, int] | None,
     verbose: bool,
 ) -> None:
     """Claim, run and deliver jobs from the market until stopped.
@@ -186,7 +195,7 @@ def run(
         max_log_span=max_log_range,
         start_block=start_block,
         shutdown_grace_s=shutdown_grace,
-        api_listen=parse_listen(api_listen) if api_listen else None,
+        api_listen=api_listen,
     )
     Node(session, settings).run()
 

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from node_world import PROVIDER, PROVIDER_ADDRESS, Market, shell_job
 from support.node import ProviderNode, register_provider
 
-from jobmarket.chain.accounts import test_account
+from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.states import JobState
 from jobmarket.devnet import free_port
+from jobmarket.errors import InvalidInput
 from jobmarket.node_api import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -31,6 +35,9 @@ from jobmarket.node_api import (
     logs_path,
     sign_text,
 )
+from provider_node.api.server import NodeApi
+from provider_node.executor.jobdir import JobDir
+from provider_node.journal.store import Journal
 from requester.api import Requester
 from requester.node_api import NodeApiClient, NodeApiError, follow_logs, signed_headers
 
@@ -124,9 +131,9 @@ def test_only_the_jobs_requester_may_read_its_logs(
         return {SIGNATURE_HEADER: sign_text(account, text), TIMESTAMP_HEADER: str(stamp)}
 
     refused = {
-        "another account": headers(test_account(2), now),
-        "a stale timestamp": headers(test_account(0), now - 120),
-        "a timestamp from the future": headers(test_account(0), now + 120),
+        "another account": headers(dev_account(2), now),
+        "a stale timestamp": headers(dev_account(0), now - 120),
+        "a timestamp from the future": headers(dev_account(0), now + 120),
         "no signature": {},
     }
     answers = {}
@@ -204,3 +211,27 @@ def test_requester_status_says_in_one_line_when_the_api_does_not_answer(
     [line] = [line for line in result.stdout.splitlines() if "provider API" in line]
     assert line.strip().startswith("provider API:    unreachable (")
     assert "Traceback" not in result.stderr
+
+
+def test_a_listen_address_it_cannot_use_is_one_line(market: Market, tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "provider_node", "run", "--api-listen", "no-port-here",
+         "--rpc-url", market.url],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "JOBMARKET_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "'no-port-here' is not HOST:PORT" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        api = NodeApi(
+            ("127.0.0.1", port),
+            journal=Journal(tmp_path / "journal.sqlite3"),
+            node={"account": PROVIDER_ADDRESS, "market": market.client.address, "chain_id": 1},
+            jobdir_of=lambda job_id: JobDir(tmp_path / str(job_id)),
+            stop=threading.Event(),
+        )
+        with pytest.raises(InvalidInput, match=f"cannot listen on 127.0.0.1:{port}"):
+            api.start()
