@@ -54,6 +54,10 @@ _READ_S = 10.0
 # A JSON-encoded log line may be six times its bytes (\u escapes) plus the record around it.
 _MAX_RECORD_BYTES = 8 * 64 * 1024
 _STREAMS = ("stdout", "stderr")
+# States in which the job has a submitted result (its logs are read from it, verified).
+_DELIVERED = frozenset(
+    {JobState.SUBMITTED, JobState.DISPUTED, JobState.ACCEPTED, JobState.RESOLVED}
+)
 
 
 class NodeApiError(UserError):
@@ -182,9 +186,10 @@ def follow_logs(
     """Stream a running job's log records into ``on_record`` until its container ends; the
     node's last word (why the stream ended).
 
-    A job nobody claimed yet is waited for (until it is claimed or ends). Raises
-    ActionNotAllowed when the job has a result already (read the delivered logs instead) or
-    ended without running, UserError when its provider publishes no API or refuses.
+    A job nobody claimed yet is waited for (until it is claimed or its claim deadline
+    passes). A job delivered meanwhile sends no record (read its result's logs). Raises
+    ActionNotAllowed when it ended without running, UserError when its provider publishes no
+    API or refuses.
     """
     requester = job.requester
     while (view := job.view()).state == JobState.OPEN:
@@ -194,6 +199,8 @@ def follow_logs(
                 f"reclaim its price (`requester reclaim {job.id}`)",
             )
         time.sleep(poll_s)
+    if view.state in _DELIVERED:
+        return "the job was delivered meanwhile"  # no record: the caller reads the result
     if view.state != JobState.CLAIMED or view.provider is None:
         raise ActionNotAllowed(
             f"job {job.id} is {view.state.name}: nothing runs", "`requester logs` shows a result's"

@@ -263,8 +263,9 @@ def logs(
                 "--tail applies to a delivered result's logs, not to --follow",
                 "drop --tail to follow the running job",
             )
-        _follow_logs(job, stream, as_json)
-        return
+        if _follow_logs(job, stream, as_json) or not _delivered(job):
+            return
+        # The node had purged the job's folder already: its logs are the delivered ones.
     text = job.logs(stream).decode("utf-8", "replace")
     lines = text.split("\n")  # not splitlines: \r, \x85 must stay visible, escaped
     if lines and lines[-1] == "":
@@ -284,11 +285,14 @@ def _delivered(job: Job) -> bool:
     return job.feed.last_result() is not None
 
 
-def _follow_logs(job: Job, stream: str, as_json: bool) -> None:
+def _follow_logs(job: Job, stream: str, as_json: bool) -> int:
     """Print the running job's ``stream`` live until its container ends (JSON Lines with
-    ``as_json``); the node's closing word goes to stderr."""
+    ``as_json``); the node's closing word goes to stderr. Returns how many records came."""
+    shown = 0
 
     def show(record: dict[str, Any]) -> None:
+        nonlocal shown
+        shown += 1
         if record["stream"] != stream:
             return
         if record.get("skipped"):
@@ -300,6 +304,7 @@ def _follow_logs(job: Job, stream: str, as_json: bool) -> None:
 
     end = follow_logs(job, show)
     click.echo(f"job {job.id}: {printable(end[:200])}", err=True)
+    return shown
 
 
 def jobs(requester: Requester, *, as_json: bool, active: bool) -> None:

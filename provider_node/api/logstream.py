@@ -9,8 +9,10 @@ replacement, and handed out as records ``{"stream": "stdout", "line": "…"}``. 
 bounded: at most one read chunk and one unfinished line per stream.
 
 A TailFile keeps only its last bytes: when it cuts itself down (the job flooded its output)
-the file shrinks under the reader, which then jumps to its new end and says so with
-``{"stream": …, "skipped": true}``.
+it rewrites itself in place under the reader. The reader notices (the file is shorter than
+where it stood, or the last bytes it read are no longer where it read them), jumps to the
+new end and says so with ``{"stream": …, "skipped": true}``: lines of a flood are lost to a
+live reader as they are to the capped file (the delivered logs keep the last bytes).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from provider_node.executor.logs import CAPTURE_NAME, STREAMS
 _READ_CHUNK = 64 * 1024
 #: Without ``follow``, at most this many of each stream's last bytes are sent.
 SNAPSHOT_BYTES = 256 * 1024
+_FINGERPRINT = 32
 
 
 class _StreamTail:
@@ -38,6 +41,7 @@ class _StreamTail:
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._start_back = start_from_end_minus
         self._drop_first = False  # a snapshot starting mid-line drops that line's head
+        self._seen = b""  # the last bytes read, ending at ``offset``: a rewrite moves them
 
     def read(self, final: bool) -> Iterator[dict[str, Any]]:
         try:
@@ -49,8 +53,8 @@ class _StreamTail:
             if self._start_back is not None:  # a snapshot: only the last bytes
                 self.offset = max(0, size - self._start_back)
                 self._drop_first, self._start_back = self.offset > 0, None
-            if size < self.offset:  # the TailFile cut itself down: jump to its new end
-                self.offset, self.pending = size, b""
+            if self._rewritten(fd, size):  # the TailFile cut itself down: jump to its end
+                self.offset, self.pending, self._seen = size, b"", b""
                 self.decoder.reset()
                 yield {"stream": self.stream, "skipped": True}
             while self.offset < size:
@@ -58,12 +62,20 @@ class _StreamTail:
                 if not data:
                     break
                 self.offset += len(data)
+                self._seen = (self._seen + data)[-_FINGERPRINT:]
                 yield from self._lines(data)
         finally:
             os.close(fd)
         if final and self.pending:
             yield self._record(self.pending, partial=False, final=True)
             self.pending = b""
+
+    def _rewritten(self, fd: int, size: int) -> bool:
+        if size < self.offset:
+            return True
+        if not self._seen:
+            return False
+        return os.pread(fd, len(self._seen), self.offset - len(self._seen)) != self._seen
 
     def _lines(self, data: bytes) -> Iterator[dict[str, Any]]:
         buffer = self.pending + data
