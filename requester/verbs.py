@@ -263,9 +263,11 @@ def logs(
                 "--tail applies to a delivered result's logs, not to --follow",
                 "drop --tail to follow the running job",
             )
-        if _follow_logs(job, stream, as_json) or not _delivered(job):
+        shown, end = _follow_logs(job, stream, as_json)
+        if shown or not _delivered(job):
+            click.echo(f"job {job.id}: {printable(end[:200])}", err=True)
             return
-        # The node had purged the job's folder already: its logs are the delivered ones.
+        # Delivered before the stream saw a line: its logs are the verified result's.
     text = job.logs(stream).decode("utf-8", "replace")
     lines = text.split("\n")  # not splitlines: \r, \x85 must stay visible, escaped
     if lines and lines[-1] == "":
@@ -285,9 +287,9 @@ def _delivered(job: Job) -> bool:
     return job.feed.last_result() is not None
 
 
-def _follow_logs(job: Job, stream: str, as_json: bool) -> int:
+def _follow_logs(job: Job, stream: str, as_json: bool) -> tuple[int, str]:
     """Print the running job's ``stream`` live until its container ends (JSON Lines with
-    ``as_json``); the node's closing word goes to stderr. Returns how many records came."""
+    ``as_json``); how many records came, and the node's closing word."""
     shown = 0
 
     def show(record: dict[str, Any]) -> None:
@@ -303,8 +305,7 @@ def _follow_logs(job: Job, stream: str, as_json: bool) -> int:
             say(printable(record["line"]))
 
     end = follow_logs(job, show)
-    click.echo(f"job {job.id}: {printable(end[:200])}", err=True)
-    return shown
+    return shown, end
 
 
 def jobs(requester: Requester, *, as_json: bool, active: bool) -> None:

@@ -6,7 +6,9 @@ The supervisor (:mod:`provider_node.executor.supervisor`) appends each stream to
 files from where it last read: new bytes are split into lines (a line longer than
 :data:`~jobmarket.node_api.MAX_LINE_BYTES` comes in pieces), decoded as UTF-8 with
 replacement, and handed out as records ``{"stream": "stdout", "line": "…"}``. Memory is
-bounded: at most one read chunk and one unfinished line per stream.
+bounded: at most one read chunk and one unfinished line per stream. Each file is held open
+once it exists, so the job's last lines are read even when the node delivers the result and
+purges the job folder between two looks.
 
 A TailFile keeps only its last bytes: when it cuts itself down (the job flooded its output)
 it rewrites itself in place under the reader. The reader notices (the file is shorter than
@@ -42,33 +44,40 @@ class _StreamTail:
         self._start_back = start_from_end_minus
         self._drop_first = False  # a snapshot starting mid-line drops that line's head
         self._seen = b""  # the last bytes read, ending at ``offset``: a rewrite moves them
+        # Held open once the file exists: when the node purges the job folder right after
+        # delivering (it can within one poll), what the job wrote last is still read.
+        self.fd: int | None = None
 
     def read(self, final: bool) -> Iterator[dict[str, Any]]:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except OSError:
-            return  # not written yet (the container has not started), or gone
-        try:
-            size = os.fstat(fd).st_size
-            if self._start_back is not None:  # a snapshot: only the last bytes
-                self.offset = max(0, size - self._start_back)
-                self._drop_first, self._start_back = self.offset > 0, None
-            if self._rewritten(fd, size):  # the TailFile cut itself down: jump to its end
-                self.offset, self.pending, self._seen = size, b"", b""
-                self.decoder.reset()
-                yield {"stream": self.stream, "skipped": True}
-            while self.offset < size:
-                data = os.pread(fd, min(_READ_CHUNK, size - self.offset), self.offset)
-                if not data:
-                    break
-                self.offset += len(data)
-                self._seen = (self._seen + data)[-_FINGERPRINT:]
-                yield from self._lines(data)
-        finally:
-            os.close(fd)
+        if self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                return  # not written yet (the container has not started), or gone
+        fd = self.fd
+        size = os.fstat(fd).st_size
+        if self._start_back is not None:  # a snapshot: only the last bytes
+            self.offset = max(0, size - self._start_back)
+            self._drop_first, self._start_back = self.offset > 0, None
+        if self._rewritten(fd, size):  # the TailFile cut itself down: jump to its end
+            self.offset, self.pending, self._seen = size, b"", b""
+            self.decoder.reset()
+            yield {"stream": self.stream, "skipped": True}
+        while self.offset < size:
+            data = os.pread(fd, min(_READ_CHUNK, size - self.offset), self.offset)
+            if not data:
+                break
+            self.offset += len(data)
+            self._seen = (self._seen + data)[-_FINGERPRINT:]
+            yield from self._lines(data)
         if final and self.pending:
             yield self._record(self.pending, partial=False, final=True)
             self.pending = b""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def _rewritten(self, fd: int, size: int) -> bool:
         if size < self.offset:
@@ -124,7 +133,22 @@ class LogTail:
         """The supervisor wrote ``capture.json``: the files are final."""
         return (self.folder / CAPTURE_NAME).exists()
 
+    @property
+    def opened(self) -> bool:
+        """A stream's file was found (the job's container was started)."""
+        return any(stream.fd is not None for stream in self.streams)
+
     def read(self, *, final: bool = False) -> Iterator[dict[str, Any]]:
         """The records written since the last read; ``final`` flushes unfinished lines."""
         for stream in self.streams:
             yield from stream.read(final)
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+    def __enter__(self) -> LogTail:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -49,6 +49,7 @@ from provider_node.api.views import job_view
 from provider_node.context.logs import emit
 from provider_node.executor import supervisor
 from provider_node.executor.jobdir import JobDir
+from provider_node.executor.logs import CAPTURE_NAME
 from provider_node.journal.store import Journal
 from provider_node.lifecycle.steps import Step
 
@@ -328,14 +329,16 @@ class _Handler(BaseHTTPRequestHandler):
         assert job is not None
         out = _Chunks(self.wfile)
         out.record({"job_id": job_id, "step": str(job.step), "follow": follow})
-        tail = LogTail(jobdir.logs, snapshot=not follow)
+        with LogTail(jobdir.logs, snapshot=not follow) as tail:
+            self._pump(tail, out, job_id, jobdir, follow)
+
+    def _pump(self, tail: LogTail, out: _Chunks, job_id: int, jobdir: JobDir, follow: bool) -> None:
         silent_since = time.monotonic()
         while True:
-            finished = tail.finished  # read after: everything before capture.json is in
-            for record in tail.read(final=finished or not follow):
+            for record in tail.read(final=not follow):
                 out.record(record)
                 silent_since = time.monotonic()
-            end = self._end_of(job_id, jobdir, finished, follow)
+            end = self._end_of(job_id, jobdir, tail.opened, follow)
             if end is not None:
                 for record in tail.read(final=True):
                     out.record(record)
@@ -348,11 +351,11 @@ class _Handler(BaseHTTPRequestHandler):
             out.flush()
             self.api.stop.wait(_POLL_S)
 
-    def _end_of(self, job_id: int, jobdir: JobDir, finished: bool, follow: bool) -> str | None:
-        """Why the stream ends now (None: it goes on)."""
+    def _end_of(self, job_id: int, jobdir: JobDir, ran: bool, follow: bool) -> str | None:
+        """Why the stream ends now (None: it goes on); ``ran``: its logs were seen."""
         if not follow:
             return "snapshot"
-        if finished:
+        if jobdir.logs.joinpath(CAPTURE_NAME).exists():
             return "the job's container ended"
         if self.api.stop.is_set():
             return "the node is stopping; ask again once it is back"
@@ -362,6 +365,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if jobdir.root.is_dir() and supervisor.is_running(jobdir):
             return None  # the container still runs (a job the chain took back is stopped)
+        if ran:  # its supervisor is done and the node moved on (it may have purged the folder)
+            return "the job's container ended"
         return f"the job is {step} on this node and no container of it runs"
 
 

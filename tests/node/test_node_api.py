@@ -45,8 +45,11 @@ API_PORT = free_port()
 API_URL = f"http://127.0.0.1:{API_PORT}"
 NODE_ARGS = ["--api-listen", f"127.0.0.1:{API_PORT}"]
 REGISTER_ARGS = ["--api-url", API_URL]
-# One line a second for a few seconds: long enough that lines arrive while it runs.
-TICKER = "for i in 1 2 3 4 5; do echo tick $i; echo warn $i >&2; sleep 1; done; echo done"
+# One line a second for some seconds: long enough that lines arrive while it runs, even for a
+# requester CLI that takes seconds to start on a busy machine.
+TICKS = 12
+TICKER = f"for i in $(seq {TICKS}); do echo tick $i; echo warn $i >&2; sleep 1; done; echo done"
+TICK_LINES = [*(f"tick {i}" for i in range(1, TICKS + 1)), "done"]
 
 
 @pytest.fixture(scope="module")
@@ -79,44 +82,59 @@ def test_the_requester_sees_a_running_jobs_lines_live(
     market: Market, node: ProviderNode, me: Requester, api: NodeApiClient
 ) -> None:
     job_id = market.post(shell_job(TICKER, timeout_s=60))
-    # The CLI follows the same job from another process, as a user would.
+
+    def still_running() -> dict[str, object]:
+        """Where the job stands on chain and on the node (its journal) right now."""
+        return {"chain": market.job(job_id).state, "node": api.job_view(job_id)["step"]}
+
+    # The CLI follows the job from another process, as a user would ...
     cli = subprocess.Popen(
         [sys.executable, "-m", "requester", "logs", str(job_id), "--follow",
          "--rpc-url", market.url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "JOBMARKET_HOME": str(market.home)},
     )  # fmt: skip
+    # ... and the Python API at the same time.
     seen: list[dict] = []
-    while_running: dict[str, object] = {}
+    at_first_record: dict[str, object] = {}
+    ended: list[str] = []
 
     def on_record(record: dict) -> None:
-        if not seen:  # the first line: is the job still running, on chain and on the node?
-            while_running["chain"] = market.job(job_id).state
-            while_running["node"] = api.job_view(job_id)["step"]
+        if not seen:
+            at_first_record.update(still_running())
         seen.append(record)
 
-    end = follow_logs(me.job(job_id), on_record, poll_s=0.2)
-    out, err = cli.communicate(timeout=60)
+    follower = threading.Thread(
+        target=lambda: ended.append(follow_logs(me.job(job_id), on_record, poll_s=0.2))
+    )
+    follower.start()
+    assert cli.stdout is not None
+    first_cli_line = cli.stdout.readline().rstrip("\n")
+    at_first_cli_line = still_running()
+    rest, err = cli.communicate(timeout=90)
+    follower.join(timeout=90)
 
-    assert while_running == {"chain": JobState.CLAIMED, "node": "running"}
-    assert [r["line"] for r in seen if r["stream"] == "stdout"] == [
-        *(f"tick {i}" for i in range(1, 6)),
-        "done",
-    ]
-    assert [r["line"] for r in seen if r["stream"] == "stderr"] == [
-        f"warn {i}" for i in range(1, 6)
-    ]
-    assert end == "the job's container ended"
+    assert at_first_record == {"chain": JobState.CLAIMED, "node": "running"}
+    assert at_first_cli_line == {"chain": JobState.CLAIMED, "node": "running"}
+    assert [r["line"] for r in seen if r["stream"] == "stdout"] == TICK_LINES
+    warnings = [r["line"] for r in seen if r["stream"] == "stderr"]
+    assert warnings == [f"warn {i}" for i in range(1, TICKS + 1)]
+    assert ended == ["the job's container ended"]
     assert cli.returncode == 0, err
-    assert out.splitlines() == [*(f"tick {i}" for i in range(1, 6)), "done"]
+    assert [first_cli_line, *rest.splitlines()] == TICK_LINES
     assert "container ended" in err
     node.wait_for_step(job_id, "submitted", timeout=60)
+    # Once delivered, --follow reads the verified result's logs, as `logs` always did.
+    delivered = _requester_cli(market, "logs", str(job_id), "--follow")
+    assert delivered.returncode == 0, delivered.stderr
+    assert delivered.stdout.splitlines() == TICK_LINES
 
 
 def test_only_the_jobs_requester_may_read_its_logs(
     market: Market, node: ProviderNode, me: Requester, api: NodeApiClient
 ) -> None:
-    job_id = market.post(shell_job("echo secret; sleep 3", timeout_s=60))
+    # It runs long enough for a requester CLI started while it runs to find it running.
+    job_id = market.post(shell_job("echo secret; sleep 15", timeout_s=60))
     _wait_for_claim(market, node, job_id)
     now = int(time.time())
 
@@ -164,6 +182,12 @@ def test_an_unknown_job_is_404_and_writes_are_refused(api: NodeApiClient) -> Non
     assert response.status_code == 405 and "read-only" in response.json()["error"]
     response = httpx.get(API_URL + "/v1/other", timeout=10)
     assert response.status_code == 404 and set(response.json()) == {"error"}
+    response = httpx.request("GET", API_URL + "/v1/jobs/1", content=b"x" * 100, timeout=10)
+    assert response.status_code == 413 and set(response.json()) == {"error"}
+    with socket.create_connection(("127.0.0.1", API_PORT), timeout=10) as raw:
+        raw.sendall(b"\x00\xff GARBAGE\r\n\r\n")
+        answer = raw.recv(4096)
+    assert answer.startswith(b'{"error": ') and b"Traceback" not in answer
 
 
 def test_requester_status_shows_the_nodes_view(market: Market, node: ProviderNode) -> None:
