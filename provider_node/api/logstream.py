@@ -12,9 +12,12 @@ purges the job folder between two looks.
 
 A TailFile keeps only its last bytes: when it cuts itself down (the job flooded its output)
 it rewrites itself in place under the reader. The reader notices (the file is shorter than
-where it stood, or the last bytes it read are no longer where it read them), jumps to the
-new end and says so with ``{"stream": …, "skipped": true}``: lines of a flood are lost to a
-live reader as they are to the capped file (the delivered logs keep the last bytes).
+where it stood, or the last bytes it read are no longer where it read them) and looks for
+those bytes in the rewritten file: found, it goes on right after them (nothing lost, nothing
+twice); gone, the bytes between were dropped by the cap, and it says so with
+``{"stream": …, "skipped": true}`` and goes on from the first whole line the file kept. (A
+flood of identical lines makes "where" ambiguous: some of those identical lines may then be
+skipped without the mark.)
 """
 
 from __future__ import annotations
@@ -59,10 +62,15 @@ class _StreamTail:
         if self._start_back is not None:  # a snapshot: only the last bytes
             self.offset = max(0, size - self._start_back)
             self._drop_first, self._start_back = self.offset > 0, None
-        if self._rewritten(fd, size):  # the TailFile cut itself down: jump to its end
-            self.offset, self.pending, self._seen = size, b"", b""
-            self.decoder.reset()
-            yield {"stream": self.stream, "skipped": True}
+        if self._rewritten(fd, size):  # the TailFile cut itself down under us
+            resume = self._find_seen(fd, size)
+            if resume is not None:  # what we read last is still there: go on right after it
+                self.offset = resume
+            else:  # the bytes between are lost: read the kept window from its first line
+                self.offset, self.pending, self._seen = 0, b"", b""
+                self._drop_first = True
+                self.decoder.reset()
+                yield {"stream": self.stream, "skipped": True}
         while self.offset < size:
             data = os.pread(fd, min(_READ_CHUNK, size - self.offset), self.offset)
             if not data:
@@ -85,6 +93,23 @@ class _StreamTail:
         if not self._seen:
             return False
         return os.pread(fd, len(self._seen), self.offset - len(self._seen)) != self._seen
+
+    def _find_seen(self, fd: int, size: int) -> int | None:
+        """Where the last bytes read now end in the rewritten file (their last occurrence),
+        or None when they are gone; read in bounded chunks."""
+        needle = self._seen
+        if not needle:
+            return None
+        found, start, tail = None, 0, b""
+        while start < size:
+            chunk = tail + os.pread(fd, min(_READ_CHUNK, size - start), start)
+            base = start - len(tail)
+            at = chunk.rfind(needle)
+            if at >= 0:
+                found = base + at + len(needle)
+            start = base + len(chunk)
+            tail = chunk[-(len(needle) - 1) :] if len(needle) > 1 else b""
+        return found
 
     def _lines(self, data: bytes) -> Iterator[dict[str, Any]]:
         buffer = self.pending + data

@@ -81,3 +81,21 @@ def test_a_snapshot_starts_at_a_whole_line_near_the_end(tmp_path: Path) -> None:
     assert lines[-1] == "line 00039999"
     assert all(line.startswith("line ") and len(line) == 13 for line in lines)
     assert 256 * 1024 // 14 - 1 <= len(lines) <= 256 * 1024 // 14
+
+
+def test_a_cut_that_kept_what_was_read_last_loses_nothing_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    out = TailFile(tmp_path / "stdout.log", 64)
+    tail = LogTail(tmp_path)
+    first = [f"a{n:02d}" for n in range(25)]  # 100 bytes, read at once
+    for line in first:
+        out.write(f"{line}\n".encode())
+    assert _lines(list(tail.read())) == first
+    then = [f"b{n:02d}" for n in range(8)]  # 32 more: past 2 * cap, cut to the last 64 bytes
+    for line in then:
+        out.write(f"{line}\n".encode())
+    after_cut = list(tail.read())
+
+    assert (tmp_path / "stdout.log").stat().st_size == 64  # it was cut under the reader
+    assert after_cut == [{"stream": "stdout", "line": line} for line in then]
