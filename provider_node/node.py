@@ -30,6 +30,7 @@ from jobmarket.content.peers import connect_configured_peers
 from jobmarket.content.store import ContentStore, open_store
 from jobmarket.errors import Unreachable, UserError
 from jobmarket.spec.capabilities import ProviderCapabilities
+from provider_node.api.server import NodeApi
 from provider_node.chain.events import Ledger
 from provider_node.chain.follower import ChainFollower
 from provider_node.chain.registration import CAPABILITIES_META, load_capabilities, registered_digest
@@ -123,6 +124,7 @@ class Node:
         reconciler = ReorgReconciler(rt, ledger.reposted, scheduler.stop_job)
         settler = Settler(rt)
         housekeeper = Housekeeper(rt)
+        api = self._start_api(rt)
         self._install_signal_handlers(rt)
         emit(
             log,
@@ -136,6 +138,7 @@ class Node:
             gpus=len(rt.capacity.gpu_devices),
             confirmations=self.settings.confirmations,
             store=rt.store.location,
+            api=api.url if api else None,
             startup_s=round(time.monotonic() - started, 3),
             **counts,
         )
@@ -144,7 +147,31 @@ class Node:
         try:
             self._loop(rt, follower, ledger, scheduler, reconciler, started)
         finally:
+            if api is not None:
+                rt.stop.set()  # open log streams end first, before the journal closes
+                api.close()
             self._shut_down(rt, scheduler, settler, housekeeper)
+
+    def _start_api(self, rt: Runtime) -> NodeApi | None:
+        """The read-only node API, when ``--api-listen`` asked for it."""
+        if self.settings.api_listen is None:
+            return None
+        api = NodeApi(
+            (self.settings.api_listen.host, self.settings.api_listen.port),
+            journal=rt.journal,
+            node={"account": rt.me, "market": rt.client.address, "chain_id": rt.client.chain_id},
+            jobdir_of=lambda job_id: rt.executor.jobdir(rt.identity.job_key(job_id)),
+            stop=rt.stop,
+        )
+        try:
+            api.start()
+        except BaseException:
+            rt.executor.close()
+            rt.store.close()
+            self.session.close()
+            self._release_run_lock()
+            raise
+        return api
 
     def _start_up_with_retries(self) -> tuple[Runtime, dict[str, int]]:
         def attempt() -> tuple[Runtime, dict[str, int]]:

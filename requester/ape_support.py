@@ -66,6 +66,15 @@ class ApeSigner:
             raise UserError(f"account {self.address} did not sign the permit", "nothing was sent")
         return int(signature.v), bytes(signature.r), bytes(signature.s)
 
+    def sign_message(self, text: str) -> str:
+        """EIP-191 signature of ``text`` (a provider node API's log request), 0x-hex."""
+        from eth_account.messages import encode_defunct
+
+        signed = self.account.sign_message(encode_defunct(text=text))
+        if signed is None:
+            raise UserError(f"account {self.address} did not sign the message", "nothing was sent")
+        return "0x" + bytes(signed.encode_rsv()).hex()
+
     def __repr__(self) -> str:
         return f"ApeSigner({self.address})"
 

@@ -14,9 +14,10 @@ from jobmarket.chain.units import WEI_PER_ETHER, WEI_PER_GWEI
 from jobmarket.cli import json_text
 from jobmarket.spec.result import ResultManifest
 from jobmarket.terminal import printable
-from requester.durations import format_duration
+from requester.durations import format_duration, format_time
 from requester.estimate import PATHS, CostEstimate
 from requester.history import JobStep
+from requester.node_api import ProviderView
 from requester.providers import ProviderListing
 from requester.status import JobStatus, JobSummary
 from requester.transactions import TxRecord
@@ -230,4 +231,28 @@ def results_text(manifest: ResultManifest, destination: Path) -> str:
     if manifest.logs.stderr_tail.strip():
         tail = manifest.logs.stderr_tail.strip().split("\n")[-3:]  # not splitlines: \r, \x85
         lines.append("  stderr (last lines): " + " | ".join(tail))
+    return "\n".join(lines)
+
+
+def provider_view_text(view: ProviderView) -> str:
+    """The provider node's view of a job under ``requester status`` (one line if none)."""
+    if view.document is None:
+        return f"  provider API:    {printable(view.problem or 'no answer')}"
+    doc = view.document
+    step = printable(str(doc.get("step", "?"))[:40])
+    since = doc.get("since")
+    plausible = isinstance(since, int | float) and 0 < since < 2**33
+    when = f" since {format_time(int(since))}" if plausible else ""
+    lines = [f"  provider view:   {step}{when} ({printable(view.url[:200])})"]
+    reason = doc.get("reason")
+    if isinstance(reason, str) and reason:
+        lines.append(f"    reason:        {printable(reason[:500])}")
+    waiting = doc.get("waiting")
+    if isinstance(waiting, str) and waiting:
+        lines.append(f"    waiting for:   {printable(waiting[:40])}")
+    status = doc.get("result_status")
+    if isinstance(status, str) and status:
+        exit_code = doc.get("exit_code")
+        code = f" (exit {exit_code})" if isinstance(exit_code, int) else ""
+        lines.append(f"    run:           {printable(status[:40])}{code}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from web3.types import TxParams
 
 from jobmarket.chain.accounts import account_address, load_account
 from jobmarket.chain.token import sign_permit
+from jobmarket.node_api import sign_text
 
 #: The transaction fields a signer receives (web3 names): a call to the market, with EIP-1559
 #: fees (type 2) or, when the node or web3 instance prices gas the old way, a gas price (type 0).
@@ -80,6 +81,11 @@ class KeySigner:
         """``(v, r, s)`` of an EIP-712 message (a token permit)."""
         return sign_permit(self.account.key, typed_data)
 
+    def sign_message(self, text: str) -> str:
+        """EIP-191 (``personal_sign``) signature of ``text``, 0x-hex: a provider node's API
+        opens a job's live logs to its requester with one (see ``jobmarket.node_api``)."""
+        return sign_text(self.account, text)
+
     def __repr__(self) -> str:
         return f"KeySigner({self.address})"
 
@@ -111,6 +117,11 @@ class NamedAccountSigner:
         if self._key is None:
             self._key = KeySigner(load_account(self.name, self.chain_id))
         return self._key
+
+    def sign_message(self, text: str) -> str:
+        if self._key is None:
+            self._key = KeySigner(load_account(self.name, self.chain_id))
+        return self._key.sign_message(text)
 
     def __repr__(self) -> str:
         return f"NamedAccountSigner({self.name!r}, {self.address})"

@@ -27,10 +27,12 @@ from requester.durations import parse_duration
 from requester.errors import ActionNotAllowed
 from requester.history import JobStep
 from requester.job import Job
+from requester.node_api import follow_logs, provider_view
 from requester.progress import JobProgress, WatchProgress
 from requester.render import (
     estimate_text,
     jobs_table,
+    provider_view_text,
     providers_table,
     results_text,
     status_text,
@@ -191,9 +193,16 @@ def post(
 
 
 def status(requester: Requester, *, as_json: bool, job_id: str) -> None:
+    """The job as the chain has it and, when its provider publishes a node API, as the
+    provider's node sees it (an API that does not answer is one line, never a failure)."""
     job = requester.job(job_id)
     current = with_retries(lambda: job.status(outcome=True), f"reading job {job_id}")
-    emit(as_json, current.to_json(), status_text(current))
+    view = provider_view(requester, current)
+    document = {**current.to_json(), "provider_api": view.to_json() if view else None}
+    text = status_text(current)
+    if view is not None:
+        text += "\n" + provider_view_text(view)
+    emit(as_json, document, text)
 
 
 def wait(
@@ -235,13 +244,32 @@ def act(requester: Requester, action: str, *, as_json: bool, job_id: str, **opti
 
 
 def logs(
-    requester: Requester, *, as_json: bool, job_id: str, stderr: bool, tail: int | None
+    requester: Requester,
+    *,
+    as_json: bool,
+    job_id: str,
+    stderr: bool,
+    tail: int | None,
+    follow: bool = False,
 ) -> None:
-    """A job's stdout (or stderr) from its verified result, escaped for the terminal."""
+    """A job's stdout (or stderr) from its verified result, escaped for the terminal; with
+    ``follow``, a job not delivered yet is streamed live from its provider's node API."""
     stream = "stderr" if stderr else "stdout"
     if tail is not None and tail < 0:
         raise InvalidInput(f"--tail {tail} is negative", "give a number of lines, e.g. --tail 20")
-    text = requester.job(job_id).logs(stream).decode("utf-8", "replace")
+    job = requester.job(job_id)
+    if follow and not _delivered(job):
+        if tail is not None:
+            raise InvalidInput(
+                "--tail applies to a delivered result's logs, not to --follow",
+                "drop --tail to follow the running job",
+            )
+        shown, end = _follow_logs(job, stream, as_json)
+        if shown or not _delivered(job):
+            click.echo(f"job {job.id}: {printable(end[:200])}", err=True)
+            return
+        # Delivered before the stream saw a line: its logs are the verified result's.
+    text = job.logs(stream).decode("utf-8", "replace")
     lines = text.split("\n")  # not splitlines: \r, \x85 must stay visible, escaped
     if lines and lines[-1] == "":
         lines.pop()
@@ -252,6 +280,33 @@ def logs(
     else:
         for line in lines:
             say(printable(line))
+
+
+def _delivered(job: Job) -> bool:
+    """Whether a result was submitted (its logs are read from it, verified)."""
+    job.status()  # reads the job's events up to now
+    return job.feed.last_result() is not None
+
+
+def _follow_logs(job: Job, stream: str, as_json: bool) -> tuple[int, str]:
+    """Print the running job's ``stream`` live until its container ends (JSON Lines with
+    ``as_json``); how many records came, and the node's closing word."""
+    shown = 0
+
+    def show(record: dict[str, Any]) -> None:
+        nonlocal shown
+        shown += 1
+        if record["stream"] != stream:
+            return
+        if record.get("skipped"):
+            click.echo(f"({stream}: the node kept only the last bytes; lines skipped)", err=True)
+        elif as_json:
+            click.echo(json_text({"job_id": job.id, "stream": stream, "line": record["line"]}))
+        else:
+            say(printable(record["line"]))
+
+    end = follow_logs(job, show)
+    return shown, end
 
 
 def jobs(requester: Requester, *, as_json: bool, active: bool) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from jobmarket.chain.units import Currency
-from jobmarket.spec.job import JobSpec, PeerAddress, Resources
+from jobmarket.spec.job import HttpUrl, JobSpec, PeerAddress, Resources
 from jobmarket.spec.validation import Document, StrictModel
 
 
@@ -178,6 +178,10 @@ class ProviderCapabilities(Document):
         default_factory=list,
         max_length=256,
         description="the accepted images this node holds (it does not pull); empty: not said",
+    )
+    api_url: HttpUrl | None = Field(
+        None,
+        description="the node's read-only API (job views, live logs for requesters): http(s)",
     )
 
     @property

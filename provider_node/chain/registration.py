@@ -91,6 +91,7 @@ _OPTION_OF_FIELD = {
     "max_resources.cpu": "--max-cpu",
     "max_resources.memory_mb": "--max-memory-mb",
     "max_resources.disk_mb": "--max-disk-mb",
+    "api_url": "--api-url",
 }
 
 
@@ -182,3 +183,17 @@ def with_ipfs_peers(document: ProviderCapabilities, store: ContentStore) -> Prov
     if not peers:
         return document
     return ProviderCapabilities.parse({**document.model_dump(mode="json"), "ipfs_peers": peers})
+
+
+def with_api_url(document: ProviderCapabilities, url: str | None) -> ProviderCapabilities:
+    """The document naming ``url`` as the node's API (``register --api-url``; None: as is)."""
+    if url is None:
+        return document
+    try:
+        return ProviderCapabilities.parse({**document.model_dump(mode="json"), "api_url": url})
+    except DocumentInvalid as err:
+        raise InvalidInput(
+            "cannot register with these options: " + "; ".join(map(_option_line, err.lines)),
+            "give --api-url as the http(s) URL requesters reach `run --api-listen` at; "
+            "nothing was sent",
+        ) from None

@@ -25,6 +25,7 @@ from provider_node.chain.registration import (
     CAPABILITIES_META,
     build_capabilities,
     machine_hardware,
+    with_api_url,
     with_ipfs_peers,
 )
 from provider_node.chain.signer import Mined
@@ -109,6 +110,13 @@ _HARDWARE = machine_hardware()
     metavar="AMOUNT",
     help="Stake to deposit with the registration, e.g. '0.5 ether' (500 on a token market).",
 )
+@click.option(
+    "--api-url",
+    metavar="URL",
+    default=None,
+    help="Publish this http(s) URL as the node's API (what requesters reach `run --api-listen` "
+    "at) [default: none].",
+)
 def register(
     rpc_url: str | None,
     account: str | None,
@@ -121,6 +129,7 @@ def register(
     max_timeout: int,
     networks: tuple[str, ...],
     stake: str,
+    api_url: str | None,
 ) -> None:
     """Publish this node's capability document and register it on-chain.
 
@@ -144,6 +153,7 @@ def register(
             accepted_images=list(images) or ["*"],
             networks=list(networks) or ["none"],
         )
+    document = with_api_url(document, api_url)
     value = deposit if currency.is_eth else 0  # a token stake follows the registration
     with open_store() as store:
         document = with_ipfs_peers(document, store)

@@ -154,6 +154,13 @@ _LOCAL_CHAINS_NOTE = " [default: 0 on a local chain, 2 elsewhere]"
     show_default=True,
     help="Log lines on stderr: logfmt text or one JSON object per line.",
 )
+@click.option(
+    "--api-listen",
+    type=LISTEN_ADDRESS,
+    default=None,
+    help="Serve the read-only node API here (job views; live logs for each job's requester) "
+    "[default: off]. Publish its public URL with `register --api-url`.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also log debug events (ranges, pipelines).")
 def run(
     rpc_url: str | None,
@@ -178,6 +185,7 @@ def run(
     retention: str,
     keep_results: bool,
     log_format: str,
+    api_listen: ListenAddress | None,
     verbose: bool,
 ) -> None:
     """Claim, run and deliver jobs from the market until stopped.
@@ -215,6 +223,7 @@ def run(
         health_max_lag=health_max_lag,
         retention_s=retention_s,
         keep_results=keep_results,
+        api_listen=api_listen,
     )
     Node(session, settings).run()
 

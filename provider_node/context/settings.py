@@ -50,3 +50,5 @@ class NodeSettings:
     retention_s: int = 7 * 86400
     # Keep results pinned after the retention (the journal is compacted all the same).
     keep_results: bool = False
+    # Where the read-only node API listens (host, port); None: no API (the default).
+    api_listen: ListenAddress | None = None

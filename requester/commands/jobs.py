@@ -72,9 +72,18 @@ def results(requester: Requester, **options: Any) -> None:
 @job_id_argument
 @click.option("--stderr", is_flag=True, help="The job's standard error instead of its output.")
 @click.option("--tail", type=int, metavar="N", help="Only the last N lines.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="While the job runs, stream its lines live from the provider's node API until it ends.",
+)
 @market_command
 def logs(requester: Requester, **options: Any) -> None:
-    """Print a job's logs from its verified result (escaped), without downloading outputs."""
+    """Print a job's logs from its verified result (escaped), without downloading outputs.
+
+    With --follow, a job not delivered yet is streamed from its provider's node API (signed by
+    your account: only the job's requester may read them) until its container ends.
+    """
     verbs.logs(requester, **options)
 
 
