@@ -85,6 +85,17 @@ def wait_for_health(status: int, timeout: float = 60) -> requests.Response:
         time.sleep(0.2)
 
 
+def wait_for_rpc_errors_above(count: float, timeout: float = 30) -> float:
+    """Scrape until the node has counted more RPC errors than ``count`` (its loop meets the
+    outage at its next poll, which may come after /healthz noticed it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = value(scrape(), "jobmarket_node_errors_total", kind="rpc")
+        if seen > count or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)
+
+
 def test_metrics_move_as_a_job_goes_from_post_to_payout(market: Market, node: ProviderNode) -> None:
     before = scrape()
     job_id = market.post(shell_job("sleep 1; echo done > /out/x"), review_window=3600)
@@ -208,7 +219,7 @@ def test_healthz_fails_while_anvil_is_stopped_and_recovers_when_it_is_back(
     try:
         down = wait_for_health(503)
         failing = health_command()
-        errors_during = value(scrape(), "jobmarket_node_errors_total", kind="rpc")
+        errors_during = wait_for_rpc_errors_above(rpc_errors)
     finally:
         market.anvil.start()  # the same port and, from its state file, the same chain
     back = wait_for_health(200)
