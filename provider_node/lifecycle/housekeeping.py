@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 
 from jobmarket.content.cid import Cid
-from provider_node.context.logs import emit, emit_repeated
-from provider_node.context.retry import Interrupted, is_transient
+from provider_node.context.logs import emit
+from provider_node.context.periodic import PeriodicTask
 from provider_node.context.runtime import Runtime
 from provider_node.io.inputs import remove_staged
 from provider_node.journal.store import REMEMBERED_BLOCKS, JobRecord, TxRecord, TxStatus
@@ -79,29 +78,12 @@ def compaction_blocker(job: JobRecord, txs: list[TxRecord], horizon: Horizon) ->
     return None
 
 
-class Housekeeper:
+class Housekeeper(PeriodicTask):
+    error_event = "housekeeping-error"
+    first_round_at_once = True
+
     def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
-        self.interval_s = interval_for(runtime.settings.retention_s)
-        self._thread = threading.Thread(target=self._loop, name="housekeeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.tick()
-            except Interrupted:
-                return
-            except Exception as err:
-                level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit_repeated(log, "housekeeping-error", level, (type(err).__name__,), cause=err)
-            if self.rt.stop.wait(self.interval_s):
-                return
+        super().__init__(runtime, interval_for(runtime.settings.retention_s), name="housekeeper")
 
     def horizon(self) -> Horizon:
         scanned_to = self.rt.journal.next_block(self.rt.client.start_block) - 1

@@ -12,15 +12,14 @@ Runs in its own thread so a slow transaction never delays the event loop or a cl
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from jobmarket.chain.client import TransactionRefused
 from jobmarket.chain.reasons import Revert
 from jobmarket.chain.states import JobState
 from provider_node.chain.signer import TxDropped
-from provider_node.context.logs import emit, emit_repeated
-from provider_node.context.retry import Interrupted, is_transient
+from provider_node.context.logs import emit
+from provider_node.context.periodic import PeriodicTask
 from provider_node.context.runtime import Runtime
 from provider_node.lifecycle.advance import advance
 from provider_node.lifecycle.steps import FINALIZED_BY_US, Step
@@ -40,28 +39,12 @@ def close_dispute_due(arbiter_deadline: int | None, chain_now: int) -> bool:
     return arbiter_deadline is not None and chain_now > arbiter_deadline
 
 
-class Settler:
+class Settler(PeriodicTask):
+    error_event = "settler-error"
+
     def __init__(self, runtime: Runtime, interval_s: float = 1.0) -> None:
-        self.rt = runtime
-        self.interval_s = interval_s
+        super().__init__(runtime, interval_s, name="settler")
         self._next_try: dict[tuple[str, int], float] = {}
-        self._thread = threading.Thread(target=self._loop, name="settler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self.rt.stop.wait(self.interval_s):
-            try:
-                self.tick()
-            except Interrupted:
-                return
-            except Exception as err:
-                level = logging.WARNING if is_transient(err) else logging.ERROR
-                emit_repeated(log, "settler-error", level, (type(err).__name__,), cause=err)
 
     def tick(self) -> None:
         """One round: finalize, close disputes, withdraw credits (each when due)."""
