@@ -165,7 +165,13 @@ def test_only_the_jobs_requester_may_read_its_logs(
     assert "from this node's clock" in answers["a stale timestamp"][2]["error"]
 
     # The requester's own signature opens them (a snapshot now, while it runs).
-    records = list(api.logs(job_id, signed_headers(me, job_id, PROVIDER_ADDRESS), follow=False))
+    # The claim comes before the container's first line: look again until the line is there.
+    deadline = time.monotonic() + 30
+    while True:
+        records = list(api.logs(job_id, signed_headers(me, job_id, PROVIDER_ADDRESS), follow=False))
+        if {"stream": "stdout", "line": "secret"} in records or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert {"stream": "stdout", "line": "secret"} in records
     # The CLI as another account: one error line naming the refusal, exit 1, no traceback.
     other = _requester_cli(market, "logs", str(job_id), "--follow", "--account", "TEST::2")
