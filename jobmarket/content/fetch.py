@@ -9,7 +9,10 @@ A job spec is hostile input, and so is every URL in it. Each download here is th
 * **aimed only where allowed**: :func:`check_fetch_target` refuses schemes other than http(s)
   and, unless the operator allows private addresses (``JOBMARKET_FETCH_PRIVATE=1``, e.g. on a
   test network), hosts that are or resolve to loopback, private, link-local or otherwise
-  non-public addresses — a requester cannot make a provider probe its own network.
+  non-public addresses — a requester cannot make a provider probe its own network. The check
+  is made again at connect time, on the very address the socket connects to
+  (:class:`_PublicOnlyBackend`): a host whose DNS answer changes between the check and the
+  connection (DNS rebinding) is refused there too.
 
 Every failure is one :class:`~jobmarket.errors.UserError` line naming the URL.
 """
@@ -23,6 +26,7 @@ import socket
 import urllib.parse
 from pathlib import Path
 
+import httpcore
 import httpx
 
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable
@@ -81,17 +85,66 @@ def check_fetch_target(url: str, *, allow_private: bool | None = None) -> None:
     except socket.gaierror:
         raise Unreachable(f"host of {_shown(url)} does not resolve", "check the URL") from None
     if any(_non_public(str(info[4][0])) for info in infos):
-        raise InvalidInput(
-            f"URL {_shown(url)} points at a private or loopback address",
-            f"only public hosts are fetched; the operator may allow private ones with "
-            f"{FETCH_PRIVATE_ENV}=1",
+        raise _private_target(_shown(url))
+
+
+def _private_target(what: str) -> InvalidInput:
+    return InvalidInput(
+        f"URL {what} points at a private or loopback address",
+        f"only public hosts are fetched; the operator may allow private ones with "
+        f"{FETCH_PRIVATE_ENV}=1",
+    )
+
+
+class _PrivateAddress(httpcore.ConnectError):
+    """Raised at connect time: the host resolved to a non-public address just now."""
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Connects only to public addresses, checked on the address the socket connects to: a
+    host whose DNS answer changed since :func:`check_fetch_target` (DNS rebinding) is refused
+    before a byte is sent. TLS still verifies the host name (the origin is unchanged)."""
+
+    def connect_tcp(  # type: ignore[override]
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: object = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as err:
+            raise httpcore.ConnectError(f"{host} does not resolve") from err
+        addresses = [str(info[4][0]) for info in infos]
+        if not addresses or any(_non_public(address) for address in addresses):
+            raise _PrivateAddress(f"{host} resolves to a private or loopback address")
+        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with :class:`_PublicOnlyBackend` as its connection pool's backend
+    (httpx has no public hook for the backend; the pool is rebuilt with the same TLS setup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=self._pool._ssl_context, network_backend=_PublicOnlyBackend()
         )
 
 
-def http_client(timeout: float = DEFAULT_FETCH_TIMEOUT_S) -> httpx.Client:
-    """A client that never follows redirects (each hop would need its own target check)."""
+def http_client(
+    timeout: float = DEFAULT_FETCH_TIMEOUT_S, *, allow_private: bool | None = None
+) -> httpx.Client:
+    """A client that never follows redirects (each hop would need its own target check) and,
+    unless private targets are allowed, connects only to public addresses."""
+    if allow_private is None:
+        allow_private = private_targets_allowed()
     return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=False,
+        transport=None if allow_private else _GuardedTransport(),
     )
 
 
@@ -133,6 +186,14 @@ def stream_to_file(
     except httpx.TimeoutException:
         target.unlink(missing_ok=True)
         raise Unreachable(f"{_shown(url)} did not answer in time", "try again later") from None
+    except httpx.ConnectError as err:
+        target.unlink(missing_ok=True)
+        if isinstance(err.__cause__ or err.__context__, _PrivateAddress):
+            raise _private_target(_shown(url)) from None
+        raise Unreachable(
+            f"{_shown(url)} cannot be fetched ({printable(type(err).__name__)})",
+            "check that the host answers",
+        ) from None
     except httpx.HTTPError as err:
         target.unlink(missing_ok=True)
         raise Unreachable(
@@ -163,7 +224,7 @@ def fetch_pinned(
     check_fetch_target(url, allow_private=allow_private)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.part")
-    with http_client(timeout) as client:
+    with http_client(timeout, allow_private=allow_private) as client:
         got = stream_to_file(client, url, partial, max_bytes=max_bytes)
     if got != sha256:
         partial.unlink(missing_ok=True)

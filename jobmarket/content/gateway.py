@@ -61,7 +61,7 @@ class GatewayStore(ContentStore):
         self.base_url = gateway_base(url)
         check_fetch_target(self.base_url, allow_private=allow_private)
         self.location = f"gateway {self.base_url}"
-        self._client = http_client(timeout)
+        self._client = http_client(timeout, allow_private=allow_private)
 
     def close(self) -> None:
         self._client.close()
@@ -162,7 +162,7 @@ def import_from_gateway(
     url = f"{base}/ipfs/{cid}?format=car&dag-scope=all"
     with tempfile.TemporaryDirectory(prefix="jobmarket-car-") as folder:
         car = Path(folder) / "dag.car"
-        with http_client(timeout) as client:
+        with http_client(timeout, allow_private=allow_private) as client:
             stream_to_file(
                 client,
                 url,

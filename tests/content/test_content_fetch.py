@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -33,8 +34,10 @@ DIGEST = hashlib.sha256(BODY).hexdigest()
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    served = 0  # requests answered, all servers together
 
     def do_GET(self) -> None:
+        _Handler.served += 1
         status, headers, body = self.routes.get(self.path.split("?")[0], (404, {}, b"no"))
         self.send_response(status)
         for name, value in headers.items():
@@ -103,6 +106,35 @@ def test_private_and_loopback_targets_are_refused_unless_the_operator_allows_the
                      allow_private=False)  # fmt: skip
     with pytest.raises(InvalidInput, match="http:// or https://"):
         fetch_pinned("file:///etc/passwd", DIGEST, tmp_path / "x", max_bytes=10**6)
+
+
+def test_a_host_that_rebinds_to_loopback_after_the_check_is_refused_at_connect_time(
+    tmp_path, monkeypatch
+):
+    """DNS rebinding: the name resolves to a public address when checked, then to loopback
+    when the socket connects. STAND-IN: the resolver is replaced (a fault injection; no DNS
+    server can be made to answer so here); the server is real, on loopback."""
+    asked: list[str] = []
+    routes = {"/data.bin": (200, {}, BODY)}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        asked.append(host)
+        address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"  # public, then loopback
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    with _serve(routes) as url:
+        port = url.rsplit(":", 1)[1]
+        seen_before = _Handler.served
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        with pytest.raises(InvalidInput, match="private or loopback address"):
+            fetch_pinned(f"http://rebind.example:{port}/data.bin", DIGEST, tmp_path / "x",
+                         max_bytes=10**6, allow_private=False)  # fmt: skip
+        assert len(asked) == 2  # checked once as public, refused at the connection
+        assert _Handler.served == seen_before  # the loopback server never got the request
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_kubos_gateway_serves_blocks_and_cars_every_block_verified(tmp_path):

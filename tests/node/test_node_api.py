@@ -111,7 +111,15 @@ def test_the_requester_sees_a_running_jobs_lines_live(
     assert cli.stdout is not None
     first_cli_line = cli.stdout.readline().rstrip("\n")
     at_first_cli_line = still_running()
-    rest, err = cli.communicate(timeout=90)
+    # The rest through the same buffered reader (communicate() reads the raw pipe and would
+    # miss lines readline() already buffered); stderr drained beside it.
+    errors: list[str] = []
+    drain = threading.Thread(target=lambda: errors.append(cli.stderr.read()))
+    drain.start()
+    rest = cli.stdout.read()
+    cli.wait(timeout=90)
+    drain.join(timeout=90)
+    err = errors[0] if errors else ""
     follower.join(timeout=90)
 
     assert at_first_record == {"chain": JobState.CLAIMED, "node": "running"}
