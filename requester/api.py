@@ -316,7 +316,7 @@ class Requester:
                 raise shortfall("post_job", me, balance, terms.price, 0)
             return
         held = self.client.currency_balance(me)
-        if held < terms.price:
+        if held < terms.price or not self.client.token_moves(me, terms.price):
             raise token_shortfall(terms.currency, held, terms.price)
 
     def _send_post(self, digest: bytes, terms: JobTerms) -> tuple[list[TxRecord], dict, TxRecord]:

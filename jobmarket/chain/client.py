@@ -344,6 +344,25 @@ class MarketClient:
             return False
         return True
 
+    def token_moves(self, owner: str, amount: int) -> bool:
+        """Whether the token would let ``owner`` move ``amount`` (an ``eth_call`` of
+        ``transfer(market, amount)``, nothing sent): a ``balanceOf`` that claims more than
+        ``owner`` holds, or a blocked account, is caught before an ``approve`` costs gas."""
+        if self.token is None:
+            return True
+        data = self.token.encode_abi("transfer", [self.address, amount])
+        try:
+            answer = bytes(
+                self.w3.eth.call(
+                    {"from": to_checksum_address(owner), "to": self.token.address, "data": data},
+                    "pending",
+                )
+            )
+        except (ContractLogicError, ValueError):
+            return False
+        # The market's own rule: no answer (USDT-style) or a 32-byte true is a success.
+        return len(answer) == 0 or (len(answer) == 32 and int.from_bytes(answer, "big") == 1)
+
     def approvals_needed(self, owner: str, amount: int) -> list[int]:
         """The ``approve`` amounts, in order, that let the market pull ``amount`` from
         ``owner``: none when the allowance covers it; a leftover allowance is set to zero first,

@@ -56,6 +56,13 @@ ERC20_ABI: list[dict[str, Any]] = [
     },
     {
         "type": "function",
+        "name": "transfer",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+        "outputs": [],  # checked by hand: USDT-style tokens return nothing
+    },
+    {
+        "type": "function",
         "name": "approve",
         "stateMutability": "nonpayable",
         "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],

@@ -222,6 +222,13 @@ def _require_tokens(session: Session, amount: int) -> None:
             "to stake (plus gas in ETH)",
             f"get more {currency.symbol} or stake less; nothing was sent",
         )
+    if not session.client.token_moves(me, amount):
+        raise UserError(
+            f"the token refuses to move {currency.format(amount)} from {me} although its "
+            f"balanceOf says it holds {currency.format(held)} (a blocked account, or a balance "
+            "that is not really there)",
+            "this token cannot back a stake; nothing was sent",
+        )
 
 
 def _stake_tokens(session: Session, amount: int) -> Mined:

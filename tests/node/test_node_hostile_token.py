@@ -69,22 +69,44 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileWorld]:
             yield HostileWorld(anvil.url, w3, client, token)
 
 
-def test_a_stake_after_a_leftover_allowance_on_a_usdt_style_token_resets_it_first(world):
-    registered = world.cli("register", "--stake", "500", "--image", "jobmarket/*")
-    assert registered.exit_code == 0, registered.stderr
-    assert "stake 500 hUSD" in registered.stdout
+@pytest.fixture(scope="module")
+def registered(world: HostileWorld) -> str:
+    """The provider registered with a 500 hUSD stake (its allowance starts at zero)."""
+    result = world.cli("register", "--stake", "500", "--image", "jobmarket/*")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_a_stake_after_a_leftover_allowance_on_a_usdt_style_token_resets_it_first(
+    world, registered
+):
+    assert "stake 500 hUSD" in registered
     # A leftover allowance (an earlier approve that was not used up): USDT refuses to change
     # it to another non-zero amount.
     token_call(world.w3, PROVIDER_KEY, world.token.functions.approve(world.client.address, 1))
     nonce = world.nonce()
+    before = world.client.provider_info(PROVIDER_ADDRESS).stake
 
     more = world.cli("stake", "100")
 
     assert more.exit_code == 0, more.stderr
-    assert "staked 100 hUSD: stake 600 hUSD" in more.stdout
+    assert "staked 100 hUSD: stake " in more.stdout
     assert world.nonce() == nonce + 3  # approve(0), approve(100), deposit_stake_token
-    assert world.client.provider_info(PROVIDER_ADDRESS).stake == 600 * HUSD
+    assert world.client.provider_info(PROVIDER_ADDRESS).stake == before + 100 * HUSD
     assert world.client.allowance(PROVIDER_ADDRESS) == 0
+
+
+def test_a_balance_that_lies_is_refused_before_the_approve_of_a_stake(world, registered):
+    world.configure(world.token.functions.set_balance_lie(10**6 * HUSD))
+    nonce = world.nonce()
+    try:
+        result = world.cli("stake", "5000")
+    finally:
+        world.configure(world.token.functions.set_balance_lie(0))
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "the token refuses to move 5000 hUSD from" in line and "nothing was sent" in line
+    assert world.nonce() == nonce
 
 
 def _string(raw: bytes) -> bytes:
@@ -99,7 +121,7 @@ def _string(raw: bytes) -> bytes:
         pytest.param(_string(b"\xff\xfe"), id="invalid UTF-8"),
     ],
 )
-def test_status_and_stake_show_a_hostile_symbol_as_one_short_word(world, raw):
+def test_status_and_stake_show_a_hostile_symbol_as_one_short_word(world, registered, raw):
     world.configure(world.token.functions.set_answer("symbol", raw))
     for verb in (("status",), ("stake", "1")):
         result = world.cli(*verb)
@@ -111,7 +133,7 @@ def test_status_and_stake_show_a_hostile_symbol_as_one_short_word(world, raw):
         assert "\x1b" not in text and "HHHHHHHHHHHHHHHHH" not in text and len(text) < 4000
 
 
-def test_a_token_that_changes_its_decimals_is_one_line_and_nothing_is_sent(world):
+def test_a_token_that_changes_its_decimals_is_one_line_and_nothing_is_sent(world, registered):
     world.configure(world.token.functions.set_answer("decimals", abi_encode(["uint8"], [18])))
     nonce = world.nonce()
     for verb in (("status",), ("stake", "1"), ("unstake", "1")):

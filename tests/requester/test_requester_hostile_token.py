@@ -216,8 +216,15 @@ def test_a_usdt_style_approve_after_a_leftover_allowance_resets_it_to_zero_first
     assert market.client.allowance(ME.address) == 0
 
 
-def test_a_balance_that_lies_is_refused_in_one_line_before_a_post_is_sent(cli, chain, store):
+@pytest.mark.parametrize("permit", [True, False], ids=["with permit", "approve path"])
+def test_a_balance_that_lies_is_refused_in_one_line_before_anything_is_sent(
+    cli, chain, store, permit
+):
+    """balanceOf says a million; the account holds nothing. On the approve path the approve
+    used to be mined (gas paid) before the post was refused."""
     market = hostile_market(chain, store)
+    if not permit:
+        market.configure(market.token.functions.set_domain(b"\0" * 32))
     poor = dev_account(3)
     market.configure(market.token.functions.set_balance_lie(10**6 * HUSD))
     nonce = chain.nonce(poor.address)
@@ -226,7 +233,7 @@ def test_a_balance_that_lies_is_refused_in_one_line_before_a_post_is_sent(cli, c
         cli(*POST, "--price", "2", "--market", market.address, "--account", "TEST::3")
     )
 
-    assert "token transfer failed" in line
+    assert "the token refuses to move 2 hUSD from your account although its balanceOf" in line
     assert chain.nonce(poor.address) == nonce
     assert market.client.job_count() == 0
 
