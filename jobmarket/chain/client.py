@@ -314,18 +314,28 @@ class MarketClient:
         return int(self.token.functions.allowance(owner, self.address).call())
 
     def supports_permit(self) -> bool:
-        """Whether the token answers EIP-2612's ``nonces``, a ``name`` and a
-        ``DOMAIN_SEPARATOR`` that is the domain we sign for (its name, version "1", this chain,
-        its address): a permit signed for another domain could only revert."""
+        """Whether the token has an EIP-2612 permit we can sign (see :meth:`permit_version`)."""
+        return self.permit_version() is not None
+
+    def permit_version(self) -> str | None:
+        """The EIP-712 domain version of the token's permit ("1", or "2" as USDC has), found by
+        matching its ``DOMAIN_SEPARATOR`` against its name, this chain and its address; None
+        when it answers no ``nonces``, ``name`` or a separator of neither: a permit signed for
+        another domain could only revert."""
         if self.token is None or self.token_address is None:
-            return False
+            return None
         try:
             separator = bytes(self.token.functions.DOMAIN_SEPARATOR().call())
             self.token.functions.nonces(self.address).call()
             name = str(self.token.functions.name().call())
         except Exception:  # a revert, no such function, an undecodable answer: no permit
-            return False
-        return separator == erc20.domain_separator(name, self.chain_id, self.token_address)
+            return None
+        for version in erc20.PERMIT_VERSIONS:
+            if separator == erc20.domain_separator(
+                name, self.chain_id, self.token_address, version
+            ):
+                return version
+        return None
 
     def permit_accepted(
         self, owner: str, amount: int, deadline: int, v: int, r: bytes, s: bytes
@@ -386,6 +396,7 @@ class MarketClient:
             value=amount,
             nonce=int(self.token.functions.nonces(owner).call()),
             deadline=deadline,
+            version=self.permit_version() or erc20.DEFAULT_PERMIT_VERSION,
         )
 
     def sign_permit(

@@ -73,6 +73,8 @@ ERC20_ABI: list[dict[str, Any]] = [
 ]
 # The version most EIP-2612 tokens put in their EIP-712 domain ("1"; USDC uses "2").
 DEFAULT_PERMIT_VERSION = "1"
+# The domain versions a permit is looked for under, in order.
+PERMIT_VERSIONS = (DEFAULT_PERMIT_VERSION, "2")
 # The selector of ``decimals()``, and the most decimals a market takes (the contract's rule).
 DECIMALS_CALL = "0x313ce567"
 MAX_DECIMALS = 18

@@ -22,6 +22,7 @@ from test_requester_token import TOKEN_CAPABILITIES
 from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.client import MarketClient
 from jobmarket.chain.devtoken import compiled, token_call
+from jobmarket.chain.token import domain_separator
 from jobmarket.devnet import deploy_market
 
 HUSD = 10**6  # one hUSD in a 6-decimal hostile token's smallest unit
@@ -199,6 +200,19 @@ def test_a_permit_that_cannot_work_falls_back_to_approve_and_post_without_a_reve
     assert [tx["function"] for tx in posted["transactions"]] == ["approve", "post_job_token"]
     assert chain.nonce(ME.address) == nonce + 2
     assert market.client.job(posted["job_id"]).price == 2 * HUSD
+
+
+def test_a_permit_with_domain_version_2_as_usdc_has_is_signed_for_that_domain(cli, chain, store):
+    market = hostile_market(chain, store)
+    token = market.token.address
+    version_2 = domain_separator("Hostile USD", chain.client.chain_id, token, version="2")
+    market.configure(market.token.functions.set_domain(version_2))
+    nonce = chain.nonce(ME.address)
+
+    posted = json.loads(ok(cli(*POST, "--price", "2", "--market", market.address, "--json")))
+
+    assert [tx["function"] for tx in posted["transactions"]] == ["post_job_permit"]
+    assert chain.nonce(ME.address) == nonce + 1
 
 
 def test_a_usdt_style_approve_after_a_leftover_allowance_resets_it_to_zero_first(cli, chain, store):
