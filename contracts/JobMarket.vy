@@ -1214,5 +1214,7 @@ def _token_decimals(token: address) -> uint256:
     )
     assert success and len(response) == 32, "token has no decimals"
     decimals: uint256 = convert(response, uint256)
-    assert decimals <= 36, "token has no decimals"
+    # Stakes hold 96 bits: beyond 18 decimals they would hold less than 79 billion tokens
+    # (0.00000008 of a 36-decimal token), too little to back the prices the market takes.
+    assert decimals <= 18, "token decimals above 18"
     return decimals

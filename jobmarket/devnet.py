@@ -30,9 +30,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 
 from jobmarket.chain import artifact, deployments
-from jobmarket.chain.client import ZERO_ADDRESS
+from jobmarket.chain.client import ZERO_ADDRESS, revert_reason
 from jobmarket.chain.deployments import (
     DEFAULT_ABANDON_SLASH_BPS,
     DEFAULT_ARBITER_WINDOW_S,
@@ -300,9 +301,19 @@ def deploy_market(
         raise TypeError("give a deployer account, or a sender and a sign function")
     bundle = artifact.bundle_json()
     factory = w3.eth.contract(abi=bundle["abi"], bytecode=bundle["deploymentBytecode"]["bytecode"])
-    tx = factory.constructor(
+    constructor = factory.constructor(
         arbiter, arbiter_window, collateral_bps, abandon_slash_bps, token
-    ).build_transaction({"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending")})
+    )
+    try:  # estimated while building: a constructor that reverts stops here, nothing sent
+        tx = constructor.build_transaction(
+            {"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending")}
+        )
+    except ContractLogicError as err:
+        raise UserError(
+            f"the contract refuses these deployment arguments: {revert_reason(err)}",
+            "check --token (an ERC-20 with decimals() of at most 18) and the other arguments; "
+            "nothing was sent",
+        ) from None
     tx_hash = w3.eth.send_raw_transaction(sign(dict(tx)))
     receipt = w3.eth.wait_for_transaction_receipt(
         tx_hash, timeout=receipt_timeout_s, poll_latency=0.05

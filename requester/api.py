@@ -50,7 +50,7 @@ from requester.outcomes import Outcomes
 from requester.posting import JobTerms, spec_from_parts, with_inputs
 from requester.providers import ProviderListing, find_provider, list_providers
 from requester.remote import with_remote_inputs
-from requester.signer import KeySigner, NamedAccountSigner, Signer, typed_data_signer
+from requester.signer import KeySigner, NamedAccountSigner, Signer, usable_permit
 from requester.status import JobSummary
 from requester.transactions import TxRecord, send, shortfall, token_shortfall
 
@@ -316,7 +316,7 @@ class Requester:
                 raise shortfall("post_job", me, balance, terms.price, 0)
             return
         held = self.client.currency_balance(me)
-        if held < terms.price:
+        if held < terms.price or not self.client.token_moves(me, terms.price):
             raise token_shortfall(terms.currency, held, terms.price)
 
     def _send_post(self, digest: bytes, terms: JobTerms) -> tuple[list[TxRecord], dict, TxRecord]:
@@ -329,18 +329,15 @@ class Requester:
         claim_deadline = terms.claim_deadline(self.now())
         permit = None
         approvals: list[TxRecord] = []
-        sign_typed = typed_data_signer(self.signer)
         if not terms.currency.is_eth:
-            if sign_typed is not None and client.supports_permit():
-                # The permit lives as long as the job can be claimed; the post uses it at once.
-                typed = client.permit_typed_data(me, terms.price, claim_deadline)
-                permit = (claim_deadline, *sign_typed(typed))
-            elif client.allowance(me) < terms.price:
+            # The permit lives as long as the job can be claimed; the post uses it at once.
+            permit = usable_permit(client, self.signer, me, terms.price, claim_deadline)
+            for amount in [] if permit is not None else client.approvals_needed(me, terms.price):
                 _, approved = send(
                     client,
                     self.signer,
                     "approve",
-                    build=lambda: client.build_approve(me, terms.price),
+                    build=lambda amount=amount: client.build_approve(me, amount),
                     announce=self.on_transaction,
                 )
                 approvals.append(approved)

@@ -23,7 +23,7 @@ from jobmarket.spec.job import JobSpec
 from requester.errors import explain_refusal
 from requester.posting import JobTerms
 from requester.providers import ProviderListing
-from requester.signer import Signer, typed_data_signer
+from requester.signer import Signer, usable_permit
 
 #: Gas of the requester's transactions in steady state (``make bench-gas``).
 TYPICAL_GAS = {
@@ -127,33 +127,30 @@ class CostEstimate:
 
 
 def _post_plan(
-    client: MarketClient, signer: Signer | None, sender: str, terms: JobTerms
-) -> tuple[str, bool]:
-    """How the post would go: ``(function, needs_approve)``, as ``Requester.post`` does it."""
+    client: MarketClient, signer: Signer | None, sender: str, terms: JobTerms, now: int
+) -> tuple[str, bool, tuple[int, int, bytes, bytes] | None]:
+    """How the post would go: ``(function, needs_approve, permit)``, as ``Requester.post``
+    does it."""
     if terms.currency.is_eth:
-        return "post_job", False
-    if signer is not None and typed_data_signer(signer) is not None and client.supports_permit():
-        return "post_job_permit", False
-    return "post_job_token", client.allowance(sender) < terms.price
+        return "post_job", False, None
+    permit = usable_permit(client, signer, sender, terms.price, terms.claim_deadline(now))
+    if permit is not None:
+        return "post_job_permit", False, permit
+    return "post_job_token", bool(client.approvals_needed(sender, terms.price)), None
 
 
 def _post_gas(
     client: MarketClient,
-    signer: Signer | None,
     sender: str,
     terms: JobTerms,
     spec: JobSpec | None,
+    permit: tuple[int, int, bytes, bytes] | None,
     now: int,
-    function: str,
 ) -> int:
     """The post's gas on the current chain (the sender must hold the price and, for
     ``post_job_token``, have allowed it, or the estimate fails without a reason)."""
     digest = spec.digest if spec is not None else hashlib.sha256(b"estimate").digest()
     deadline = terms.claim_deadline(now)
-    permit = None
-    if function == "post_job_permit":
-        sign_typed = typed_data_signer(signer)  # type: ignore[arg-type]
-        permit = (deadline, *sign_typed(client.permit_typed_data(sender, terms.price, deadline)))
     name, args, value = client.post_call(
         digest,
         terms.designated or ZERO_ADDRESS,
@@ -188,11 +185,11 @@ def estimate_costs(
     gas = dict(TYPICAL_GAS)
     balance = client.balance(sender)
     token_balance = None if terms.currency.is_eth else client.currency_balance(sender)
-    function, needs_approve = _post_plan(client, signer, sender, terms)
+    function, needs_approve, permit = _post_plan(client, signer, sender, terms, now)
     covered = token_balance if token_balance is not None else balance
     post_gas_estimated = covered >= terms.price and not needs_approve
     gas["post_job"] = (
-        _post_gas(client, signer, sender, terms, spec, now, function)
+        _post_gas(client, sender, terms, spec, permit, now)
         if post_gas_estimated
         else TYPICAL_GAS[function]
     )

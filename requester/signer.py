@@ -16,6 +16,7 @@ from eth_utils import to_checksum_address
 from web3.types import TxParams
 
 from jobmarket.chain.accounts import account_address, load_account
+from jobmarket.chain.client import MarketClient
 from jobmarket.chain.token import sign_permit
 from jobmarket.node_api import sign_text
 
@@ -52,6 +53,23 @@ def typed_data_signer(signer: Signer) -> Any | None:
     """``signer.sign_typed_data`` (EIP-712 → ``(v, r, s)``), or None for a signer that signs
     transactions only: a token market then posts with an approve instead of a permit."""
     return getattr(signer, "sign_typed_data", None)
+
+
+def usable_permit(
+    client: MarketClient, signer: Signer | None, owner: str, amount: int, deadline: int
+) -> tuple[int, int, bytes, bytes] | None:
+    """``(deadline, v, r, s)`` for ``post_job_permit``, or None when the post must go by
+    ``approve`` + ``post_job_token``: the signer signs transactions only, the token has no
+    EIP-2612 permit for the domain we sign for, or it would refuse this signed permit (an
+    ``eth_call``: a token that claims a permit it does not honour costs nobody a reverted
+    post)."""
+    sign_typed = None if signer is None else typed_data_signer(signer)
+    if sign_typed is None or not client.supports_permit():
+        return None
+    v, r, s = sign_typed(client.permit_typed_data(owner, amount, deadline))
+    if not client.permit_accepted(owner, amount, deadline, v, r, s):
+        return None
+    return deadline, v, r, s
 
 
 def signable(tx: TxParams) -> dict:

@@ -71,7 +71,15 @@ def shortfall(what: str, sender: str, balance: int, value: int, gas: int) -> Ins
 
 
 def token_shortfall(currency: Currency, balance: int, price: int) -> InsufficientFunds:
-    """The requester holds less of the market's token than the price (gas is ETH, apart)."""
+    """The requester holds less of the market's token than the price (gas is ETH, apart), or
+    the token refuses to move the price although its ``balanceOf`` says it is there."""
+    if balance >= price:
+        return InsufficientFunds(
+            f"the token refuses to move {currency.format(price)} from your account although "
+            f"its balanceOf says you hold {currency.format(balance)} (a blocked account, or a "
+            "balance that is not really there)",
+            "this token cannot pay for the job; nothing was sent",
+        )
     return InsufficientFunds(
         f"your balance is {currency.format(balance)}, the job needs {currency.format(price)} "
         "+ gas in ETH",

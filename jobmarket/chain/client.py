@@ -19,6 +19,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractLogicError,
     TimeExhausted,
     TransactionNotFound,
@@ -285,7 +286,10 @@ class MarketClient:
             return ETH
         token = self.token_address
         return rpc.with_retries(
-            lambda: erc20.read_currency(self.w3, token), "reading the market's token"
+            lambda: erc20.read_currency(
+                self.w3, token, int(self.contract.functions.price_unit().call())
+            ),
+            "reading the market's token",
         )
 
     @cached_property
@@ -310,15 +314,73 @@ class MarketClient:
         return int(self.token.functions.allowance(owner, self.address).call())
 
     def supports_permit(self) -> bool:
-        """Whether the token answers EIP-2612's ``nonces`` and ``DOMAIN_SEPARATOR``."""
+        """Whether the token has an EIP-2612 permit we can sign (see :meth:`permit_version`)."""
+        return self.permit_version() is not None
+
+    def permit_version(self) -> str | None:
+        """The EIP-712 domain version of the token's permit ("1", or "2" as USDC has), found by
+        matching its ``DOMAIN_SEPARATOR`` against its name, this chain and its address; None
+        when it answers no ``nonces``, ``name`` or a separator of neither: a permit signed for
+        another domain could only revert."""
+        if self.token is None or self.token_address is None:
+            return None
+        try:
+            separator = bytes(self.token.functions.DOMAIN_SEPARATOR().call())
+            self.token.functions.nonces(self.address).call()
+            name = str(self.token.functions.name().call())
+        except Exception:  # a revert, no such function, an undecodable answer: no permit
+            return None
+        for version in erc20.PERMIT_VERSIONS:
+            if separator == erc20.domain_separator(
+                name, self.chain_id, self.token_address, version
+            ):
+                return version
+        return None
+
+    def permit_accepted(
+        self, owner: str, amount: int, deadline: int, v: int, r: bytes, s: bytes
+    ) -> bool:
+        """Whether the token would accept this signed permit (an ``eth_call``, nothing sent):
+        a token that claims EIP-2612 but refuses the permit must not cost the owner a post
+        that reverts."""
         if self.token is None:
             return False
+        call = self.token.functions.permit(
+            to_checksum_address(owner), self.address, amount, deadline, v, r, s
+        )
         try:
-            self.token.functions.DOMAIN_SEPARATOR().call()
-            self.token.functions.nonces(self.address).call()
-        except Exception:
+            call.call({"from": to_checksum_address(owner)}, block_identifier="pending")
+        except (ContractLogicError, BadFunctionCallOutput, ValueError):
             return False
         return True
+
+    def token_moves(self, owner: str, amount: int) -> bool:
+        """Whether the token would let ``owner`` move ``amount`` (an ``eth_call`` of
+        ``transfer(market, amount)``, nothing sent): a ``balanceOf`` that claims more than
+        ``owner`` holds, or a blocked account, is caught before an ``approve`` costs gas."""
+        if self.token is None:
+            return True
+        data = self.token.encode_abi("transfer", [self.address, amount])
+        try:
+            answer = bytes(
+                self.w3.eth.call(
+                    {"from": to_checksum_address(owner), "to": self.token.address, "data": data},
+                    "pending",
+                )
+            )
+        except (ContractLogicError, ValueError):
+            return False
+        # The market's own rule: no answer (USDT-style) or a 32-byte true is a success.
+        return len(answer) == 0 or (len(answer) == 32 and int.from_bytes(answer, "big") == 1)
+
+    def approvals_needed(self, owner: str, amount: int) -> list[int]:
+        """The ``approve`` amounts, in order, that let the market pull ``amount`` from
+        ``owner``: none when the allowance covers it; a leftover allowance is set to zero first,
+        since USDT-style tokens refuse to change one non-zero allowance to another."""
+        allowance = self.allowance(owner)
+        if allowance >= amount:
+            return []
+        return [amount] if allowance == 0 else [0, amount]
 
     def permit_typed_data(self, owner: str, amount: int, deadline: int) -> dict[str, Any]:
         """The EIP-712 permit ``owner`` signs so that ``post_job_permit`` may pull ``amount``."""
@@ -334,6 +396,7 @@ class MarketClient:
             value=amount,
             nonce=int(self.token.functions.nonces(owner).call()),
             deadline=deadline,
+            version=self.permit_version() or erc20.DEFAULT_PERMIT_VERSION,
         )
 
     def sign_permit(

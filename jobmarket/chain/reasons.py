@@ -75,6 +75,7 @@ class Revert(StrEnum):
     TOKEN_FEE_ON_TRANSFER = "token fee on transfer"
     TOKEN_IS_NOT_A_CONTRACT = "token is not a contract"
     TOKEN_HAS_NO_DECIMALS = "token has no decimals"
+    TOKEN_DECIMALS_ABOVE_18 = "token decimals above 18"
 
     # Owner and deployment
     BPS_OVER_10000 = "bps over 10000"

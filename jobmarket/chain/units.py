@@ -8,7 +8,6 @@ whole tokens (``12.5`` means 12.5 USDC) and checks prices against the contract's
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from jobmarket.errors import InvalidInput
 
@@ -19,8 +18,16 @@ MAX_PRICE_GWEI = 2**56 - 1
 MAX_PRICE_WEI = MAX_PRICE_GWEI * WEI_PER_GWEI
 
 _UNITS = {"wei": 1, "gwei": WEI_PER_GWEI, "ether": WEI_PER_ETHER, "eth": WEI_PER_ETHER}
+# Decimals of each ETH unit: an amount in it is scaled by 10**decimals to wei.
+_UNIT_DECIMALS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
 _BARE_NUMBER = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*$")
 _PRICE_TEXT = re.compile(r"^\s*(?P<amount>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-zA-Z]+)\s*$")
+# An amount in plain digits: no sign, exponent, underscore, NaN or infinity.
+_PLAIN_AMOUNT = re.compile(r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$")
+# More whole digits than any uint256 amount has: refused before Python builds the number.
+MAX_AMOUNT_DIGITS = 80
+# How much of a user's text an error line repeats.
+_SHOWN_CHARS = 40
 
 
 def check_price(wei: int) -> int:
@@ -49,18 +56,41 @@ def parse_price(text: str) -> int:
     unit = _UNITS.get(match["unit"].lower()) if match else None
     if match is None or unit is None:
         raise InvalidInput(
-            f"cannot read the price {text!r}",
+            f"cannot read the price {shown(text)}",
             "write an amount in ether ('0.01') or with a unit ('250000 gwei', '10000000000 wei')",
         )
-    try:
-        exact = Decimal(match["amount"]) * unit
-    except InvalidOperation as err:  # pragma: no cover - the pattern admits only numbers
-        raise InvalidInput(f"cannot read the price {text!r}", "write e.g. '0.01 ether'") from err
-    if exact != exact.to_integral_value():
+    exact = scale_amount(match["amount"], _UNIT_DECIMALS[match["unit"].lower()])
+    if exact is None:
         raise InvalidInput(
-            f"the price {text!r} is a fraction of a wei", "give at most 9 decimals of gwei"
+            f"the price {shown(text)} is a fraction of a wei", "give at most 9 decimals of gwei"
         )
-    return check_price(int(exact))
+    return check_price(exact)
+
+
+def scale_amount(digits: str, decimals: int) -> int | None:
+    """``digits`` (``"12.5"``: plain digits, at most one point) times ``10**decimals``, exactly
+    (Decimal arithmetic rounds to 28 digits); None when that is not a whole number. More than
+    :data:`MAX_AMOUNT_DIGITS` whole digits is refused as above any amount the contract takes."""
+    match = _PLAIN_AMOUNT.match(digits)
+    if match is None:
+        raise InvalidInput(
+            f"cannot read the amount {shown(digits)}", "write plain digits, e.g. '12.5'"
+        )
+    whole = match["whole"].lstrip("0")
+    fraction = (match["fraction"] or "").rstrip("0")
+    if len(whole) > MAX_AMOUNT_DIGITS:
+        raise InvalidInput(
+            f"the amount {shown(digits)} has {len(whole)} digits, above any the contract takes",
+            "give a smaller amount",
+        )
+    if len(fraction) > decimals:
+        return None
+    return int(whole or "0") * 10**decimals + int(fraction.ljust(decimals, "0") or "0")
+
+
+def shown(text: str) -> str:
+    """A user's text as an error line quotes it: repr'd, and cut short when long."""
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…")
 
 
 def round_to_gwei(wei: int) -> int:
@@ -71,13 +101,16 @@ def round_to_gwei(wei: int) -> int:
 def format_price(wei: int) -> str:
     """Show an amount the way a person reads it: ether above 0.001 ETH, gwei below."""
     if wei >= WEI_PER_ETHER // 1000 or wei == 0:
-        return f"{_plain(Decimal(wei) / WEI_PER_ETHER)} ETH"
-    return f"{_plain(Decimal(wei) / WEI_PER_GWEI)} gwei"
+        return f"{_plain(wei, 18)} ETH"
+    return f"{_plain(wei, 9)} gwei"
 
 
-def _plain(amount: Decimal) -> str:
-    text = f"{amount:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def _plain(amount: int, decimals: int) -> str:
+    """``amount / 10**decimals`` in plain digits, exactly (no rounding, no exponent)."""
+    whole, fraction = divmod(abs(amount), 10**decimals)
+    sign = "-" if amount < 0 else ""
+    digits = f"{fraction:0{decimals}d}".rstrip("0") if decimals else ""
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
 @dataclass(frozen=True)
@@ -111,26 +144,24 @@ class Currency:
             return parse_price(text)
         if len(words) == 2 and words[1].lower() == self.symbol.lower():
             words = words[:1]
-        try:
-            if len(words) != 1:
-                raise InvalidOperation
-            amount = Decimal(words[0])
-        except InvalidOperation:
+        if len(words) == 1 and words[0].startswith("-"):
             raise InvalidInput(
-                f"cannot read the amount {text!r}",
-                f"write a number of {self.symbol}, e.g. '12.5' or '12.5 {self.symbol}'",
-            ) from None
-        if not amount.is_finite() or amount < 0:
-            raise InvalidInput(
-                f"the amount {text!r} is not a positive number", f"write e.g. '12.5 {self.symbol}'"
+                f"the amount {shown(text)} is not a positive number",
+                f"write e.g. '12.5 {self.symbol}'",
             )
-        exact = amount.scaleb(self.decimals)
-        if exact != exact.to_integral_value():
+        if len(words) != 1 or not _PLAIN_AMOUNT.match(words[0]):
             raise InvalidInput(
-                f"the amount {text!r} has more decimals than {self.symbol} ({self.decimals})",
+                f"cannot read the amount {shown(text)}",
+                f"write a number of {self.symbol} in plain digits, e.g. '12.5' or "
+                f"'12.5 {self.symbol}'",
+            )
+        exact = scale_amount(words[0], self.decimals)
+        if exact is None:
+            raise InvalidInput(
+                f"the amount {shown(text)} has more decimals than {self.symbol} ({self.decimals})",
                 f"give at most {self.decimals} decimals",
             )
-        return int(exact)
+        return exact
 
     def parse_price(self, text: str) -> int:
         """Parse a job price (or a stake) and check it the way the contract will.
@@ -165,7 +196,7 @@ class Currency:
         """An amount as a person reads it: ``12.5 USDC`` (ETH: as :func:`format_price`)."""
         if self.is_eth:
             return format_price(amount)
-        return f"{_plain(Decimal(amount).scaleb(-self.decimals))} {self.symbol}"
+        return f"{_plain(amount, self.decimals)} {self.symbol}"
 
 
 ETH = Currency(symbol="ETH", decimals=18, price_unit=WEI_PER_GWEI)

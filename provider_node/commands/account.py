@@ -222,20 +222,28 @@ def _require_tokens(session: Session, amount: int) -> None:
             "to stake (plus gas in ETH)",
             f"get more {currency.symbol} or stake less; nothing was sent",
         )
+    if not session.client.token_moves(me, amount):
+        raise UserError(
+            f"the token refuses to move {currency.format(amount)} from {me} although its "
+            f"balanceOf says it holds {currency.format(held)} (a blocked account, or a balance "
+            "that is not really there)",
+            "this token cannot back a stake; nothing was sent",
+        )
 
 
 def _stake_tokens(session: Session, amount: int) -> Mined:
-    """``approve`` the market for ``amount`` (only when the allowance is short), then
+    """``approve`` the market for ``amount`` (only when the allowance is short; a leftover
+    allowance is set to zero first, as USDT-style tokens require), then
     ``deposit_stake_token``; the deposit is estimated first, so a token the market refuses (a
     fee on transfer) stops there with the contract's reason."""
     client, me = session.client, session.account.address
     txs = session.tx_manager()
-    if client.allowance(me) < amount:
+    for approved in client.approvals_needed(me, amount):
         txs.transact(
             "approve",
             client.address,
-            amount,
-            build=lambda nonce: client.build_approve(me, amount, nonce),
+            approved,
+            build=lambda nonce, approved=approved: client.build_approve(me, approved, nonce),
         )
     require_funds(session, "deposit_stake_token", amount)
     return txs.transact("deposit_stake_token", amount)

@@ -333,3 +333,23 @@ def test_the_deploy_script_refuses_a_token_that_is_not_one_before_spending_gas(
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert accounts[0].nonce == nonce_before
+
+
+@pytest.mark.parametrize(
+    ("decimals", "reason"), [(36, "token decimals above 18"), (None, "token has no decimals")]
+)
+def test_the_deploy_script_refuses_a_token_the_contract_refuses_in_one_line(
+    tmp_path, accounts, project, decimals, reason
+):
+    """A 36-decimal token, or one whose decimals() reverts: was a web3 traceback."""
+    if decimals is None:
+        token = accounts[0].deploy(project.HostileAccount, accounts[1])  # no decimals()
+    else:
+        token = accounts[0].deploy(project.TestToken, "Wide", "WIDE", decimals, False)
+    nonce_before = accounts[0].nonce
+    result = run_deploy(tmp_path / "deployments.json", "--token", token.address)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"the contract refuses these deployment arguments: {reason}" in output, output
+    assert "Traceback" not in output
+    assert accounts[0].nonce == nonce_before

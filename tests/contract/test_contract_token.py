@@ -274,6 +274,24 @@ def test_a_market_cannot_be_deployed_with_an_address_that_is_not_a_token(
         owner.deploy(job_market_container, *args, market)  # a contract without decimals()
 
 
+@pytest.mark.parametrize("decimals", [19, 24, 36])
+def test_a_token_whose_prices_no_stake_could_back_is_refused_at_deployment(
+    project, job_market_container, owner, arbiter, provider, decimals
+):
+    """Stakes hold 96 bits (79 billion units of 10**18): in a 36-decimal token that is
+    0.00000008 tokens, so a job of 1 token (collateral 0.1) could never be claimed."""
+    args = (arbiter, ARBITER_WINDOW, COLLATERAL_BPS, ABANDON_SLASH_BPS)
+    token = owner.deploy(project.TestToken, "Wide", "WIDE", decimals, False)
+    with ape.reverts(Revert.TOKEN_DECIMALS_ABOVE_18):
+        owner.deploy(job_market_container, *args, token)
+    eighteen = owner.deploy(project.TestToken, "Wide", "WIDE", 18, False)
+    market = owner.deploy(job_market_container, *args, eighteen)
+    eighteen.mint(provider, 10**9 * 10**18, sender=owner)
+    eighteen.approve(market, 10**9 * 10**18, sender=provider)
+    market.register(digest("capabilities"), sender=provider)
+    market.deposit_stake_token(10**9 * 10**18, sender=provider)  # a billion tokens fit
+
+
 def test_the_market_client_posts_with_a_permit_and_stakes_in_tokens(token_markets, accounts):
     """What the requester and the node call: the client picks the token entry points, signs
     the permit and reads amounts in the token's units."""

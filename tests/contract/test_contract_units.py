@@ -121,3 +121,43 @@ def test_token_amounts_are_shown_with_the_symbol_and_eth_as_before():
     assert USDC.format(1) == "0.000001 USDC"
     assert ETH.format(10**16) == format_price(10**16) == "0.01 ETH"
     assert (price_unit_for(6), price_unit_for(9), price_unit_for(18)) == (1, 1, 10**9)
+
+
+WIDE = Currency(symbol="W36", decimals=36, price_unit=10**27, token="0x" + "36" * 20)
+
+
+@pytest.mark.parametrize(
+    ("currency", "text", "message"),
+    [
+        # Python's Decimal keeps 28 digits: this price was read as exactly 1 W36.
+        (WIDE, "1.0000000000000000000000000001", "not a whole multiple of 0.000000001 W36"),
+        (WIDE, "1." + "0" * 36 + "1", "has more decimals than W36 (36)"),
+        (USDC, "1e3", "cannot read the amount '1e3'"),
+        (USDC, "1E-7", "cannot read the amount"),
+        (USDC, "1e999999999", "cannot read the amount"),  # was a decimal.Overflow traceback
+        (USDC, "NaN", "cannot read the amount"),
+        (USDC, "Infinity", "cannot read the amount"),
+        (USDC, "1_000", "cannot read the amount '1_000'"),
+        (USDC, "0x10", "cannot read the amount"),
+        (USDC, "-0", "is not a positive number"),
+        (USDC, "9" * 5000, "has 5000 digits, above any the contract takes"),
+        (USDC, str(2**256), "above the contract's maximum"),
+        (ETH, "9" * 5000 + " ether", "has 5000 digits, above any the contract takes"),
+        (ETH, "72057594.037927935000000000000001 ether", "is a fraction of a wei"),
+    ],
+)
+def test_a_price_is_read_exactly_and_odd_notations_are_refused_in_a_short_line(
+    currency, text, message
+):
+    with pytest.raises(InvalidInput, match=re.escape(message)) as refused:
+        currency.parse_price(text)
+    assert len(str(refused.value)) < 300
+
+
+def test_amounts_are_shown_exactly_whatever_the_decimals():
+    assert WIDE.format(10**36 + 10**27) == "1.000000001 W36"
+    assert WIDE.format(123456789012345678901234567890123456789) == (
+        "123.456789012345678901234567890123456789 W36"
+    )
+    assert WIDE.parse_price("123.456789012") == 123456789012 * 10**27
+    assert format_price(MAX_PRICE_WEI) == "72057594.037927935 ETH"
