@@ -12,9 +12,10 @@ to its loop. It reads the journal and the job folders and writes nothing:
   time it was signed at (within ±60 s of the node's clock); anything else is 403.
 
 Every answer is JSON, errors one line ``{"error": "…"}``; no traceback ever reaches a client.
-Requests are bounded (GET only, no body, the standard library's limits on the request line
-and headers, a 10 s read timeout) and so is the work: at most :data:`MAX_CONNECTIONS`
-connections and :data:`MAX_STREAMS` log streams at once (503 beyond), documents of at most
+Requests are bounded (GET only, no body, at most :data:`MAX_QUERY_FIELDS` query fields, the
+standard library's limits on the request line and headers, which must all arrive within
+:data:`REQUEST_TIMEOUT_S`) and so is the work: at most :data:`MAX_CONNECTIONS` connections and
+:data:`MAX_STREAMS` log streams at once (503 beyond), documents of at most
 :data:`~jobmarket.node_api.MAX_DOCUMENT_BYTES`.
 """
 
@@ -58,6 +59,7 @@ log = logging.getLogger("provider_node")
 MAX_CONNECTIONS = 32
 MAX_STREAMS = 8
 REQUEST_TIMEOUT_S = 10.0
+MAX_QUERY_FIELDS = 8
 _POLL_S = 0.2
 _FLUSH_BYTES = 64 * 1024
 # Steps at which a job's container may still be coming or running: a followed stream waits.
@@ -177,6 +179,35 @@ class _Handler(BaseHTTPRequestHandler):
     def api(self) -> NodeApi:
         return self.server.api
 
+    def handle_one_request(self) -> None:
+        """One request whose line and headers must all arrive within
+        :data:`REQUEST_TIMEOUT_S` (the socket's timeout alone is per read: a client sending a
+        byte every few seconds would hold a connection slot for ever)."""
+        self._head_late = False
+        timer = threading.Timer(REQUEST_TIMEOUT_S, self._head_overdue)
+        timer.daemon = True
+        self._head_timer = timer
+        timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            timer.cancel()
+
+    def _head_overdue(self) -> None:
+        self._head_late = True
+        with suppress(OSError):  # the blocked read returns; the answer can still be written
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers
+        self._head_timer.cancel()
+        if self._head_late:
+            self.close_connection = True
+            if parsed:  # a head cut short by the deadline is not a request to answer
+                self._error(408, f"the request did not arrive within {REQUEST_TIMEOUT_S:.0f} s")
+            return False
+        return parsed
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("node API %s", format % args)
 
@@ -184,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
         """The standard library's own refusals (bad request line, headers too long, unknown
         method) as one JSON line, like every other answer."""
         self.close_connection = True
+        if getattr(self, "_head_late", False):  # cut short by the deadline, not malformed
+            code, message = 408, f"the request did not arrive within {REQUEST_TIMEOUT_S:.0f} s"
         with suppress(Exception):
             self._json(code, {"error": message or HTTPStatus(code).phrase})
 
@@ -233,7 +266,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(413, "a request to this API carries no body")
             return
         parts = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(parts.query, max_num_fields=8)
+        try:
+            query = urllib.parse.parse_qs(parts.query, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:  # more fields than that
+            self.close_connection = True
+            self._error(400, f"a request to this API has at most {MAX_QUERY_FIELDS} query fields")
+            return
         if match := _JOB.fullmatch(parts.path):
             self._job(int(match.group(1)))
         elif match := _LOGS.fullmatch(parts.path):

@@ -1,0 +1,85 @@
+"""The node API against a hostile stranger (adversarial tier): the real server
+(:class:`provider_node.api.server.NodeApi`) on a real journal, spoken to over real sockets.
+
+Whatever a stranger sends, the answer is one JSON line with a 4xx code (never a 500, never an
+``api-error`` warning the stranger can make the node write at will), and no request can hold
+one of the node's few connection slots for longer than the request deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from provider_node.api import server
+from provider_node.api.server import NodeApi
+from provider_node.executor.jobdir import JobDir
+from provider_node.journal.store import Journal
+
+ACCOUNT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[NodeApi]:
+    node_api = NodeApi(
+        ("127.0.0.1", 0),
+        journal=Journal(tmp_path / "journal.sqlite3"),
+        node={"account": ACCOUNT, "market": ACCOUNT, "chain_id": 1},
+        jobdir_of=lambda job_id: JobDir(tmp_path / "jobs" / str(job_id)),
+        stop=threading.Event(),
+    )
+    node_api.start()
+    yield node_api
+    node_api.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/jobs/99999999999999999999",  # beyond SQLite's INTEGER
+        "/v1/jobs/9223372036854775808/logs",  # 2**63
+        "/v1/jobs/1?" + "&".join(f"f{i}=1" for i in range(20)),  # more query fields than allowed
+    ],
+)
+def test_a_strangers_odd_request_is_a_4xx_line_never_a_500(
+    api: NodeApi, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = httpx.get(api.url + path, timeout=10)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.text.count("\n") == 1 and set(response.json()) == {"error"}
+    assert "api-error" not in caplog.text  # no warning a stranger can make the node write
+
+
+def test_a_request_dribbled_a_byte_at_a_time_loses_its_slot_at_the_deadline(
+    api: NodeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "REQUEST_TIMEOUT_S", 1.0)
+    host, port = api.url.removeprefix("http://").rsplit(":", 1)
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(b"GET /v1/jobs/1 HTTP/1.1\r\nX-Slow: ")
+        # Far longer than the deadline in all (30 x 0.3 s), each byte well within the
+        # socket's per-read timeout: the deadline, not the read timeout, must drop it.
+        for _ in range(30):
+            try:
+                raw.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.3)
+            raw.setblocking(False)
+            try:
+                answer += raw.recv(4096)
+            except BlockingIOError:
+                pass
+            finally:
+                raw.setblocking(True)
+            if answer:
+                break
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b'{"error": "the request did not arrive within 1 s"}' in answer
