@@ -15,7 +15,8 @@ Every answer is JSON, errors one line ``{"error": "…"}``; no traceback ever re
 Requests are bounded (GET only, no body, at most :data:`MAX_QUERY_FIELDS` query fields, the
 standard library's limits on the request line and headers, which must all arrive within
 :data:`REQUEST_TIMEOUT_S`) and so is the work: at most :data:`MAX_CONNECTIONS` connections and
-:data:`MAX_STREAMS` log streams at once (503 beyond), documents of at most
+:data:`MAX_STREAMS` log streams at once, :data:`MAX_STREAMS_PER_REQUESTER` per requester (503
+beyond), documents of at most
 :data:`~jobmarket.node_api.MAX_DOCUMENT_BYTES`.
 """
 
@@ -58,6 +59,8 @@ log = logging.getLogger("provider_node")
 
 MAX_CONNECTIONS = 32
 MAX_STREAMS = 8
+#: Log streams one requester may hold at once: one requester cannot take every stream.
+MAX_STREAMS_PER_REQUESTER = 2
 REQUEST_TIMEOUT_S = 10.0
 MAX_QUERY_FIELDS = 8
 _POLL_S = 0.2
@@ -86,6 +89,8 @@ class NodeApi:
         self.jobdir_of = jobdir_of
         self.stop = stop
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self._streams_by_requester: dict[str, int] = {}
+        self._streams_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -114,6 +119,30 @@ class NodeApi:
         self._thread.daemon = True
         self._thread.start()
         return self.url
+
+    def open_stream(self, requester: str) -> str | None:
+        """Take a log stream for ``requester``; why not (None: taken, :meth:`close_stream`
+        gives it back)."""
+        key = requester.lower()
+        with self._streams_lock:
+            held = self._streams_by_requester.get(key, 0)
+            if held >= MAX_STREAMS_PER_REQUESTER:
+                return (
+                    f"this requester already has {held} log streams open on this node (at most "
+                    f"{MAX_STREAMS_PER_REQUESTER}); close one first"
+                )
+            if not self.streams.acquire(blocking=False):
+                return "too many log streams are open on this node; try again shortly"
+            self._streams_by_requester[key] = held + 1
+        return None
+
+    def close_stream(self, requester: str) -> None:
+        key = requester.lower()
+        with self._streams_lock:
+            held = self._streams_by_requester.pop(key, 0) - 1
+            if held > 0:
+                self._streams_by_requester[key] = held
+            self.streams.release()
 
     def close(self) -> None:
         if self._server is not None:
@@ -299,14 +328,15 @@ class _Handler(BaseHTTPRequestHandler):
             emit(log, "api-refused", logging.INFO, job=job_id, reason=refusal)
             self._error(403, refusal)
             return
-        if not self.api.streams.acquire(blocking=False):
+        busy = self.api.open_stream(job.requester)
+        if busy is not None:
             self.close_connection = True
-            self._error(503, "too many log streams are open on this node; try again shortly")
+            self._error(503, busy)
             return
         try:
             self._stream(job_id, follow)
         finally:
-            self.api.streams.release()
+            self.api.close_stream(job.requester)
 
     def _refusal(self, job_id: int, requester: str) -> str | None:
         """Why this request may not read the job's logs (None: it may)."""

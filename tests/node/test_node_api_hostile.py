@@ -17,10 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jobmarket.chain.accounts import test_account as dev_account
+from jobmarket.node_api import SIGNATURE_HEADER, TIMESTAMP_HEADER, logs_message, sign_text
 from provider_node.api import server
-from provider_node.api.server import NodeApi
+from provider_node.api.server import MAX_STREAMS, NodeApi
 from provider_node.executor.jobdir import JobDir
-from provider_node.journal.store import Journal
+from provider_node.journal.store import Journal, PostedJob
+from provider_node.lifecycle.steps import Step
 
 ACCOUNT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
@@ -83,3 +86,46 @@ def test_a_request_dribbled_a_byte_at_a_time_loses_its_slot_at_the_deadline(
                 break
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b'{"error": "the request did not arrive within 1 s"}' in answer
+
+
+def _running_job(journal: Journal, job_id: int, requester: str) -> None:
+    """A job the journal has as running (its container comes: a followed stream waits)."""
+    posted = PostedJob(job_id, requester, None, bytes(32), 10**16, 10**15, 2**40, 600, 600, 1)
+    journal.record_posted(posted)
+    journal.write_step(job_id, Step.RUNNING)
+
+
+def _open_stream(api: NodeApi, job_id: int, account: object) -> tuple[socket.socket, bytes]:
+    """A followed log stream, signed by ``account``; the socket (left open) and status line."""
+    stamp = int(time.time())
+    text = logs_message(job_id, market=ACCOUNT, chain_id=1, provider=ACCOUNT, timestamp=stamp)
+    host, port = api.url.removeprefix("http://").rsplit(":", 1)
+    raw = socket.create_connection((host, int(port)), timeout=10)
+    signed = f"{SIGNATURE_HEADER}: {sign_text(account, text)}\r\n{TIMESTAMP_HEADER}: {stamp}"
+    raw.sendall(f"GET /v1/jobs/{job_id}/logs?follow=1 HTTP/1.1\r\n{signed}\r\n\r\n".encode())
+    status = b""
+    while b"\r\n" not in status:
+        status += raw.recv(1)
+    return raw, status.split(b"\r\n")[0]
+
+
+def test_one_requester_cannot_hold_every_log_stream(api: NodeApi) -> None:
+    greedy, honest = dev_account(3), dev_account(4)
+    for job_id in range(MAX_STREAMS):
+        _running_job(api.journal, job_id, greedy.address)
+    _running_job(api.journal, 100, honest.address)
+    opened: list[socket.socket] = []
+    try:
+        answers = []
+        for job_id in range(MAX_STREAMS):  # as many as the node would take
+            raw, status = _open_stream(api, job_id, greedy)
+            opened.append(raw)
+            answers.append(status)
+        raw, honest_status = _open_stream(api, 100, honest)
+        opened.append(raw)
+    finally:
+        for raw in opened:
+            raw.close()
+    assert honest_status == b"HTTP/1.1 200 OK"  # the other requester still gets its stream
+    assert answers.count(b"HTTP/1.1 200 OK") == server.MAX_STREAMS_PER_REQUESTER
+    assert set(answers[server.MAX_STREAMS_PER_REQUESTER :]) == {b"HTTP/1.1 503 Service Unavailable"}
