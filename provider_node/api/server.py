@@ -48,7 +48,7 @@ from jobmarket.node_api import (
 )
 from provider_node.api.logstream import LogTail
 from provider_node.api.views import job_view
-from provider_node.context.logs import emit
+from provider_node.context.logs import emit_repeated
 from provider_node.executor import supervisor
 from provider_node.executor.jobdir import JobDir
 from provider_node.executor.logs import CAPTURE_NAME
@@ -281,7 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:
             self.close_connection = True
             log.debug("node API error", exc_info=True)
-            emit(log, "api-error", logging.WARNING, error=type(err).__name__)
+            # At most a line per 30 s (repeated=N): requests are a stranger's to repeat.
+            name = type(err).__name__
+            emit_repeated(log, "api-error", logging.WARNING, (name,), error=name)
             with suppress(Exception):
                 self._error(500, "the node could not answer; try again")
 
@@ -325,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         refusal = self._refusal(job_id, job.requester)
         if refusal:
-            emit(log, "api-refused", logging.INFO, job=job_id, reason=refusal)
+            emit_repeated(log, "api-refused", logging.INFO, (), job=job_id, reason=refusal)
             self._error(403, refusal)
             return
         busy = self.api.open_stream(job.requester)

@@ -8,6 +8,7 @@ one of the node's few connection slots for longer than the request deadline.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -129,3 +130,15 @@ def test_one_requester_cannot_hold_every_log_stream(api: NodeApi) -> None:
     assert honest_status == b"HTTP/1.1 200 OK"  # the other requester still gets its stream
     assert answers.count(b"HTTP/1.1 200 OK") == server.MAX_STREAMS_PER_REQUESTER
     assert set(answers[server.MAX_STREAMS_PER_REQUESTER :]) == {b"HTTP/1.1 503 Service Unavailable"}
+
+
+def test_a_stranger_repeating_refused_requests_cannot_fill_the_nodes_log(
+    api: NodeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    _running_job(api.journal, 5, dev_account(3).address)
+    caplog.set_level(logging.INFO, logger="provider_node")
+    with httpx.Client(timeout=10) as client:
+        codes = {client.get(api.url + "/v1/jobs/5/logs").status_code for _ in range(50)}
+    assert codes == {403}
+    refusals = [r for r in caplog.records if "api-refused" in r.getMessage()]
+    assert len(refusals) <= 1  # one line per 30 s, the next one saying how many were left out
