@@ -67,6 +67,9 @@ _POLL_S = 0.2
 _FLUSH_BYTES = 64 * 1024
 # Steps at which a job's container may still be coming or running: a followed stream waits.
 _LIVE_STEPS = frozenset({Step.CLAIMING, Step.CLAIMED, Step.RUNNING})
+# Steps at which no container of the job's current post ran here: what its folder may still
+# hold (a post a reorg replaced, before the reconciler purged it) is another requester's.
+_NOT_RUN_STEPS = frozenset({Step.SEEN, Step.DECLINED})
 _JOB = re.compile(r"/v1/jobs/([0-9]{1,20})")
 _LOGS = re.compile(r"/v1/jobs/([0-9]{1,20})/logs")
 
@@ -387,6 +390,10 @@ class _Handler(BaseHTTPRequestHandler):
         assert job is not None
         out = _Chunks(self.wfile)
         out.record({"job_id": job_id, "step": str(job.step), "follow": follow})
+        if job.step in _NOT_RUN_STEPS:
+            out.record({"end": f"the job is {job.step} on this node: no container of it ran here"})
+            out.close()
+            return
         with LogTail(jobdir.logs, snapshot=not follow) as tail:
             self._pump(tail, out, job_id, jobdir, follow)
 

@@ -8,6 +8,7 @@ one of the node's few connection slots for longer than the request deadline.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -142,3 +143,33 @@ def test_a_stranger_repeating_refused_requests_cannot_fill_the_nodes_log(
     assert codes == {403}
     refusals = [r for r in caplog.records if "api-refused" in r.getMessage()]
     assert len(refusals) <= 1  # one line per 30 s, the next one saying how many were left out
+
+
+def _snapshot(api: NodeApi, job_id: int, account: object) -> list[dict]:
+    stamp = int(time.time())
+    text = logs_message(job_id, market=ACCOUNT, chain_id=1, provider=ACCOUNT, timestamp=stamp)
+    headers = {SIGNATURE_HEADER: sign_text(account, text), TIMESTAMP_HEADER: str(stamp)}
+    response = httpx.get(f"{api.url}/v1/jobs/{job_id}/logs", headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def test_the_requester_of_a_post_a_reorg_replaced_cannot_read_the_old_posts_logs(
+    api: NodeApi,
+) -> None:
+    first, second = dev_account(3), dev_account(4)
+    _running_job(api.journal, 7, first.address)
+    logs = api.jobdir_of(7).logs
+    logs.mkdir(parents=True)
+    (logs / "stdout.log").write_text("the first requester's secret\n")
+    assert {"stream": "stdout", "line": "the first requester's secret"} in _snapshot(api, 7, first)
+    # The journal as the ledger leaves it when a reorg brings job 7 back posted by another
+    # requester (a JobPosted with the same id), before the reconciler stops and purges the old
+    # post's container and folder: the folder still holds the first requester's lines.
+    reposted = PostedJob(7, second.address, None, b"\1" * 32, 10**16, 10**15, 2**40, 600, 600, 9)
+    assert api.journal.record_posted(reposted) == "changed"
+    api.journal.write_step(7, Step.SEEN)
+
+    records = _snapshot(api, 7, second)
+    assert not any("secret" in str(record) for record in records)
+    assert "no container of it ran here" in records[-1]["end"]
