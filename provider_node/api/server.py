@@ -32,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable
 from contextlib import suppress
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from jobmarket.errors import InvalidInput
@@ -48,6 +48,7 @@ from jobmarket.node_api import (
 )
 from provider_node.api.logstream import LogTail
 from provider_node.api.views import job_view
+from provider_node.context.listen import BoundedServer
 from provider_node.context.logs import emit_repeated
 from provider_node.executor import supervisor
 from provider_node.executor.jobdir import JobDir
@@ -154,44 +155,16 @@ class NodeApi:
             self._server = None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
+class _Server(BoundedServer):
+    max_connections = MAX_CONNECTIONS
+    busy_answer = (b"application/json", b'{"error": "the node API is busy; try again shortly"}\n')
 
     def __init__(self, address: tuple[str, int], handler: type, *, api: NodeApi) -> None:
         self.api = api
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            _refuse_busy(request)
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("node API request failed", exc_info=True)  # never on the client's side
-
-
-def _refuse_busy(request: socket.socket) -> None:
-    body = b'{"error": "the node API is busy; try again shortly"}\n'
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-    )
-    try:
-        request.settimeout(1.0)
-        request.sendall(head.encode() + body)
-    except OSError:
-        pass
 
 
 class _ClientGone(Exception):
