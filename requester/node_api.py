@@ -284,18 +284,22 @@ def _bounded_body(response: httpx.Response, until: float, url: str) -> bytes:
 
 
 def _bounded_lines(chunks: Iterator[bytes], until: float | None, url: str) -> Iterator[bytes]:
-    pending = b""
+    """The stream's lines; only the bytes that arrived are searched for a line's end, so a
+    node sending a long line in tiny pieces costs work in proportion to its bytes."""
+    pending = bytearray()
     for chunk in chunks:
         if until is not None and time.monotonic() > until:
             raise _too_slow(url, "kept streaming past the job's work deadline")
+        start = len(pending)
         pending += chunk
-        while (cut := pending.find(b"\n")) >= 0:
-            line, pending = pending[:cut], pending[cut + 1 :]
-            yield line
+        while (cut := pending.find(b"\n", start)) >= 0:
+            yield bytes(pending[:cut])
+            del pending[: cut + 1]
+            start = 0
         if len(pending) > _MAX_RECORD_BYTES:
             raise NodeApiError("the provider's log stream sent a line too long to be a record")
     if pending.strip():
-        yield pending
+        yield bytes(pending)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:

@@ -88,3 +88,13 @@ def test_a_log_stream_that_never_ends_stops_past_the_jobs_deadline(
             records += 1
     assert endless_stream.still_sending.is_set()  # the client gave up, not the server
     assert records > 0  # it did read the stream until then
+
+
+def test_a_stream_sent_in_tiny_pieces_arrives_whole_at_a_cost_in_proportion_to_its_bytes() -> None:
+    record = b'{"stream": "stdout", "line": "' + b"x" * 400_000 + b'"}\n'
+    pieces = [record[i : i + 16] for i in range(0, len(record), 16)]
+    started = time.perf_counter()
+    lines = list(node_api._bounded_lines(iter(pieces), None, "http://127.0.0.1:1"))
+    took = time.perf_counter() - started
+    assert lines == [record[:-1]]
+    print(f"\n{len(record):,} bytes in {len(pieces):,} pieces of 16 split in {took:.3f} s")
