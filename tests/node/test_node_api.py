@@ -111,7 +111,10 @@ def test_the_requester_sees_a_running_jobs_lines_live(
     assert cli.stdout is not None
     first_cli_line = cli.stdout.readline().rstrip("\n")
     at_first_cli_line = still_running()
-    rest, err = cli.communicate(timeout=90)
+    # Read on through the same buffered pipe: communicate() would read the raw descriptor and
+    # lose lines the first readline() already buffered (a CLI that got several at once).
+    rest, err = cli.stdout.read(), cli.stderr.read() if cli.stderr else ""
+    cli.wait(timeout=90)
     follower.join(timeout=90)
 
     assert at_first_record == {"chain": JobState.CLAIMED, "node": "running"}
