@@ -51,6 +51,12 @@ if TYPE_CHECKING:
 
 _CONNECT_S = 5.0
 _READ_S = 10.0
+#: The whole answer of ``GET /v1/jobs/{id}``, however slowly a node sends it (the read timeout
+#: is per read: a byte every few seconds would otherwise hold ``requester status`` for hours).
+VIEW_DEADLINE_S = 20.0
+#: A followed log stream ends at the latest this long after the job's work deadline (the node
+#: stops its container before that deadline; a node that streams on is not believed).
+FOLLOW_GRACE_S = 60.0
 # A JSON-encoded log line may be six times its bytes (\u escapes) plus the record around it.
 _MAX_RECORD_BYTES = 8 * 64 * 1024
 _STREAMS = ("stdout", "stderr")
@@ -100,27 +106,32 @@ class NodeApiClient:
     def job_view(self, job_id: int) -> dict[str, Any]:
         """The node's view of job ``job_id`` (NodeApiError: the node's refusal)."""
         url = self.url + job_path(job_id)
+        until = time.monotonic() + VIEW_DEADLINE_S
         with (
             self._client(_READ_S) as client,
             _reaching(self.url),
             client.stream("GET", url) as response,
         ):
-            document = _json_object(_bounded_body(response))
+            document = _json_object(_bounded_body(response, until, self.url))
             if response.status_code != 200:
                 raise NodeApiError(_refusal_text(response.status_code, document))
             if document is None:
                 raise NodeApiError("the provider's API answered something other than JSON")
             return document
 
-    def logs(self, job_id: int, headers: dict[str, str], *, follow: bool) -> Iterator[dict]:
-        """The log stream's records, each a JSON object (the first one names the job)."""
+    def logs(
+        self, job_id: int, headers: dict[str, str], *, follow: bool, until: float | None = None
+    ) -> Iterator[dict]:
+        """The log stream's records, each a JSON object (the first one names the job);
+        ``until``: the ``time.monotonic()`` past which no record is believed (Unreachable)."""
         with self._client(HEARTBEAT_S * 4) as client, _reaching(self.url):
             url = self.url + logs_path(job_id, follow=follow)
             with client.stream("GET", url, headers=headers) as response:
                 if response.status_code != 200:
-                    document = _json_object(_bounded_body(response))
+                    deadline = time.monotonic() + VIEW_DEADLINE_S
+                    document = _json_object(_bounded_body(response, deadline, self.url))
                     raise NodeApiError(_refusal_text(response.status_code, document))
-                for raw in _bounded_lines(response.iter_bytes()):
+                for raw in _bounded_lines(response.iter_bytes(), until, self.url):
                     record = _json_object(raw)
                     if record is not None:
                         yield record
@@ -213,8 +224,9 @@ def follow_logs(
             f"wait for it (`requester wait {job.id}`), then `requester logs {job.id}`",
         )
     headers = signed_headers(requester, job.id, view.provider)
+    until = time.monotonic() + max(0, view.deadline - requester.now()) + FOLLOW_GRACE_S
     end = "the stream ended"
-    for record in client.logs(job.id, headers, follow=True):
+    for record in client.logs(job.id, headers, follow=True, until=until):
         if isinstance(record.get("end"), str):
             end = record["end"]
             break
@@ -251,9 +263,18 @@ class _reaching:
         return False
 
 
-def _bounded_body(response: httpx.Response) -> bytes:
+def _too_slow(url: str, what: str) -> Unreachable:
+    return Unreachable(
+        f"the provider's API at {printable(url[:200])} {what}",
+        "try again later; the job's state on chain is unaffected",
+    )
+
+
+def _bounded_body(response: httpx.Response, until: float, url: str) -> bytes:
     body = bytearray()
     for chunk in response.iter_bytes():
+        if time.monotonic() > until:
+            raise _too_slow(url, f"took more than {VIEW_DEADLINE_S:.0f} s to answer")
         body += chunk
         if len(body) > MAX_DOCUMENT_BYTES:
             raise NodeApiError(
@@ -262,17 +283,23 @@ def _bounded_body(response: httpx.Response) -> bytes:
     return bytes(body)
 
 
-def _bounded_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    pending = b""
+def _bounded_lines(chunks: Iterator[bytes], until: float | None, url: str) -> Iterator[bytes]:
+    """The stream's lines; only the bytes that arrived are searched for a line's end, so a
+    node sending a long line in tiny pieces costs work in proportion to its bytes."""
+    pending = bytearray()
     for chunk in chunks:
+        if until is not None and time.monotonic() > until:
+            raise _too_slow(url, "kept streaming past the job's work deadline")
+        start = len(pending)
         pending += chunk
-        while (cut := pending.find(b"\n")) >= 0:
-            line, pending = pending[:cut], pending[cut + 1 :]
-            yield line
+        while (cut := pending.find(b"\n", start)) >= 0:
+            yield bytes(pending[:cut])
+            del pending[: cut + 1]
+            start = 0
         if len(pending) > _MAX_RECORD_BYTES:
             raise NodeApiError("the provider's log stream sent a line too long to be a record")
     if pending.strip():
-        yield pending
+        yield bytes(pending)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:

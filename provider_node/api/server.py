@@ -12,9 +12,11 @@ to its loop. It reads the journal and the job folders and writes nothing:
   time it was signed at (within ±60 s of the node's clock); anything else is 403.
 
 Every answer is JSON, errors one line ``{"error": "…"}``; no traceback ever reaches a client.
-Requests are bounded (GET only, no body, the standard library's limits on the request line
-and headers, a 10 s read timeout) and so is the work: at most :data:`MAX_CONNECTIONS`
-connections and :data:`MAX_STREAMS` log streams at once (503 beyond), documents of at most
+Requests are bounded (GET only, no body, at most :data:`MAX_QUERY_FIELDS` query fields, the
+standard library's limits on the request line and headers, which must all arrive within
+:data:`REQUEST_TIMEOUT_S`) and so is the work: at most :data:`MAX_CONNECTIONS` connections and
+:data:`MAX_STREAMS` log streams at once, :data:`MAX_STREAMS_PER_REQUESTER` per requester (503
+beyond), documents of at most
 :data:`~jobmarket.node_api.MAX_DOCUMENT_BYTES`.
 """
 
@@ -30,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable
 from contextlib import suppress
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from jobmarket.errors import InvalidInput
@@ -46,7 +48,8 @@ from jobmarket.node_api import (
 )
 from provider_node.api.logstream import LogTail
 from provider_node.api.views import job_view
-from provider_node.context.logs import emit
+from provider_node.context.listen import BoundedServer
+from provider_node.context.logs import emit_repeated
 from provider_node.executor import supervisor
 from provider_node.executor.jobdir import JobDir
 from provider_node.executor.logs import CAPTURE_NAME
@@ -57,11 +60,17 @@ log = logging.getLogger("provider_node")
 
 MAX_CONNECTIONS = 32
 MAX_STREAMS = 8
+#: Log streams one requester may hold at once: one requester cannot take every stream.
+MAX_STREAMS_PER_REQUESTER = 2
 REQUEST_TIMEOUT_S = 10.0
+MAX_QUERY_FIELDS = 8
 _POLL_S = 0.2
 _FLUSH_BYTES = 64 * 1024
 # Steps at which a job's container may still be coming or running: a followed stream waits.
 _LIVE_STEPS = frozenset({Step.CLAIMING, Step.CLAIMED, Step.RUNNING})
+# Steps at which no container of the job's current post ran here: what its folder may still
+# hold (a post a reorg replaced, before the reconciler purged it) is another requester's.
+_NOT_RUN_STEPS = frozenset({Step.SEEN, Step.DECLINED})
 _JOB = re.compile(r"/v1/jobs/([0-9]{1,20})")
 _LOGS = re.compile(r"/v1/jobs/([0-9]{1,20})/logs")
 
@@ -84,6 +93,8 @@ class NodeApi:
         self.jobdir_of = jobdir_of
         self.stop = stop
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self._streams_by_requester: dict[str, int] = {}
+        self._streams_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -113,6 +124,30 @@ class NodeApi:
         self._thread.start()
         return self.url
 
+    def open_stream(self, requester: str) -> str | None:
+        """Take a log stream for ``requester``; why not (None: taken, :meth:`close_stream`
+        gives it back)."""
+        key = requester.lower()
+        with self._streams_lock:
+            held = self._streams_by_requester.get(key, 0)
+            if held >= MAX_STREAMS_PER_REQUESTER:
+                return (
+                    f"this requester already has {held} log streams open on this node (at most "
+                    f"{MAX_STREAMS_PER_REQUESTER}); close one first"
+                )
+            if not self.streams.acquire(blocking=False):
+                return "too many log streams are open on this node; try again shortly"
+            self._streams_by_requester[key] = held + 1
+        return None
+
+    def close_stream(self, requester: str) -> None:
+        key = requester.lower()
+        with self._streams_lock:
+            held = self._streams_by_requester.pop(key, 0) - 1
+            if held > 0:
+                self._streams_by_requester[key] = held
+            self.streams.release()
+
     def close(self) -> None:
         if self._server is not None:
             self._server.shutdown()
@@ -120,44 +155,16 @@ class NodeApi:
             self._server = None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
+class _Server(BoundedServer):
+    max_connections = MAX_CONNECTIONS
+    busy_answer = (b"application/json", b'{"error": "the node API is busy; try again shortly"}\n')
 
     def __init__(self, address: tuple[str, int], handler: type, *, api: NodeApi) -> None:
         self.api = api
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            _refuse_busy(request)
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("node API request failed", exc_info=True)  # never on the client's side
-
-
-def _refuse_busy(request: socket.socket) -> None:
-    body = b'{"error": "the node API is busy; try again shortly"}\n'
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-    )
-    try:
-        request.settimeout(1.0)
-        request.sendall(head.encode() + body)
-    except OSError:
-        pass
 
 
 class _ClientGone(Exception):
@@ -177,6 +184,35 @@ class _Handler(BaseHTTPRequestHandler):
     def api(self) -> NodeApi:
         return self.server.api
 
+    def handle_one_request(self) -> None:
+        """One request whose line and headers must all arrive within
+        :data:`REQUEST_TIMEOUT_S` (the socket's timeout alone is per read: a client sending a
+        byte every few seconds would hold a connection slot for ever)."""
+        self._head_late = False
+        timer = threading.Timer(REQUEST_TIMEOUT_S, self._head_overdue)
+        timer.daemon = True
+        self._head_timer = timer
+        timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            timer.cancel()
+
+    def _head_overdue(self) -> None:
+        self._head_late = True
+        with suppress(OSError):  # the blocked read returns; the answer can still be written
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers
+        self._head_timer.cancel()
+        if self._head_late:
+            self.close_connection = True
+            if parsed:  # a head cut short by the deadline is not a request to answer
+                self._error(408, f"the request did not arrive within {REQUEST_TIMEOUT_S:.0f} s")
+            return False
+        return parsed
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("node API %s", format % args)
 
@@ -184,6 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
         """The standard library's own refusals (bad request line, headers too long, unknown
         method) as one JSON line, like every other answer."""
         self.close_connection = True
+        if getattr(self, "_head_late", False):  # cut short by the deadline, not malformed
+            code, message = 408, f"the request did not arrive within {REQUEST_TIMEOUT_S:.0f} s"
         with suppress(Exception):
             self._json(code, {"error": message or HTTPStatus(code).phrase})
 
@@ -219,7 +257,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:
             self.close_connection = True
             log.debug("node API error", exc_info=True)
-            emit(log, "api-error", logging.WARNING, error=type(err).__name__)
+            # At most a line per 30 s (repeated=N): requests are a stranger's to repeat.
+            name = type(err).__name__
+            emit_repeated(log, "api-error", logging.WARNING, (name,), error=name)
             with suppress(Exception):
                 self._error(500, "the node could not answer; try again")
 
@@ -233,7 +273,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(413, "a request to this API carries no body")
             return
         parts = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(parts.query, max_num_fields=8)
+        try:
+            query = urllib.parse.parse_qs(parts.query, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:  # more fields than that
+            self.close_connection = True
+            self._error(400, f"a request to this API has at most {MAX_QUERY_FIELDS} query fields")
+            return
         if match := _JOB.fullmatch(parts.path):
             self._job(int(match.group(1)))
         elif match := _LOGS.fullmatch(parts.path):
@@ -258,17 +303,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         refusal = self._refusal(job_id, job.requester)
         if refusal:
-            emit(log, "api-refused", logging.INFO, job=job_id, reason=refusal)
+            emit_repeated(log, "api-refused", logging.INFO, (), job=job_id, reason=refusal)
             self._error(403, refusal)
             return
-        if not self.api.streams.acquire(blocking=False):
+        busy = self.api.open_stream(job.requester)
+        if busy is not None:
             self.close_connection = True
-            self._error(503, "too many log streams are open on this node; try again shortly")
+            self._error(503, busy)
             return
         try:
             self._stream(job_id, follow)
         finally:
-            self.api.streams.release()
+            self.api.close_stream(job.requester)
 
     def _refusal(self, job_id: int, requester: str) -> str | None:
         """Why this request may not read the job's logs (None: it may)."""
@@ -317,6 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
         assert job is not None
         out = _Chunks(self.wfile)
         out.record({"job_id": job_id, "step": str(job.step), "follow": follow})
+        if job.step in _NOT_RUN_STEPS:
+            out.record({"end": f"the job is {job.step} on this node: no container of it ran here"})
+            out.close()
+            return
         with LogTail(jobdir.logs, snapshot=not follow) as tail:
             self._pump(tail, out, job_id, jobdir, follow)
 

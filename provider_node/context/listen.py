@@ -3,7 +3,9 @@
 ``--metrics-listen`` (and any later operator endpoint) takes ``HOST:PORT``: an IPv4 address,
 ``[IPv6]`` or a host name, and a port (0: any free one, printed in the node's log). The
 listener is a threaded ``http.server`` that answers GET on a fixed set of paths; each route
-returns its status, content type and body, so handlers stay plain functions.
+returns its status, content type and body, so handlers stay plain functions. Every listener
+of the node (this one, the node API's) is a :class:`BoundedServer`: a bounded number of
+connections at once, each with a read timeout.
 """
 
 from __future__ import annotations
@@ -70,9 +72,50 @@ class ListenAddressType(click.ParamType):
 LISTEN_ADDRESS = ListenAddressType()
 
 
-class _Server(ThreadingHTTPServer):
+class BoundedServer(ThreadingHTTPServer):
+    """A threaded server that serves at most :attr:`max_connections` connections at once (one
+    thread each): beyond, a connection gets :attr:`busy_answer` (a 503) and is closed, so a
+    stranger opening connections cannot give the node a thread and a descriptor each. Its
+    handlers should set a socket ``timeout``, so that idle connections give their slot back."""
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64
+    max_connections = 16
+    busy_answer = (b"text/plain; charset=utf-8", b"busy: too many connections; try again\n")
+
+    def server_activate(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self._refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def _refuse_busy(self, request: socket.socket) -> None:
+        kind, body = self.busy_answer
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: " + kind.decode() + "\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+        )
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode() + body)
+        except OSError:
+            pass
+
+
+#: Seconds a connection to the operator listener may stay silent before it is closed.
+OPERATOR_TIMEOUT_S = 10.0
 
 
 class HttpListener:
@@ -82,7 +125,7 @@ class HttpListener:
         self.routes = dict(routes)
         family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
         handler = _handler_for(self.routes)
-        server_class = type("Server", (_Server,), {"address_family": family})
+        server_class = type("Server", (BoundedServer,), {"address_family": family})
         try:
             self._server = server_class((address.host, address.port), handler)
         except OSError as err:
@@ -113,6 +156,7 @@ class HttpListener:
 def _handler_for(routes: Mapping[str, Route]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "provider-node"
+        timeout = OPERATOR_TIMEOUT_S  # an idle connection gives its slot back
 
         def do_GET(self) -> None:
             route = routes.get(self.path.split("?", 1)[0])

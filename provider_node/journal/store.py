@@ -71,6 +71,8 @@ _MIGRATE_2_TO_3 = [
 _MIGRATIONS = {"1": (_MIGRATE_1_TO_2, "2"), "2": (_MIGRATE_2_TO_3, "3")}
 # Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.
 REMEMBERED_BLOCKS = 256
+#: The largest job id SQLite's INTEGER holds: a larger one (a stranger's URL) is no job here.
+MAX_JOURNALED_JOB_ID = 2**63 - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -565,6 +567,8 @@ class Journal:
     # -- jobs --------------------------------------------------------------------------------
 
     def job(self, job_id: int) -> JobRecord | None:
+        if not 0 <= job_id <= MAX_JOURNALED_JOB_ID:
+            return None  # never journaled (and SQLite could not even compare it)
         row = self._one(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
         return None if row is None else JobRecord.from_row(row, self.price_unit)
 

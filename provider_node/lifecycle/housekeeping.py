@@ -13,7 +13,11 @@ start-up too) the housekeeper, in its own thread:
 2. **unpins** the result DAG of every compacted job (unless ``--keep-results``): the embedded
    store deletes the blocks no other pin reaches at once, a Kubo node's GC does it there
    (:meth:`ContentStore.release`). The compacted row names the result until it is released, so
-   a crash at any point only makes the next round do the rest;
+   a crash at any point only makes the next round do the rest. A result that shares a block
+   with the inputs of a job not staged yet (:data:`UNSTAGED_STEPS`: a requester may name an
+   old result, or a file in it, as a new job's input, which the node then finds in its store
+   and does not fetch) waits for a later round: released now, the job would be declined for
+   an input the node had, or abandoned (its stake slashed) after its claim;
 3. deletes URL-input downloads older than the retention (a job declined while its download
    waited for its claim: a rival claimed it first).
 """
@@ -25,7 +29,11 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from jobmarket.content import ipld
 from jobmarket.content.cid import Cid
+from jobmarket.content.store import ContentStore
+from jobmarket.errors import UserError
+from jobmarket.spec.job import JobSpec
 from provider_node.context.logs import emit
 from provider_node.context.periodic import PeriodicTask
 from provider_node.context.runtime import Runtime
@@ -43,6 +51,8 @@ ENDED_STEPS = frozenset({Step.SETTLED, Step.DECLINED, Step.LOST, Step.ABANDONED,
 REORG_DEPTH_BLOCKS = REMEMBERED_BLOCKS
 # Jobs read (and compacted, in one transaction) at a time.
 BATCH = 200
+# Steps of a job whose inputs were (or are being) read from the store but are not staged yet.
+UNSTAGED_STEPS = frozenset({Step.SEEN, Step.CLAIMING, Step.CLAIMED})
 
 
 def interval_for(retention_s: float) -> float:
@@ -146,14 +156,51 @@ class Housekeeper(PeriodicTask):
     def _release_results(self) -> tuple[int, int]:
         journal = self.rt.journal
         unpinned = removed = 0
+        awaited: set[bytes] | None = None
+        deferred: set[int] = set()
         while not self.rt.stop.is_set():
-            batch = journal.compacted_with_results(BATCH)
+            batch = [
+                job
+                for job in journal.compacted_with_results(BATCH + len(deferred))
+                if job.job_id not in deferred
+            ]
             if not batch:
                 break
-            removed += self.rt.store.release([Cid.parse(job.result_cid or "") for job in batch])
-            journal.forget_results(job.job_id for job in batch)
-            unpinned += len(batch)
+            if awaited is None:
+                awaited = self._blocks_awaited()
+            free = []
+            for job in batch:
+                result = Cid.parse(job.result_cid or "")
+                if awaited and _dag_blocks(self.rt.store, result) & awaited:
+                    deferred.add(job.job_id)
+                else:
+                    free.append(job)
+            if not free:
+                continue
+            removed += self.rt.store.release([Cid.parse(job.result_cid or "") for job in free])
+            journal.forget_results(job.job_id for job in free)
+            unpinned += len(free)
+        if deferred:
+            emit(log, "results-kept", results=len(deferred), why="inputs of jobs not staged yet")
         return unpinned, removed
+
+    def _blocks_awaited(self) -> set[bytes]:
+        """The blocks (multihashes) of the inputs of every job not staged yet, but for an
+        input pinned as itself (its pin keeps it), unless that pin is a result to release."""
+        store = self.rt.store
+        releasing = {job.result_cid for job in self.rt.journal.compacted_with_results(2**62)}
+        kept = {str(cid) for cid in store.pins()} - releasing
+        awaited: set[bytes] = set()
+        for job in self.rt.journal.jobs(UNSTAGED_STEPS):
+            try:
+                spec = JobSpec.fetch(store, job.spec_digest)
+            except UserError:
+                continue  # no spec here: nothing of it was read
+            for mount in spec.inputs:
+                root = Cid.parse(mount.cid)
+                if str(root) not in kept:
+                    awaited |= _dag_blocks(store, root)
+        return awaited
 
     def _remove_stale_downloads(self, cutoff: float) -> None:
         """URL inputs downloaded for a decision whose job then went elsewhere (a rival's
@@ -178,3 +225,15 @@ class Housekeeper(PeriodicTask):
         key = identity.job_key(job_id)
         if self.rt.executor.jobdir(key).root.exists():
             self.rt.executor.remove(key, purge=True)
+
+
+def _dag_blocks(store: ContentStore, root: Cid) -> set[bytes]:
+    """The multihashes of the DAG's blocks the store holds (raw leaves not read; a missing or
+    damaged block ends the walk: what it links is not there either)."""
+    found: set[bytes] = set()
+    try:
+        for cid, _ in ipld.walk(store.get_block, root, read_raw=False):
+            found.add(cid.multihash)
+    except UserError:
+        pass
+    return found
