@@ -30,7 +30,11 @@ import httpx
 
 from jobmarket.chain.rpc import is_local_chain
 from jobmarket.chain.states import JobState
-from jobmarket.content.fetch import check_fetch_target, private_targets_allowed
+from jobmarket.content.fetch import (
+    check_fetch_target,
+    private_targets_allowed,
+    public_only_transport,
+)
 from jobmarket.errors import Unreachable, UserError
 from jobmarket.node_api import (
     HEARTBEAT_S,
@@ -101,6 +105,7 @@ class NodeApiClient:
             timeout=httpx.Timeout(_READ_S, connect=_CONNECT_S, read=read_s),
             follow_redirects=False,
             trust_env=False,
+            transport=public_only_transport(self.allow_private),  # checked again at connect
         )
 
     def job_view(self, job_id: int) -> dict[str, Any]:

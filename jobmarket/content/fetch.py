@@ -134,17 +134,24 @@ class _GuardedTransport(httpx.HTTPTransport):
         )
 
 
+def public_only_transport(allow_private: bool | None = None) -> httpx.HTTPTransport | None:
+    """The transport of every client that reaches an address a counterpart named: it connects
+    only to public addresses, checked at connect time (None, httpx's own, when private
+    targets are allowed)."""
+    if allow_private is None:
+        allow_private = private_targets_allowed()
+    return None if allow_private else _GuardedTransport()
+
+
 def http_client(
     timeout: float = DEFAULT_FETCH_TIMEOUT_S, *, allow_private: bool | None = None
 ) -> httpx.Client:
     """A client that never follows redirects (each hop would need its own target check) and,
     unless private targets are allowed, connects only to public addresses."""
-    if allow_private is None:
-        allow_private = private_targets_allowed()
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=False,
-        transport=None if allow_private else _GuardedTransport(),
+        transport=public_only_transport(allow_private),
     )
 
 
