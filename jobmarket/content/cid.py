@@ -30,8 +30,28 @@ CODEC_NAMES = {RAW: "raw", DAG_PB: "dag-pb"}
 _MULTIHASH_PREFIX = bytes((SHA2_256, DIGEST_SIZE))
 
 
+class CidForms:
+    """The binary and text forms every kind of CID shares: v0 is the bare multihash (base58btc
+    as text), v1 is version, codec and multihash (base32, prefix ``b``)."""
+
+    __slots__ = ()
+    version: int
+    codec: int
+    multihash: bytes
+
+    def __bytes__(self) -> bytes:
+        if self.version == 0:
+            return self.multihash
+        return encode_varint(1) + encode_varint(self.codec) + self.multihash
+
+    def __str__(self) -> str:
+        if self.version == 0:
+            return base58btc_encode(self.multihash)
+        return "b" + base32_lower(bytes(self))
+
+
 @dataclass(frozen=True, slots=True)
-class Cid:
+class Cid(CidForms):
     """A sha2-256 CID: ``version`` 0 or 1, ``codec`` raw or dag-pb, and the 32-byte digest."""
 
     version: int
@@ -139,16 +159,6 @@ class Cid:
     @property
     def codec_name(self) -> str:
         return CODEC_NAMES[self.codec]
-
-    def __bytes__(self) -> bytes:
-        if self.version == 0:
-            return self.multihash
-        return encode_varint(1) + encode_varint(self.codec) + self.multihash
-
-    def __str__(self) -> str:
-        if self.version == 0:
-            return base58btc_encode(self.multihash)
-        return "b" + base32_lower(bytes(self))
 
     def __repr__(self) -> str:
         return f"Cid({str(self)!r})"

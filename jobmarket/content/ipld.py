@@ -25,13 +25,11 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from jobmarket.content.cid import DAG_PB, RAW, Cid
+from jobmarket.content.cid import DAG_PB, RAW, Cid, CidForms
 from jobmarket.content.dagpb import MalformedNode, decode_node
 from jobmarket.content.multiformats import (
     base32_decode,
-    base32_lower,
     base58btc_decode,
-    base58btc_encode,
     decode_varint,
     encode_varint,
 )
@@ -106,7 +104,7 @@ def _hasher(code: int, size: int) -> hashlib._Hash | None:
 
 
 @dataclass(frozen=True, slots=True)
-class BlockCid:
+class BlockCid(CidForms):
     """A CIDv0/v1 with any codec and multihash; see :meth:`problem` for whether it verifies."""
 
     version: int
@@ -168,16 +166,6 @@ class BlockCid:
     def is_identity(self) -> bool:
         """An inline CID: the block is the digest itself and is never stored."""
         return self.hash_code == IDENTITY
-
-    def __bytes__(self) -> bytes:
-        if self.version == 0:
-            return self.multihash
-        return encode_varint(1) + encode_varint(self.codec) + self.multihash
-
-    def __str__(self) -> str:
-        if self.version == 0:
-            return base58btc_encode(self.multihash)
-        return "b" + base32_lower(bytes(self))
 
     def __repr__(self) -> str:
         return f"BlockCid({str(self)!r})"

@@ -155,14 +155,7 @@ class JobPipeline:
             # The loop's next turn gives the job back, retried like any step if that fails too
             # (abandoning here, inside the error handler, would let its own failure escape).
             why = f"internal error: {first_line(err)}"
-            advance(
-                self.rt.journal,
-                self.job_id,
-                Step.ABANDONING,
-                only_from=(Step.CLAIMED, Step.RUNNING),
-                reason=why,
-                level=logging.WARNING,
-            )
+            self._mark_abandoning(why)
             return True
         if self.rt.stop.wait(pause):
             raise Interrupted(f"job {self.job_id}")
@@ -576,16 +569,20 @@ class JobPipeline:
 
     # -- leaving -----------------------------------------------------------------------------
 
-    def _abandon(self, job: JobRecord, why: str) -> None:
-        """Give a claimed job back before its work deadline (a partial slash, not a full one)."""
-        if job.step != Step.ABANDONING and not advance(  # no way back now
+    def _mark_abandoning(self, why: str) -> bool:
+        """Journal that the claimed job is being given back; False when the chain moved it."""
+        return advance(
             self.rt.journal,
             self.job_id,
             Step.ABANDONING,
             only_from=(Step.CLAIMED, Step.RUNNING),
             reason=why,
             level=logging.WARNING,
-        ):
+        )
+
+    def _abandon(self, job: JobRecord, why: str) -> None:
+        """Give a claimed job back before its work deadline (a partial slash, not a full one)."""
+        if job.step != Step.ABANDONING and not self._mark_abandoning(why):  # no way back now
             return  # the chain moved the job first (lost in a reorg, reclaimed)
         self._remove_container()
         try:
