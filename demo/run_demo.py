@@ -163,7 +163,14 @@ def run(*, paid_in_token: bool = False, run_dir: Path = RUN_DIR) -> None:
             say(f"   provider node {provider} is listening (log: {node.log_path})")
             echo = StepEcho(node)
             _requester_round_trip(
-                anvil.url, before, client, provider, requester_address, terms["price"], run_dir
+                anvil.url,
+                before,
+                client,
+                provider,
+                requester_address,
+                terms["price"],
+                run_dir,
+                node,
             )
         finally:
             if echo is not None:
@@ -194,6 +201,7 @@ def _requester_round_trip(
     requester_address: str,
     price: str,
     run_dir: Path,
+    node: ProviderNode,
 ) -> None:
     heading(f"Requester: post a job with input {INPUT.relative_to(REPO)}")
     say(f"   image {IMAGE}")
@@ -241,6 +249,7 @@ def _requester_round_trip(
         heading("Accept: the provider is paid")
         record = job.accept()
         say(f"   accepted in transaction {record.tx_hash}")
+        node.wait_for_step(job.id, "settled", timeout=60)  # its log line, before the balances
         status = job.status()  # its steps, read back from the chain, give the gas table below
         say(f"   job {job.id} is {status.state.name}")
 
