@@ -21,6 +21,7 @@ from provider_node.context.logs import emit
 from provider_node.journal.store import JobRecord, Journal, PostedJob
 from provider_node.lifecycle.advance import advance, log_seen
 from provider_node.lifecycle.steps import (
+    DISPUTE_CLOSED_NEUTRAL,
     FINALIZED_BY_US,
     OURS_BEFORE_SUBMIT,
     REOPENABLE_STEPS,
@@ -200,7 +201,10 @@ class Ledger:
             return
         share = int(event.args["provider_bps"]) / 100
         payout = int(event.args["to_provider"])
-        reason = f"dispute resolved: {share:g}% of the price to us"
+        if not event.args["by_arbiter"]:  # close_dispute; ours may reach us before its receipt
+            reason = DISPUTE_CLOSED_NEUTRAL
+        else:
+            reason = f"dispute resolved: {share:g}% of the price to us"
         if int(event.args["slashed"]):
             reason += ", collateral slashed"
         advance(

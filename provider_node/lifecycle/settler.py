@@ -22,7 +22,7 @@ from provider_node.context.logs import emit
 from provider_node.context.periodic import PeriodicTask
 from provider_node.context.runtime import Runtime
 from provider_node.lifecycle.advance import advance
-from provider_node.lifecycle.steps import FINALIZED_BY_US, Step
+from provider_node.lifecycle.steps import DISPUTE_CLOSED_NEUTRAL, FINALIZED_BY_US, Step
 
 log = logging.getLogger("provider_node")
 
@@ -99,7 +99,7 @@ class Settler(PeriodicTask):
             reason = FINALIZED_BY_US
         elif resolved is not None:
             payout = int(resolved.args["to_provider"])
-            reason = "dispute closed with the neutral outcome after the arbiter's deadline"
+            reason = DISPUTE_CLOSED_NEUTRAL
         else:
             return
         job = self.rt.journal.job(job_id)

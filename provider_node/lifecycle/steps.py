@@ -82,3 +82,5 @@ OURS_BEFORE_SUBMIT = frozenset({Step.CLAIMED, Step.RUNNING, Step.PINNED, Step.AB
 # The reason journaled when our own finalize settles a job: the settler (from its receipt)
 # and the event follower (from JobAccepted, which can arrive first) must agree on it.
 FINALIZED_BY_US = "finalized after the review window"
+# Likewise for a dispute closed (by anyone, us included) once the arbiter's deadline passed.
+DISPUTE_CLOSED_NEUTRAL = "dispute closed with the neutral outcome after the arbiter's deadline"

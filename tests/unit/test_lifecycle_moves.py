@@ -174,3 +174,30 @@ def test_a_settlement_event_says_who_settled_the_job(journal, by, reason):
         )
     assert journal.job(1).step == Step.SETTLED
     assert journal.job(1).reason == reason
+
+
+@pytest.mark.parametrize(
+    ("by_arbiter", "bps", "reason"),
+    [
+        (False, 5000, "dispute closed with the neutral outcome after the arbiter's deadline"),
+        (True, 7000, "dispute resolved: 70% of the price to us"),
+    ],
+)
+def test_a_resolution_event_says_whether_the_arbiter_ruled(journal, by_arbiter, bps, reason):
+    """Our own close_dispute's JobResolved can reach the ledger before the settler reads its
+    receipt; the journal then says the same as the settler would."""
+    journal.record_posted(posted())
+    _walk_to(journal, 1, HAPPY_PATH[:-1])
+    event = _event(
+        "JobResolved",
+        job_id=1,
+        provider_bps=bps,
+        to_provider=10**15,
+        to_requester=10**15,
+        slashed=0,
+        by_arbiter=by_arbiter,
+    )
+    with journal.transaction():
+        Ledger(journal, ME).apply([event])
+    assert journal.job(1).step == Step.SETTLED
+    assert journal.job(1).reason == reason
