@@ -11,7 +11,12 @@ it to give a GPU-less machine's allocator fake GPUs; an operator may use it to o
 of the machine's GPUs.
 
 Giving a container a GPU also needs the NVIDIA container runtime (nvidia-container-toolkit),
-which the operator installs: :func:`container_runtime_problem` says when Docker lacks it.
+which the operator installs: :func:`container_runtime_problem` says when Docker lacks it, and
+`provider-node run` then offers jobs no GPU (they are declined before any claim).
+
+TEST HOOK: ``JOBMARKET_GPU_RUNTIME=assume`` makes :func:`container_runtime_problem` report no
+problem. With a fake inventory it lets the suites on a GPU-less machine follow a GPU job past
+the claim to the container Docker refuses to start (allocation, device requests, manifest).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from jobmarket.spec.capabilities import GpuDevice
 from jobmarket.spec.validation import error_lines
 
 INVENTORY_ENV = "JOBMARKET_GPU_INVENTORY"
+RUNTIME_ENV = "JOBMARKET_GPU_RUNTIME"
 MAX_GPUS = 64
 _SMI_FIELDS = "index,name,memory.total,uuid,driver_version"
 _SMI_TIMEOUT_S = 15.0
@@ -166,12 +172,22 @@ def parse_smi_listing(text: str, cuda_version: str | None = None) -> list[GpuDev
     return devices
 
 
+def usable_gpus(docker_info: dict[str, Any]) -> tuple[list[GpuDevice], str | None]:
+    """The GPUs containers can be given on the engine ``docker_info`` describes, and why the
+    detected ones cannot be (None: they can, or there are none)."""
+    devices = detect_gpus()
+    problem = container_runtime_problem(docker_info) if devices else None
+    return ([], problem) if problem else (devices, None)
+
+
 def container_runtime_problem(docker_info: dict[str, Any]) -> str | None:
     """Why Docker cannot give a container a GPU (None: it can, as far as can be told).
 
     Docker honours ``--gpus`` device requests when the ``nvidia`` runtime is registered, when
     ``nvidia-container-runtime-hook`` is on its PATH, or through a CDI spec for NVIDIA devices.
     """
+    if os.environ.get(RUNTIME_ENV) == "assume":  # the test hook (module docstring)
+        return None
     if "nvidia" in (docker_info.get("Runtimes") or {}):
         return None
     if shutil.which("nvidia-container-runtime-hook"):

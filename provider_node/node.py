@@ -41,7 +41,7 @@ from provider_node.context.runtime import Runtime
 from provider_node.context.session import Session
 from provider_node.context.settings import NodeSettings
 from provider_node.executor import DockerExecutor
-from provider_node.gpus import detect_gpus
+from provider_node.gpus import usable_gpus
 from provider_node.health import OperatorListener
 from provider_node.lifecycle.capacity import Capacity
 from provider_node.lifecycle.housekeeping import Housekeeper
@@ -225,6 +225,9 @@ class Node:
             identity.node_id, policy=policy.executor_policy(), work_root=identity.jobs_folder
         )
         txs = session.tx_manager(stop=stop, poll_s=min(0.1, self.settings.poll_interval_s))
+        gpus, gpus_unusable = usable_gpus(executor.engine_info())
+        if gpus_unusable:  # GPU jobs are declined before any claim until the runtime is there
+            emit(log, "gpus-unusable", logging.WARNING, problem=gpus_unusable)
         return Runtime(
             identity=identity,
             client=client,
@@ -238,7 +241,8 @@ class Node:
                 capabilities.hardware.cpus,
                 capabilities.hardware.memory_mb,
                 self.settings.max_jobs,
-                gpus=detect_gpus(),
+                gpus=gpus,
+                gpus_unusable=gpus_unusable,
             ),
             settings=self.settings,
             stop=stop,

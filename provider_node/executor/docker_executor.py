@@ -192,6 +192,10 @@ class DockerExecutor:
                 watch.close()
             self._watches.clear()
 
+    def engine_info(self) -> dict[str, Any]:
+        """What the engine says of itself (``docker info``): runtimes, CDI folders, …"""
+        return self._call(self.client.info)
+
     # --- the whole run ------------------------------------------------------------------
 
     def run(self, request: ExecutionRequest) -> ExecutionResult:

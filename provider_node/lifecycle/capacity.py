@@ -30,13 +30,20 @@ class _Reservation:
 
 class Capacity:
     def __init__(
-        self, cpus: float, memory_mb: int, max_jobs: int, gpus: Sequence[GpuDevice] = ()
+        self,
+        cpus: float,
+        memory_mb: int,
+        max_jobs: int,
+        gpus: Sequence[GpuDevice] = (),
+        gpus_unusable: str | None = None,
     ) -> None:
         self.cpus = cpus
         self.memory_mb = memory_mb
         self.max_jobs = max_jobs
-        # The machine's GPUs (provider_node.gpus.detect_gpus), by index.
+        # The GPUs containers can be given (provider_node.gpus.usable_gpus), by index.
         self.gpu_devices: dict[int, GpuDevice] = {device.index: device for device in gpus}
+        # Why the machine's GPUs cannot be given to containers (None: they can, or none).
+        self.gpus_unusable = gpus_unusable
         self._reserved: dict[int, _Reservation] = {}
         self._lock = threading.Lock()
         # Set when a reservation ends: jobs waiting for room deserve another look.

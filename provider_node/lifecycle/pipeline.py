@@ -34,6 +34,7 @@ from jobmarket.chain.states import JobState
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.errors import IntegrityError, NotFound, Unreachable, UserError
 from jobmarket.spec.capabilities import gpu_problem as gpu_problem_of
+from jobmarket.spec.capabilities import gpu_request_text
 from jobmarket.spec.inputs import MiB, input_allowance, inspect_inputs
 from jobmarket.spec.job import JobSpec
 from jobmarket.spec.validation import DocumentInvalid
@@ -256,6 +257,9 @@ class JobPipeline:
         problems = []
         machine_gpus = list(self.rt.capacity.gpu_devices.values())
         gpu_problem = gpu_problem_of(spec.resources, machine_gpus, "this machine")
+        if gpu_problem is not None and self.rt.capacity.gpus_unusable:
+            asked = gpu_request_text(spec.resources)
+            gpu_problem = f"gpu: the job asks for {asked}; {self.rt.capacity.gpus_unusable}"
         if gpu_problem is not None:  # the published terms may say more than the machine has
             problems.append(gpu_problem)
         try:

@@ -3,7 +3,9 @@
 This machine has no GPU: a GPU job is declined before any claim by the module's ordinary
 node. A second provider is given two fake GPUs through the inventory override hook
 (``JOBMARKET_GPU_INVENTORY``, what the node's allocator reads instead of NVML): it registers
-them (and is told that Docker lacks the NVIDIA runtime), holds two GPU jobs at once with
+them (and is told that Docker lacks the NVIDIA runtime); run as it is, it offers no GPU and
+declines GPU jobs before any claim, since Docker could not start them. With the runtime
+declared by the test hook ``JOBMARKET_GPU_RUNTIME=assume`` it holds two GPU jobs at once with
 disjoint GPUs, journaled, and hands each container exactly its GPU as a Docker device
 request. The containers cannot start without a GPU and the NVIDIA runtime, so each job ends
 as a clean delivered result of status ``error`` whose manifest records the GPU Docker was
@@ -19,12 +21,19 @@ from pathlib import Path
 
 import docker
 import pytest
-from node_world import PROVIDER_ADDRESS, Market, remove_node_containers, shell_job
+from node_world import (
+    PROVIDER_ADDRESS,
+    REQUESTER,
+    Market,
+    remove_node_containers,
+    shell_job,
+)
 from support.node import ProviderNode, provider_node_cli
 
 from jobmarket.chain.accounts import test_account as account_of
 from jobmarket.chain.states import JobState
 from jobmarket.spec.capabilities import ProviderCapabilities
+from provider_node.gpus import RUNTIME_ENV
 
 GPU_PROVIDER = "TEST::2"
 GPU_PROVIDER_ADDRESS = account_of(2).address
@@ -82,13 +91,14 @@ def gpu_node(
     gpu_env: dict[str, str],
     docker_api: docker.DockerClient,
 ) -> Iterator[ProviderNode]:
-    """The GPU provider's node, not started: the test starts it once its jobs are posted."""
+    """The GPU provider's node, not started: the test starts it once its jobs are posted.
+    TEST HOOK: it is told Docker has the NVIDIA runtime (this machine's has not)."""
     provider = ProviderNode(
         rpc_url=market.url,
         home=market.home,
         account=GPU_PROVIDER,
         args=["--max-jobs", "2", "--delivery-margin", "10"],
-        env=gpu_env,
+        env={**gpu_env, RUNTIME_ENV: "assume"},
     )
     yield provider
     provider.stop()
@@ -111,6 +121,36 @@ def test_register_publishes_the_gpus_and_says_what_to_install_without_the_runtim
     assert [d.model_dump(exclude_none=True) for d in document.hardware.gpu_devices or []] == (
         FAKE_GPUS
     )
+
+
+def test_a_node_whose_docker_lacks_the_nvidia_runtime_declines_gpu_jobs_before_claiming(
+    market: Market, registered_gpu_provider: str, gpu_env: dict[str, str]
+) -> None:
+    """Claimed, such a job could only end in a container Docker refuses to start."""
+    node = ProviderNode(
+        rpc_url=market.url, home=market.home, account=GPU_PROVIDER, args=[], env=gpu_env
+    )
+    nonce = market.w3.eth.get_transaction_count(GPU_PROVIDER_ADDRESS)
+    try:
+        node.start()
+        job_id = market.post(
+            shell_job("nvidia-smi", resources={"gpu": 1}), designated=GPU_PROVIDER_ADDRESS
+        )
+        declined = node.wait_for_step(job_id, "declined", timeout=60)
+        [unusable] = node.events("gpus-unusable")
+        ready = node.events("ready")[-1]
+    finally:
+        node.stop()
+
+    assert declined["reason"].startswith(
+        "gpu: the job asks for 1 GPU; Docker has no NVIDIA container runtime"
+    )
+    assert "install nvidia-container-toolkit" in unusable["problem"]
+    assert ready["gpus"] == "0"
+    assert market.calls("claim", GPU_PROVIDER_ADDRESS, job_id) == []
+    assert market.w3.eth.get_transaction_count(GPU_PROVIDER_ADDRESS) == nonce
+    assert market.job(job_id).state == JobState.OPEN
+    market.client.transact(REQUESTER, "cancel", job_id)  # out of the next node's way
 
 
 def test_two_concurrent_gpu_jobs_get_disjoint_gpus_in_their_containers(

@@ -13,7 +13,14 @@ from jobmarket.errors import InvalidInput
 from jobmarket.spec import JobSpec, ProviderCapabilities
 from jobmarket.spec.capabilities import GpuDevice
 from jobmarket.spec.validation import DocumentInvalid
-from provider_node.gpus import INVENTORY_ENV, detect_gpus, load_inventory, parse_smi_listing
+from provider_node.gpus import (
+    INVENTORY_ENV,
+    RUNTIME_ENV,
+    detect_gpus,
+    load_inventory,
+    parse_smi_listing,
+    usable_gpus,
+)
 from provider_node.journal.store import Journal
 from provider_node.lifecycle.advance import advance
 from provider_node.lifecycle.capacity import Capacity
@@ -164,6 +171,33 @@ def test_the_inventory_override_replaces_detection(tmp_path, monkeypatch):
     inventory.write_text(json.dumps([H100, H100]))
     with pytest.raises(InvalidInput, match="lists an index twice"):
         load_inventory(inventory)
+
+
+def test_gpus_are_offered_only_when_docker_can_give_them_to_containers(tmp_path, monkeypatch):
+    """A node whose Docker lacks the NVIDIA runtime must not claim GPU jobs it cannot start."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-container-runtime-hook to find
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(json.dumps([H100]))
+    monkeypatch.setenv(INVENTORY_ENV, str(inventory))
+
+    devices, problem = usable_gpus({"Runtimes": {"runc": {}}, "CDISpecDirs": []})
+    assert devices == []
+    assert problem.startswith("Docker has no NVIDIA container runtime")
+    assert "install nvidia-container-toolkit" in problem
+
+    devices, problem = usable_gpus({"Runtimes": {"runc": {}, "nvidia": {"path": "x"}}})
+    assert ([d.index for d in devices], problem) == ([0], None)
+    cdi = tmp_path / "cdi"
+    cdi.mkdir()
+    (cdi / "nvidia.yaml").write_text("cdiVersion: 0.5.0\n")
+    assert usable_gpus({"Runtimes": {}, "CDISpecDirs": [str(cdi)]})[1] is None
+
+    monkeypatch.setenv(RUNTIME_ENV, "assume")  # the test hook
+    assert usable_gpus({"Runtimes": {}})[1] is None
+    inventory.write_text("[]")  # no GPU: nothing to complain about
+    monkeypatch.delenv(RUNTIME_ENV)
+    assert usable_gpus({"Runtimes": {}}) == ([], None)
 
 
 def test_nvidia_smi_listings_are_read_and_odd_lines_left_out():
