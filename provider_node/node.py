@@ -36,7 +36,7 @@ from provider_node.chain.follower import ChainFollower
 from provider_node.chain.registration import CAPABILITIES_META, load_capabilities, registered_digest
 from provider_node.context.identity import RUN_LOCK_NAME
 from provider_node.context.logs import emit, emit_repeated, error_field
-from provider_node.context.retry import backoff, is_transient
+from provider_node.context.retry import backoff, is_transient, retry_transient
 from provider_node.context.runtime import Runtime
 from provider_node.context.session import Session
 from provider_node.context.settings import NodeSettings
@@ -63,27 +63,28 @@ def retry_start_up(call: Callable[[], T]) -> T:
     """``call()`` (a start-up step), retried with bounded backoff while its failures are
     transient (connections dropped or reset); one line (exit 3) once they outlast
     :data:`STARTUP_RETRY_S`."""
-    pauses = backoff(first=0.5, longest=4.0)
-    give_up_at = time.monotonic() + STARTUP_RETRY_S
-    while True:
-        try:
-            return call()
-        except Exception as err:
-            if not is_transient(err):
-                raise
-            pause = next(pauses)
-            if time.monotonic() + pause > give_up_at:
-                if isinstance(err, UserError):
-                    raise
-                raise Unreachable(
-                    f"the node could not start: {error_field(err)} "
-                    f"(still failing after {STARTUP_RETRY_S:g} s of retries)",
-                    "check that the RPC endpoint, Docker and the content store answer, "
-                    "then start the node again",
-                ) from None
-            # Quiet unless -v: if the retries fail, their one error line says it all.
-            emit(log, "startup-retry", logging.DEBUG, cause=err, retry_in=pause)
-            time.sleep(pause)
+    try:
+        # Quiet unless -v: if the retries fail, their one error line says it all.
+        return retry_transient(
+            call,
+            what="start-up",
+            log=log,
+            give_up_after_s=STARTUP_RETRY_S,
+            pauses=backoff(first=0.5, longest=4.0),
+            event="startup-retry",
+            level=logging.DEBUG,
+        )
+    except UserError:
+        raise
+    except Exception as err:
+        if not is_transient(err):
+            raise
+        raise Unreachable(
+            f"the node could not start: {error_field(err)} "
+            f"(still failing after {STARTUP_RETRY_S:g} s of retries)",
+            "check that the RPC endpoint, Docker and the content store answer, "
+            "then start the node again",
+        ) from None
 
 
 class Node:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -59,11 +60,24 @@ def backoff(first: float = 0.2, longest: float = 10.0) -> Iterator[float]:
 
 
 def retry_transient(
-    call: Callable[[], T], *, what: str, stop: threading.Event, log: logging.Logger
+    call: Callable[[], T],
+    *,
+    what: str,
+    log: logging.Logger,
+    stop: threading.Event | None = None,
+    give_up_after_s: float | None = None,
+    pauses: Iterator[float] | None = None,
+    event: str = "retry",
+    level: int = logging.WARNING,
 ) -> T:
-    """``call()``, retried with backoff while it fails transiently; raises
-    :class:`Interrupted` when ``stop`` is set while waiting."""
-    pauses = backoff()
+    """``call()``, retried with backoff while it fails transiently.
+
+    Each retry logs ``event`` at ``level`` (the same cause at most once per window). Raises
+    :class:`Interrupted` when ``stop`` is set while waiting, and the last failure itself once
+    the next pause would end past ``give_up_after_s`` (None: never give up).
+    """
+    pauses = pauses or backoff()
+    give_up_at = None if give_up_after_s is None else time.monotonic() + give_up_after_s
     while True:
         try:
             return call()
@@ -71,14 +85,12 @@ def retry_transient(
             if not is_transient(err):
                 raise
             pause = next(pauses)
+            if give_up_at is not None and time.monotonic() + pause > give_up_at:
+                raise
             emit_repeated(
-                log,
-                "retry",
-                logging.WARNING,
-                (what, type(err).__name__),
-                what=what,
-                cause=err,
-                retry_in=pause,
+                log, event, level, (what, type(err).__name__), what=what, cause=err, retry_in=pause
             )
-            if stop.wait(pause):
+            if stop is None:
+                time.sleep(pause)
+            elif stop.wait(pause):
                 raise Interrupted(what) from err
