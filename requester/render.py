@@ -234,6 +234,10 @@ def results_text(manifest: ResultManifest, destination: Path) -> str:
     return "\n".join(lines)
 
 
+#: The newest steps of a provider's timeline shown by ``requester status``.
+MAX_TIMELINE_STEPS = 32
+
+
 def provider_view_text(view: ProviderView) -> str:
     """The provider node's view of a job under ``requester status`` (one line if none)."""
     if view.document is None:
@@ -255,4 +259,36 @@ def provider_view_text(view: ProviderView) -> str:
         exit_code = doc.get("exit_code")
         code = f" (exit {exit_code})" if isinstance(exit_code, int) else ""
         lines.append(f"    run:           {printable(status[:40])}{code}")
+    timeline = _timeline(doc.get("steps"))
+    if timeline:
+        lines.append(f"    timeline:      {timeline}")
     return "\n".join(lines)
+
+
+def _timeline(steps: Any) -> str:
+    """``seen 2026-12-02 05:01:02 UTC, claiming +0.4s, …``: when the node reached each step,
+    from its (untrusted) view; entries that are not a step name and a plausible time are left
+    out."""
+    if not isinstance(steps, list):
+        return ""
+    entries = [
+        (printable(entry["step"][:40]), float(entry["at"]))
+        for entry in steps[-MAX_TIMELINE_STEPS:]
+        if isinstance(entry, dict)
+        and isinstance(entry.get("step"), str)
+        and isinstance(entry.get("at"), int | float)
+        and not isinstance(entry.get("at"), bool)
+        and 0 < entry["at"] < 2**33
+    ]
+    if not entries:
+        return ""
+    first_step, start = entries[0]
+    shown = [f"{first_step} {format_time(int(start))}"]
+    shown += [f"{step} +{_offset(at - start)}" for step, at in entries[1:]]
+    return ", ".join(shown)
+
+
+def _offset(seconds: float) -> str:
+    """Tenths of a second while they matter (``0.4s``), then ``9m 12s``."""
+    seconds = max(0.0, seconds)
+    return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)

@@ -294,7 +294,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         txs = self.api.journal.txs(job_id=job_id)
         logs = self.api.jobdir_of(job_id).logs.is_dir()
-        self._json(200, job_view(job, txs, node=self.api.node, logs=logs))
+        steps = self.api.journal.steps(job_id)
+        self._json(200, job_view(job, txs, steps=steps, node=self.api.node, logs=logs))
 
     def _logs(self, job_id: int, follow: bool) -> None:
         job = self.api.journal.job(job_id)

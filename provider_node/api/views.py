@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from provider_node.journal.store import JobRecord, TxRecord
-from provider_node.lifecycle.steps import HOLDING_STEPS
+from provider_node.lifecycle.steps import HOLDING_STEPS, Step
 
 #: The newest transactions listed per job (a job normally has two or three).
 MAX_LISTED_TXS = 32
@@ -22,9 +22,15 @@ def _time(value: float | None) -> float | None:
 
 
 def job_view(
-    job: JobRecord, txs: list[TxRecord], *, node: dict[str, Any], logs: bool
+    job: JobRecord,
+    txs: list[TxRecord],
+    *,
+    steps: list[tuple[Step, float]],
+    node: dict[str, Any],
+    logs: bool,
 ) -> dict[str, Any]:
-    """The JSON answer of ``GET /v1/jobs/{id}``; ``logs``: the job folder still holds logs."""
+    """The JSON answer of ``GET /v1/jobs/{id}``; ``steps``: the journal's timeline of the
+    job (when it reached each step); ``logs``: the job folder still holds logs."""
     return {
         "job_id": job.job_id,
         "step": str(job.step),
@@ -32,6 +38,7 @@ def job_view(
         "waiting": str(job.waiting) or None,
         "seen_at": _time(job.seen_at),
         "since": _time(job.updated_at),
+        "steps": [{"step": str(step), "at": _time(at)} for step, at in steps],
         "requester": job.requester,
         "posted_block": job.posted_block,
         "work_deadline": job.work_deadline,

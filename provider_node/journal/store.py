@@ -69,6 +69,10 @@ _MIGRATE_2_TO_3 = [
 ]
 # Each schema version a journal may have, and the statements that take it one version up.
 _MIGRATIONS = {"1": (_MIGRATE_1_TO_2, "2"), "2": (_MIGRATE_2_TO_3, "3")}
+# Steps kept per job in ``job_steps`` (when it reached each one; a job that keeps coming back to
+# ``seen``, reopened or reposted, keeps its newest ones). Created by _SCHEMA: a journal without
+# the table gains it on opening, and older nodes ignore it, so the schema version stays 3.
+MAX_STEPS_KEPT = 32
 # Block hashes kept for reorg detection; a reorg deeper than this rescans from the oldest one.
 REMEMBERED_BLOCKS = 256
 #: The largest job id SQLite's INTEGER holds: a larger one (a stranger's URL) is no job here.
@@ -124,6 +128,12 @@ CREATE TABLE IF NOT EXISTS compacted_jobs (
     seen_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job_steps (
+    job_id INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_steps_by_job ON job_steps (job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_step ON jobs (step);
 CREATE INDEX IF NOT EXISTS jobs_candidates ON jobs (step, open, price_gwei DESC, job_id);
 CREATE TABLE IF NOT EXISTS transactions (
@@ -613,6 +623,7 @@ class Journal:
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
                 values,
             )
+            self._record_step(posted.job_id, Step.SEEN)
             return "new"
         if posted.same_post_as(existing):
             return "same"
@@ -629,6 +640,28 @@ class Journal:
         """The SQL that writes a job's step; called by ``lifecycle.advance.advance`` alone,
         which checks the move against TRANSITIONS first."""
         self._write_columns(job_id, {"step": step, **fields})
+        self._record_step(job_id, step)
+
+    def _record_step(self, job_id: int, step: Step) -> None:
+        """When the job reached ``step``; at ``seen`` (where a job may come back to, again
+        and again) the history is cut to its newest :data:`MAX_STEPS_KEPT` entries."""
+        self._execute(
+            "INSERT INTO job_steps (job_id, step, at) VALUES (?, ?, ?)",
+            (job_id, str(step), time.time()),
+        )
+        if step == Step.SEEN:
+            self._execute(
+                "DELETE FROM job_steps WHERE job_id = ? AND rowid NOT IN (SELECT rowid FROM "
+                "job_steps WHERE job_id = ? ORDER BY rowid DESC LIMIT ?)",
+                (job_id, job_id, MAX_STEPS_KEPT),
+            )
+
+    def steps(self, job_id: int) -> list[tuple[Step, float]]:
+        """The steps the job has been at, oldest first, each with when it got there."""
+        rows = self._all(
+            "SELECT step, at FROM job_steps WHERE job_id = ? ORDER BY rowid", (job_id,)
+        )
+        return [(Step(step), float(at)) for step, at in rows]
 
     def _write_columns(self, job_id: int, fields: dict[str, Any]) -> None:
         if not fields:
@@ -747,6 +780,7 @@ class Journal:
                 ],
             )
             self._execute("DELETE FROM transactions WHERE job_id = ?", (job_id,))
+            self._execute("DELETE FROM job_steps WHERE job_id = ?", (job_id,))
             self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
         return summary
 

@@ -225,6 +225,14 @@ def test_requester_status_shows_the_nodes_view(market: Market, node: ProviderNod
     assert view["url"] == API_URL and view["problem"] is None
     assert view["view"]["step"] == "submitted" and view["view"]["job_id"] == done
     assert [tx["function"] for tx in view["view"]["transactions"]] == ["claim", "submit_result"]
+    # When the node reached each step, in order: where a slow job spent its time.
+    timeline = view["view"]["steps"]
+    assert [entry["step"] for entry in timeline] == [
+        "seen", "claiming", "claimed", "running", "pinned", "submitted"
+    ]  # fmt: skip
+    times = [entry["at"] for entry in timeline]
+    assert times == sorted(times) and times[-1] <= view["view"]["since"]
+    assert "timeline:      seen 20" in text.stdout and ", submitted +" in text.stdout
     assert declined.returncode == 0, declined.stderr
     assert "provider view:   declined" in declined.stdout
     assert "jobmarket/absent:1" in declined.stdout  # the reason, as the node journaled it

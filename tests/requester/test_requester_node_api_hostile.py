@@ -19,7 +19,8 @@ import pytest
 
 from jobmarket.errors import Unreachable
 from requester import node_api
-from requester.node_api import NodeApiClient
+from requester.node_api import NodeApiClient, ProviderView
+from requester.render import MAX_TIMELINE_STEPS, provider_view_text
 
 # How long the stand-in goes on at most: far past the client's bounds set below.
 SERVER_GIVES_UP_S = 30.0
@@ -98,3 +99,35 @@ def test_a_stream_sent_in_tiny_pieces_arrives_whole_at_a_cost_in_proportion_to_i
     took = time.perf_counter() - started
     assert lines == [record[:-1]]
     print(f"\n{len(record):,} bytes in {len(pieces):,} pieces of 16 split in {took:.3f} s")
+
+
+def test_a_hostile_timeline_is_shown_as_plain_text_or_left_out() -> None:
+    """The steps and times come from a stranger's node: escapes are defanged, entries that are
+    not a step name and a plausible time are left out, and a flood is cut to the newest."""
+    start = 1_800_000_000.0
+    steps = [
+        {"step": "seen", "at": start},
+        {"step": "claiming\x1b[2J", "at": start + 0.4},
+        {"step": "running", "at": "soon"},
+        {"step": "pinned", "at": True},
+        {"step": ["x"], "at": start + 1},
+        "garbage",
+        {"step": "submitted", "at": start + 125},
+    ]
+    document = {"step": "submitted", "since": start + 125, "steps": steps}
+    text = provider_view_text(ProviderView(None, "http://node.example", document, None))
+    [timeline] = [line for line in text.splitlines() if "timeline:" in line]
+    assert "\x1b" not in timeline
+    assert timeline.endswith(
+        "seen 2027-01-15 08:00:00 UTC, claiming\\e[2J +0.4s, submitted +2m 5s"
+    )
+
+    flood = [{"step": f"s{n}", "at": start + n} for n in range(10_000)]
+    text = provider_view_text(
+        ProviderView(None, "http://node.example", {"step": "seen", "steps": flood}, None)
+    )
+    assert text.count(", s") == MAX_TIMELINE_STEPS - 1
+    assert "timeline:      s9968 " in text
+    assert "timeline" not in provider_view_text(
+        ProviderView(None, "http://node.example", {"step": "seen", "steps": "x" * 10}, None)
+    )

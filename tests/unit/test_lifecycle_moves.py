@@ -9,7 +9,7 @@ from unit_support import ME, RIVAL, posted
 
 from jobmarket.chain.client import MarketEvent
 from provider_node.chain.events import Ledger
-from provider_node.journal.store import Journal
+from provider_node.journal.store import MAX_STEPS_KEPT, Journal
 from provider_node.lifecycle.advance import advance, defer
 from provider_node.lifecycle.steps import TRANSITIONS, Step, Waiting, allowed
 
@@ -201,3 +201,22 @@ def test_a_resolution_event_says_whether_the_arbiter_ruled(journal, by_arbiter, 
         Ledger(journal, ME).apply([event])
     assert journal.job(1).step == Step.SETTLED
     assert journal.job(1).reason == reason
+
+
+def test_the_journal_keeps_when_a_job_reached_each_step_and_bounds_a_job_that_keeps_returning(
+    journal,
+):
+    journal.record_posted(posted())
+    _walk_to(journal, 1, HAPPY_PATH)
+    steps = journal.steps(1)
+    assert [step for step, _ in steps] == [Step.SEEN, *HAPPY_PATH]
+    assert [at for _, at in steps] == sorted(at for _, at in steps)
+
+    journal.record_posted(posted(2))
+    for _ in range(40):  # declined, then reopened by a rival's abandon, again and again
+        _walk_to(journal, 2, [Step.DECLINED, Step.SEEN])
+    assert len(journal.steps(2)) == MAX_STEPS_KEPT
+    assert journal.steps(2)[-1][0] == Step.SEEN
+
+    journal.compact(1, result_cid=None)
+    assert journal.steps(1) == []
