@@ -81,6 +81,12 @@ def collect(session: Session) -> dict[str, Any]:
     }
 
 
+def _pays_in(data: dict[str, Any]) -> str:
+    """``, pays in tUSD (token 0x…)``: a symbol is the token's own claim, its address is not."""
+    token = data["currency"].get("token")
+    return f", pays in {data['currency']['symbol']} (token {token})" if token else ""
+
+
 def render(data: dict[str, Any]) -> str:
     """The human view of :func:`collect`'s data."""
     state = f"running, pid {data['pid']}" if data["running"] else "not running"
@@ -95,7 +101,7 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         f"node        {data['node_id']} ({state})",
         f"account     {data['account']}",
-        f"market      {data['market']} on chain {data['chain_id']}",
+        f"market      {data['market']} on chain {data['chain_id']}{_pays_in(data)}",
         f"registered  {'yes' if data['registered'] else 'no (run provider-node register)'}",
         f"stake       {price(int(data['stake']))} (locked {price(int(data['locked']))}, "
         f"free {price(int(data['free']))})",

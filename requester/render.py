@@ -163,9 +163,12 @@ def providers_table(listings: list[ProviderListing]) -> str:
 def estimate_text(estimate: CostEstimate) -> str:
     terms = estimate.terms
     money = terms.currency.format
+    token = terms.currency.token
+    # A symbol is whatever the token contract says; its address is what identifies it.
+    paid_in = f"; {terms.currency.symbol} is the token {token}" if token else ""
     lines = [
         f"price:         {money(terms.price)} (escrowed at post; provider collateral "
-        f"{money(estimate.collateral)})",
+        f"{money(estimate.collateral)}{paid_in})",
         f"gas price:     {amount(estimate.gas_price)} per gas",
         f"windows:       claim within {format_duration(terms.claim_within)}, "
         f"work timeout {format_duration(terms.work_timeout)}, "

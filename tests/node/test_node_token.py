@@ -139,6 +139,7 @@ def test_a_token_job_runs_to_settlement_and_status_shows_the_payout_in_tusd(
     assert settled["payout"] == "12.5 tUSD"
     text = _status(market).stdout
     assert "earnings    12.5 tUSD credited to the stake" in text
+    assert f", pays in tUSD (token {market.client.currency.token})" in text
     assert f"stake       {(stake_before + 12_500_000) / TUSD:g} tUSD" in text
     assert re.search(r"net         12.5 tUSD earned, [0-9.]+ (ETH|gwei) of gas", text), text
     data = json.loads(_status(market, "--json").stdout)

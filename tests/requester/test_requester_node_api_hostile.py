@@ -118,9 +118,7 @@ def test_a_hostile_timeline_is_shown_as_plain_text_or_left_out() -> None:
     text = provider_view_text(ProviderView(None, "http://node.example", document, None))
     [timeline] = [line for line in text.splitlines() if "timeline:" in line]
     assert "\x1b" not in timeline
-    assert timeline.endswith(
-        "seen 2027-01-15 08:00:00 UTC, claiming\\e[2J +0.4s, submitted +2m 5s"
-    )
+    assert timeline.endswith("seen 2027-01-15 08:00:00 UTC, claiming\\e[2J +0.4s, submitted +2m 5s")
 
     flood = [{"step": f"s{n}", "at": start + n} for n in range(10_000)]
     text = provider_view_text(

@@ -124,8 +124,10 @@ def test_estimate_and_jobs_speak_in_the_token(cli, permit_market):
     text = ok(
         cli("estimate", "--price", "12.5", "--image", IMAGE, "--cmd", "true", "--market", market)
     )
-    assert text.startswith(
-        "price:         12.5 tUSD (escrowed at post; provider collateral 1.25 tUSD)"
+    token = permit_market.token.address
+    assert text.startswith(  # the symbol is the token's own claim: its address says which
+        "price:         12.5 tUSD (escrowed at post; provider collateral 1.25 tUSD; "
+        f"tUSD is the token {token})"
     )
     assert "post_job_permit gas: " in text and "(estimated)" in text
     assert "expected total: 12.5 tUSD + " in text and "balance " in text and "tUSD and" in text
