@@ -4,6 +4,7 @@ Layout under the store folder (``jobmarket.paths.home()/ipfs`` unless configured
 
     blocks/<shard>/<MULTIHASH>.data   one verified block per file (see blockstore.py)
     pins.json                         recursively pinned roots
+    holds.json                        named holds (roots gc and release keep, like pins)
     repo.lock                         adds take it shared, gc and release exclusive
 
 CIDs are those of Kubo's ``ipfs add`` with explicit defaults, and CAR files move content to
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from jobmarket import paths
@@ -24,8 +25,8 @@ from jobmarket.content.car import open_car
 from jobmarket.content.cid import RAW, Cid
 from jobmarket.content.importer import EntryCallback, ImportedNode, Importer, ImportParams
 from jobmarket.content.ipld import AnyCid
-from jobmarket.content.pins import PinSet
-from jobmarket.content.store import ContentStore, link_target
+from jobmarket.content.pins import HoldSet, PinSet
+from jobmarket.content.store import ContentStore, check_hold_name, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound
 from jobmarket.fileio import locked
 
@@ -47,6 +48,7 @@ class EmbeddedStore(ContentStore):
         self.location = str(self.root)
         self.blocks = Blockstore(self.root, fsync=fsync)
         self._pins = PinSet(self.root / "pins.json")
+        self._holds = HoldSet(self.root / "holds.json")
         self._lock_path = self.root / "repo.lock"
 
     # -- writing -----------------------------------------------------------------------------
@@ -114,6 +116,20 @@ class EmbeddedStore(ContentStore):
         """Pinned roots: UnixFS ones as :class:`Cid`, others (dag-cbor from a CAR) as they are."""
         return self._pins.list()
 
+    def hold(self, name: str, roots: Sequence[AnyCid]) -> None:
+        with locked(self._lock_path, shared=True):  # gc cannot run between check and hold
+            self._holds.put(check_hold_name(name), roots)
+
+    def drop(self, name: str) -> None:
+        self._holds.remove(name)
+
+    def held(self, prefix: str) -> list[str]:
+        return [name for name in self._holds.names() if name.startswith(prefix)]
+
+    def _kept_roots(self) -> list[AnyCid]:
+        """What gc and release keep: the pinned roots and the held ones."""
+        return [*self._pins.list(), *self._holds.roots()]
+
     def release(self, roots: Iterable[Cid]) -> int:
         """Unpin ``roots`` and delete, at once, their blocks that no remaining pin reaches
         (blocks shared with other pinned content stay; nothing outside these DAGs is touched,
@@ -125,7 +141,7 @@ class EmbeddedStore(ContentStore):
             for root in released:
                 self._pins.remove(root)
             keep: set[bytes] = set()
-            for pinned in self._pins.list():
+            for pinned in self._kept_roots():
                 keep.update(cid.multihash for cid in self._blocks_present(pinned, read_raw=False))
             for root in released:
                 for cid in reversed(self._blocks_present(root, read_raw=True)):
@@ -163,10 +179,10 @@ class EmbeddedStore(ContentStore):
         return order
 
     def gc(self) -> int:
-        """Delete every block no pin reaches; returns how many were removed."""
+        """Delete every block no pin or hold reaches; returns how many were removed."""
         with locked(self._lock_path):
             keep: set[bytes] = set()
-            for root in self._pins.list():
+            for root in self._kept_roots():
                 for cid, _ in ipld.walk(self.blocks.get, root, read_raw=False):
                     keep.add(cid.multihash)
             removed = 0

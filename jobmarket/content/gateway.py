@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -103,6 +104,15 @@ class GatewayStore(ContentStore):
         self._read_only()
 
     def pins(self) -> list[AnyCid]:
+        return []
+
+    def hold(self, name: str, roots: Sequence[AnyCid]) -> None:
+        pass  # nothing is kept here: every read asks the gateway
+
+    def drop(self, name: str) -> None:
+        pass
+
+    def held(self, prefix: str) -> list[str]:
         return []
 
     def import_car(self, path: str | os.PathLike[str], *, pin_roots: bool = True) -> list[AnyCid]:

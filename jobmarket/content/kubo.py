@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,7 +42,7 @@ from jobmarket.content.importer import (
     directory_entries,
 )
 from jobmarket.content.ipld import AnyCid, parse_any
-from jobmarket.content.store import ContentStore, link_target
+from jobmarket.content.store import ContentStore, check_hold_name, link_target
 from jobmarket.errors import IntegrityError, InvalidInput, NotFound, Unreachable, UserError
 from jobmarket.fileio import partial_sibling
 from jobmarket.terminal import printable
@@ -51,6 +51,8 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF_S = 0.5
 _RETRY_STATUS = {500, 502, 503, 504}
+# The MFS folder under which holds live (see KuboStore.hold).
+_HOLDS_FOLDER = "/jobmarket-holds"
 _MULTIADDR = re.compile(
     r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>\d+)(?P<scheme>/https?)?/?$"
 )
@@ -397,6 +399,37 @@ class KuboStore(ContentStore):
             elif "Cid" in line:
                 pins.append(parse_any(line["Cid"]))
         return pins
+
+    # Holds are MFS folders (``/jobmarket-holds/NAME/0``, ``/1``, …): Kubo's GC keeps every
+    # block reachable from the MFS root that is present, and each hold is its own entry, so
+    # dropping one never unpins content that someone else pins or holds.
+    def hold(self, name: str, roots: Sequence[AnyCid]) -> None:
+        folder = f"{_HOLDS_FOLDER}/{check_hold_name(name)}"
+        self.drop(name)
+        self._request("files/mkdir", {"arg": folder, "parents": "true"})
+        for index, root in enumerate(roots):
+            # offline: the roots are here (just checked); a hold never starts a search
+            copy = [("arg", f"/ipfs/{root}"), ("arg", f"{folder}/{index}"), ("offline", "true")]
+            self._request("files/cp", copy)
+
+    def drop(self, name: str) -> None:
+        folder = f"{_HOLDS_FOLDER}/{check_hold_name(name)}"
+        try:
+            self._request("files/rm", {"arg": folder, "recursive": "true", "force": "true"})
+        except KuboError as err:
+            if "not exist" not in err.problem and "not found" not in err.problem:
+                raise
+
+    def held(self, prefix: str) -> list[str]:
+        try:
+            body = self._request("files/ls", {"arg": _HOLDS_FOLDER})
+        except KuboError as err:
+            if "not exist" in err.problem or "not found" in err.problem:
+                return []
+            raise
+        entries = self._json_object(body, "files/ls").get("Entries") or []
+        names = [entry.get("Name") for entry in entries if isinstance(entry, dict)]
+        return sorted(n for n in names if isinstance(n, str) and n.startswith(prefix))
 
     def export_car(self, root: Cid, path: str | os.PathLike[str]) -> int:
         """``dag export`` of ``root``, kept only once every block is verified and the DAG is whole.

@@ -15,8 +15,9 @@ and file and directory structure is checked (see :mod:`jobmarket.content.reader`
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from jobmarket.errors import InvalidInput, NotFound
 from jobmarket.fileio import partial_sibling
 
 IPFS_API_ENV = "IPFS_API"
+# What a hold may be called: a name that is also one safe path component (a Kubo MFS folder).
+_HOLD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
 
 
@@ -136,6 +139,26 @@ class ContentStore(ABC):
     def pins(self) -> list[AnyCid]:
         """Recursively pinned roots."""
 
+    # -- holds: content kept from garbage collection while something needs it ---------------
+
+    @abstractmethod
+    def hold(self, name: str, roots: Sequence[AnyCid]) -> None:
+        """Keep the DAGs under ``roots`` (present now) from any garbage collection until
+        :meth:`drop` of ``name``; holding ``name`` again replaces its roots.
+
+        Unlike a pin (one per CID, so one holder's unpin would take it from another), each
+        hold has its own name: a provider holds a job's inputs from the check before its claim
+        until they are staged, whoever else pins or holds the same content.
+        """
+
+    @abstractmethod
+    def drop(self, name: str) -> None:
+        """Let the content held under ``name`` go (nothing held under it: nothing to do)."""
+
+    @abstractmethod
+    def held(self, prefix: str) -> list[str]:
+        """The names of the holds that start with ``prefix``."""
+
     def release(self, roots: Iterable[Cid]) -> int:
         """Unpin ``roots`` (those not pinned are skipped) and let their blocks go.
 
@@ -202,3 +225,13 @@ def open_store(
 
     folder = ipfs_dir if ipfs_dir is not None else os.environ.get(IPFS_DIR_ENV, "").strip()
     return EmbeddedStore(Path(folder).expanduser() if folder else None)
+
+
+def check_hold_name(name: str) -> str:
+    """``name`` if it may name a hold (letters, digits, ``.``, ``_``, ``-``; up to 128)."""
+    if not _HOLD_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"{name[:140]!r} cannot name a hold",
+            "use letters, digits, '.', '_' and '-' (up to 128 characters)",
+        )
+    return name

@@ -74,6 +74,20 @@ class NodeIdentity:
         tail = key[len(prefix) :] if key.startswith(prefix) else ""
         return int(tail) if tail.isdigit() else None
 
+    @property
+    def inputs_hold_prefix(self) -> str:
+        """What the names of this node's input holds (see :meth:`inputs_hold`) start with."""
+        return f"inputs-{self.node_id}-"
+
+    def inputs_hold(self, job_id: int) -> str:
+        """The store hold that keeps a job's inputs from garbage collection until staged."""
+        return f"{self.inputs_hold_prefix}{job_id}"
+
+    def job_of_inputs_hold(self, name: str) -> int | None:
+        prefix = self.inputs_hold_prefix
+        tail = name[len(prefix) :] if name.startswith(prefix) else ""
+        return int(tail) if tail.isdigit() else None
+
     def as_meta(self) -> dict[str, str]:
         return {
             "chain_id": str(self.chain_id),

@@ -19,7 +19,10 @@ start-up too) the housekeeper, in its own thread:
    and does not fetch) waits for a later round: released now, the job would be declined for
    an input the node had, or abandoned (its stake slashed) after its claim;
 3. deletes URL-input downloads older than the retention (a job declined while its download
-   waited for its claim: a rival claimed it first).
+   waited for its claim: a rival claimed it first);
+4. drops the input holds (:meth:`ContentStore.hold`, placed by the pipeline when it decides
+   to claim) of jobs past staging or gone: the pipeline drops its own, this catches those a
+   crash or an event (a rival's claim) left behind.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from provider_node.context.periodic import PeriodicTask
 from provider_node.context.runtime import Runtime
 from provider_node.io.inputs import remove_staged
 from provider_node.journal.store import REMEMBERED_BLOCKS, JobRecord, TxRecord, TxStatus
-from provider_node.lifecycle.steps import REOPENABLE_STEPS, Step
+from provider_node.lifecycle.steps import REOPENABLE_STEPS, UNSTAGED_STEPS, Step
 
 log = logging.getLogger("provider_node")
 
@@ -51,8 +54,6 @@ ENDED_STEPS = frozenset({Step.SETTLED, Step.DECLINED, Step.LOST, Step.ABANDONED,
 REORG_DEPTH_BLOCKS = REMEMBERED_BLOCKS
 # Jobs read (and compacted, in one transaction) at a time.
 BATCH = 200
-# Steps of a job whose inputs were (or are being) read from the store but are not staged yet.
-UNSTAGED_STEPS = frozenset({Step.SEEN, Step.CLAIMING, Step.CLAIMED})
 
 
 def interval_for(retention_s: float) -> float:
@@ -109,6 +110,7 @@ class Housekeeper(PeriodicTask):
         """One round; returns (jobs compacted, results unpinned, blocks deleted)."""
         horizon = self.horizon()
         self._remove_stale_downloads(horizon.wall_now - horizon.retention_s)
+        self._drop_stale_holds()
         compacted = self._compact(horizon)
         unpinned = removed = 0
         if not self.rt.settings.keep_results:
@@ -201,6 +203,15 @@ class Housekeeper(PeriodicTask):
                 if str(root) not in kept:
                     awaited |= _dag_blocks(store, root)
         return awaited
+
+    def _drop_stale_holds(self) -> None:
+        """Input holds of jobs no longer waiting to be staged (or no longer journaled)."""
+        identity, journal = self.rt.identity, self.rt.journal
+        for name in self.rt.store.held(identity.inputs_hold_prefix):
+            job_id = identity.job_of_inputs_hold(name)
+            job = journal.job(job_id) if job_id is not None else None
+            if job is None or job.step not in UNSTAGED_STEPS:
+                self.rt.store.drop(name)
 
     def _remove_stale_downloads(self, cutoff: float) -> None:
         """URL inputs downloaded for a decision whose job then went elsewhere (a rival's

@@ -60,7 +60,7 @@ from provider_node.io.results import publish_execution
 from provider_node.journal.store import JobRecord, TxStatus
 from provider_node.lifecycle.advance import advance, defer
 from provider_node.lifecycle.policy import MIN_RUN_S
-from provider_node.lifecycle.steps import Step, Waiting
+from provider_node.lifecycle.steps import UNSTAGED_STEPS, Step, Waiting
 
 log = logging.getLogger("provider_node")
 
@@ -89,6 +89,7 @@ class JobPipeline:
         self.staging = runtime.identity.staging_folder / str(job_id)
         self._spec: JobSpec | None = None
         self._post_seen_at: float | None = None  # which post of the job this pipeline serves
+        self._holding_inputs = False  # this pipeline placed the job's inputs hold
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -127,6 +128,8 @@ class JobPipeline:
         except Interrupted:
             emit(log, "interrupted", job=self.job_id, step=str(self._step()))
         finally:
+            if self._holding_inputs and self._step() not in UNSTAGED_STEPS:
+                self._drop_inputs_hold()  # declined, lost, …: the inputs are not needed
             self.rt.capacity.release(self.job_id)
             self.rt.wake.set()
 
@@ -183,7 +186,7 @@ class JobPipeline:
             if reasons:
                 return self._decline(reasons)
             try:
-                reasons, disk_bytes = self._local_problems(spec)
+                reasons, disk_bytes = self._local_problems(spec, job)
             except Unreachable as err:
                 metrics.error_seen(err)
                 return self._defer(
@@ -251,9 +254,10 @@ class JobPipeline:
             )
         return None
 
-    def _local_problems(self, spec: JobSpec) -> tuple[list[str], int]:
+    def _local_problems(self, spec: JobSpec, job: JobRecord) -> tuple[list[str], int]:
         """What stops this machine from running the spec — the image, any input (every block
-        read and checked, as staging will), the disk — and the disk bytes the job may take."""
+        read and checked, as staging will), the disk — and the disk bytes the job may take.
+        With none, the spec and the inputs are held in the store until staged."""
         problems = []
         machine_gpus = list(self.rt.capacity.gpu_devices.values())
         gpu_problem = gpu_problem_of(spec.resources, machine_gpus, "this machine")
@@ -271,6 +275,14 @@ class JobPipeline:
         spec = gathered.spec
         inputs = inspect_inputs(self.rt.store.get_block, spec)
         problems += inputs.problems
+        if not problems:
+            # Every block is here now: keep them, and the spec, from any garbage collection
+            # (the store's, or the operator's Kubo's) until staged, or the claim could fail
+            # for want of them after it is made.
+            roots = [Cid.from_digest(job.spec_digest, RAW)]
+            roots += [Cid.parse(mount.cid) for mount in spec.inputs]
+            self.rt.store.hold(self.rt.identity.inputs_hold(self.job_id), roots)
+            self._holding_inputs = True
         needed = inputs.total_bytes + input_allowance(spec)
         if not problems:
             free, margin = self._free_disk(), self._disk_margin()
@@ -412,6 +424,7 @@ class JobPipeline:
         except InputsUnavailable as err:
             self._abandon(job, err.problem)
             return
+        self._drop_inputs_hold()  # staged: the container reads the copies
         limits = self.rt.policy.limits(spec, seconds_left)
         try:
             request = ExecutionRequest(
@@ -654,6 +667,15 @@ class JobPipeline:
                 retry_in=seconds,
             )
         return False
+
+    def _drop_inputs_hold(self) -> None:
+        """The job's inputs may go; a store that does not answer now leaves the hold to the
+        housekeeper (it drops holds of jobs past staging)."""
+        try:
+            self.rt.store.drop(self.rt.identity.inputs_hold(self.job_id))
+        except UserError as err:
+            emit(log, "hold-kept", logging.WARNING, job=self.job_id, error=err.problem[:200])
+        self._holding_inputs = False
 
     def _clean_up(self) -> None:
         self._remove_container()

@@ -76,6 +76,8 @@ IN_FLIGHT_STEPS = frozenset(
 )
 # Steps from which a job that another provider gave back (reopened) is worth another look.
 REOPENABLE_STEPS = frozenset({Step.DECLINED, Step.LOST})
+# Steps of a job whose inputs were (or are being) read from the store but are not staged yet.
+UNSTAGED_STEPS = frozenset({Step.SEEN, Step.CLAIMING, Step.CLAIMED})
 # Steps that hold our container or a claim that a rival's claim (after a reorg) takes away.
 OURS_BEFORE_SUBMIT = frozenset({Step.CLAIMED, Step.RUNNING, Step.PINNED, Step.ABANDONING})
 

@@ -215,3 +215,39 @@ def test_an_input_named_with_a_gateway_is_fetched_as_a_verified_car(world):
     done = world.requester("results", str(job_id), str(target))
     assert done.returncode == 0, done.stderr
     assert (target / "outputs" / "sum").read_text().strip() == hashlib.sha256(payload).hexdigest()
+
+
+def test_inputs_checked_before_the_claim_survive_the_providers_gc_once_nobody_else_has_them(
+    world,
+):
+    """From the check before its claim to the staging after it, the node holds a job's spec
+    and inputs in its own Kubo (an MFS entry: Kubo's GC keeps what MFS reaches). Here it is
+    killed right after claiming, its Kubo's GC runs, and the requester's node forgets them:
+    restarted, the node still stages and runs the job from its own blocks."""
+    payload = hashlib.sha512(b"held").digest() * 8192  # 512 KiB of its own
+    data = world.requester_host.folder / "held.bin"
+    data.write_bytes(payload)
+    world.node.stop()
+    world.node.start(crash_at="claimed")
+    job_id = _post(world, "--input", f"data.bin={data}")["job_id"]
+    world.node.wait_exit(timeout=120)  # SIGKILLed by the hook once the claim was journaled
+    assert world.client.job(job_id).state == JobState.CLAIMED
+
+    # Nobody but B has the spec and the input now: A unpins and collects everything.
+    for pinned in world.kubo_a.ipfs("pin", "ls", "--type=recursive", "-q").split():
+        world.kubo_a.ipfs("pin", "rm", pinned)
+    world.kubo_a.ipfs("repo", "gc")
+    world.kubo_b.ipfs("repo", "gc")
+    with KuboStore(world.kubo_b.api_url) as store_b:
+        [hold] = store_b.held("inputs-")
+        assert hold.endswith(f"-{job_id}")
+
+        world.node.start()
+        world.node.wait_for_step(job_id, "submitted", timeout=120)
+
+        assert store_b.held("inputs-") == []  # dropped once staged
+    target = world.requester_host.folder / "held-result"
+    done = world.requester("results", str(job_id), str(target))
+    assert done.returncode == 0, done.stderr
+    assert (target / "outputs" / "sum").read_text().strip() == hashlib.sha256(payload).hexdigest()
+    assert world.node.events("step", job=str(job_id), step="abandoned") == []

@@ -104,6 +104,14 @@ def test_ended_jobs_are_compacted_and_unpinned_after_the_retention_and_status_ke
     stale_download.parent.mkdir(exist_ok=True)
     stale_download.write_bytes(b"downloaded an hour ago")
     os.utime(stale_download, (time.time() - 3600, time.time() - 3600))
+    # The node held each job's spec and inputs from its decision to its staging, then let go.
+    holds = f"inputs-{node_id(node)}-"
+    assert market.store.held(holds) == []
+    # Stand-ins for holds a crash (or a rival's claim) left behind: one of a settled job, one
+    # of a job the journal never knew; and another node's, sharing this store, kept.
+    market.store.hold(f"{holds}{ended[0]}", [data_cid])
+    market.store.hold(f"{holds}999999", [data_cid])
+    market.store.hold("inputs-another-node-1", [data_cid])
     # The retention (1 s) has passed, but the settlements are too near the head for a reorg to
     # be ruled out: nothing is compacted until they lie deeper than the node's reorg window.
     assert node.events("housekept") == [] and rows_before["compacted_jobs"] == 0
@@ -146,6 +154,9 @@ def test_ended_jobs_are_compacted_and_unpinned_after_the_retention_and_status_ke
     assert _rows(journal, [under_review]) == {"jobs": 1, "transactions": 2, "compacted_jobs": 0}
     assert results[under_review] in pins
     assert all(market.store.has(cid) for cid in blocks[under_review])
+    assert market.store.held(holds) == []  # the housekeeper dropped this node's leftovers
+    assert market.store.held("inputs-another") == ["inputs-another-node-1"]
+    market.store.drop("inputs-another-node-1")
     # Nothing of any job is left on disk: downloads, staged inputs, result and executor folders.
     assert not stale_download.exists()
     for job_id in [*ended, under_review]:
