@@ -36,7 +36,7 @@ from jobmarket.errors import IntegrityError, InvalidInput, UserError
 from jobmarket.spec.job import JobSpec
 from requester.clock import chain_now
 from requester.errors import ActionNotAllowed
-from requester.estimate import CostEstimate, estimate_costs
+from requester.estimate import CostEstimate, estimate_costs, require_post_after_approvals
 from requester.history import AccountFeed, JobStep, scan
 from requester.inputs import (
     NamedCid,
@@ -332,7 +332,10 @@ class Requester:
         if not terms.currency.is_eth:
             # The permit lives as long as the job can be claimed; the post uses it at once.
             permit = usable_permit(client, self.signer, me, terms.price, claim_deadline)
-            for amount in [] if permit is not None else client.approvals_needed(me, terms.price):
+            needed = [] if permit is not None else client.approvals_needed(me, terms.price)
+            if needed:
+                require_post_after_approvals(client, me, terms, digest, claim_deadline, needed)
+            for amount in needed:
                 _, approved = send(
                     client,
                     self.signer,

@@ -139,6 +139,30 @@ def _post_plan(
     return "post_job_token", bool(client.approvals_needed(sender, terms.price)), None
 
 
+def require_post_after_approvals(
+    client: MarketClient,
+    sender: str,
+    terms: JobTerms,
+    digest: bytes,
+    claim_deadline: int,
+    approvals: list[int],
+) -> None:
+    """A post the contract would refuse even once approved (a fee-on-transfer token) is
+    refused now, in one line, before an approve costs gas (the approves and the post are
+    simulated together; an RPC that cannot simulate leaves it to the post's own check)."""
+    function, args, _ = client.post_call(
+        digest,
+        terms.designated or ZERO_ADDRESS,
+        claim_deadline,
+        terms.work_timeout,
+        terms.review_window,
+        terms.price,
+    )
+    reason = client.post_refusal_after_approvals(sender, approvals, function, args)
+    if reason is not None:
+        raise explain_refusal(TransactionRefused(function, reason))
+
+
 def _post_gas(
     client: MarketClient,
     sender: str,
@@ -188,6 +212,12 @@ def estimate_costs(
     function, needs_approve, permit = _post_plan(client, signer, sender, terms, now)
     covered = token_balance if token_balance is not None else balance
     post_gas_estimated = covered >= terms.price and not needs_approve
+    if needs_approve and covered >= terms.price:
+        digest = spec.digest if spec is not None else hashlib.sha256(b"estimate").digest()
+        approvals = client.approvals_needed(sender, terms.price)
+        require_post_after_approvals(
+            client, sender, terms, digest, terms.claim_deadline(now), approvals
+        )
     gas["post_job"] = (
         _post_gas(client, sender, terms, spec, permit, now)
         if post_gas_estimated

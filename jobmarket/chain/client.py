@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import requests
 from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
@@ -156,6 +158,28 @@ def revert_reason(err: ContractLogicError) -> str:
             message = message[len(prefix) :]
             break
     return message.strip() or "reverted without a reason"
+
+
+def simulated_revert_reason(call: Any) -> str | None:
+    """The revert reason of one ``eth_simulateV1`` call result (None: it succeeded)."""
+    if not isinstance(call, dict) or str(call.get("status", "")).lower() in ("0x1", "1"):
+        return None
+    data = str(call.get("returnData") or "")
+    if data.startswith(_ERROR_SELECTOR):
+        try:
+            (reason,) = abi_decode(["string"], bytes.fromhex(data[len(_ERROR_SELECTOR) :]))
+            return str(reason).strip() or "reverted without a reason"
+        except (ValueError, TypeError, DecodingError):
+            pass
+    error = call.get("error")
+    message = str(error.get("message", "")) if isinstance(error, dict) else ""
+    return message.removeprefix("execution reverted").lstrip(": ").strip() or (
+        "reverted without a reason"
+    )
+
+
+# ``Error(string)``: how Vyper and Solidity encode a revert reason.
+_ERROR_SELECTOR = "0x08c379a0"
 
 
 @dataclass(frozen=True)
@@ -372,6 +396,36 @@ class MarketClient:
             return False
         # The market's own rule: no answer (USDT-style) or a 32-byte true is a success.
         return len(answer) == 0 or (len(answer) == 32 and int.from_bytes(answer, "big") == 1)
+
+    def post_refusal_after_approvals(
+        self, owner: str, approvals: Sequence[int], function: str, args: Sequence[Any]
+    ) -> str | None:
+        """Why the contract would refuse ``function(*args)`` once the ``approvals`` are mined:
+        the approves and the post simulated in one block (``eth_simulateV1``, nothing sent),
+        so a refusal (a fee-on-transfer token) costs no approve. None: it would pass, or the
+        RPC cannot simulate (then the post's own pre-check, after the approves, decides)."""
+        if self.token is None:
+            return None
+        sender = to_checksum_address(owner)
+        calls = [
+            {"from": sender, "to": self.token.address,
+             "data": self.token.encode_abi("approve", [self.address, amount])}
+            for amount in approvals
+        ]  # fmt: skip
+        post = self.contract.encode_abi(function, list(args))
+        calls.append({"from": sender, "to": self.address, "data": post})
+        request = {"blockStateCalls": [{"calls": calls}], "validation": False}
+        try:
+            answer = self.w3.provider.make_request("eth_simulateV1", [request, "latest"])
+            results = answer["result"][0]["calls"]
+        except (KeyError, IndexError, TypeError, ValueError, OSError, requests.RequestException):
+            return None  # no eth_simulateV1 here (an error answer has no "result")
+        if len(results) != len(calls):
+            return None
+        *approved, posted = results
+        if any(simulated_revert_reason(call) is not None for call in approved):
+            return None  # the approve itself fails: its own pre-check says why
+        return simulated_revert_reason(posted)
 
     def approvals_needed(self, owner: str, amount: int) -> list[int]:
         """The ``approve`` amounts, in order, that let the market pull ``amount`` from

@@ -23,9 +23,12 @@ from jobmarket.chain.accounts import test_account as dev_account
 from jobmarket.chain.client import MarketClient
 from jobmarket.chain.devtoken import deploy_test_token, token_call
 from jobmarket.devnet import deploy_market
+from jobmarket.errors import UserError
 from jobmarket.spec.capabilities import Hardware, ProviderCapabilities
 from jobmarket.spec.job import Resources
+from requester.api import Requester
 from requester.estimate import TYPICAL_GAS
+from requester.signer import KeySigner
 
 REPO = Path(__file__).resolve().parents[2]
 TUSD = 10**6  # one tUSD in the token's smallest unit (6 decimals)
@@ -193,6 +196,35 @@ def test_a_fee_on_transfer_token_is_refused_in_one_line_before_anything_is_sent(
         assert "token fee on transfer" in result.stderr
         assert "the market would receive less than the price" in result.stderr
     assert chain.nonce(ME.address) == nonce
+    assert fee_market.client.job_count() == 0
+
+
+class TransactionOnlySigner:
+    """A signer that signs transactions but no typed data (as some wallets do): the post goes
+    by approve + post_job_token, never by a permit."""
+
+    def __init__(self, account) -> None:
+        self._signer = KeySigner(account)
+        self.address = self._signer.address
+
+    def sign(self, tx):
+        return self._signer.sign(tx)
+
+
+def test_a_fee_on_transfer_token_costs_no_approve_when_the_post_must_approve_first(chain, store):
+    fee_market = _token_market(chain, store, "permit", fee_bps=100)
+    nonce = chain.nonce(ME.address)
+    requester = Requester(fee_market.client, TransactionOnlySigner(ME), store)
+
+    with pytest.raises(UserError) as refused:
+        requester.post(image=IMAGE, command="true", price="12.5", anyway=True)
+    with pytest.raises(UserError) as estimated:
+        requester.estimate(image=IMAGE, command="true", price="12.5")
+
+    assert "token fee on transfer" in refused.value.problem
+    assert "token fee on transfer" in estimated.value.problem
+    assert chain.nonce(ME.address) == nonce  # the approve and the post simulated, not sent
+    assert fee_market.client.allowance(ME.address) == 0
     assert fee_market.client.job_count() == 0
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from eth_abi import encode
 from unit_support import posted
 
+from jobmarket.chain.client import simulated_revert_reason
 from jobmarket.spec import JobSpec, ProviderCapabilities
 from provider_node.context.retry import backoff
 from provider_node.context.settings import NodeSettings
@@ -117,3 +119,14 @@ def test_close_dispute_waits_for_the_arbiter_deadline():
 def test_retries_back_off_by_doubling_up_to_a_ceiling():
     pauses = backoff(first=0.5, longest=5.0)
     assert [next(pauses) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_a_simulated_calls_revert_reason_is_read_from_its_data_or_its_message():
+    data = "0x08c379a0" + encode(["string"], ["token fee on transfer"]).hex()
+    assert simulated_revert_reason({"status": "0x0", "returnData": data}) == "token fee on transfer"
+    assert simulated_revert_reason({"status": "0x1", "returnData": "0x"}) is None
+    message = {"status": "0x0", "returnData": "0x", "error": {"message": "execution reverted: x"}}
+    assert simulated_revert_reason(message) == "x"
+    assert simulated_revert_reason({"status": "0x0", "returnData": "0x08c379a0ff"}) == (
+        "reverted without a reason"
+    )
