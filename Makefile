@@ -62,7 +62,7 @@ test-unit: install
 	$(VENV)/bin/python -m pytest tests/unit -q -p no:ape_test
 
 test: install docker-engine kubo lint
-	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape test tests --network ethereum:local:foundry
+	APE_FOUNDRY_HOST=auto $(VENV)/bin/ape test tests --network ethereum:local:foundry --durations=40
 
 # A fresh anvil of its own (random port); -v WARNING keeps `lifecycle_gas=N` the last line.
 bench-gas: install
