@@ -26,6 +26,7 @@ from jobmarket.content.car import write_car
 from jobmarket.content.cid import Cid
 from jobmarket.content.importer import EntryCallback, ImportParams
 from jobmarket.content.ipld import AnyCid
+from jobmarket.durations import parse_duration
 from jobmarket.errors import InvalidInput, NotFound
 from jobmarket.fileio import partial_sibling
 
@@ -33,6 +34,8 @@ IPFS_API_ENV = "IPFS_API"
 # What a hold may be called: a name that is also one safe path component (a Kubo MFS folder).
 _HOLD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 IPFS_DIR_ENV = "JOBMARKET_IPFS_DIR"
+# How long a Kubo request (and Kubo's own search for a missing block) may take, e.g. "30s".
+IPFS_TIMEOUT_ENV = "JOBMARKET_IPFS_TIMEOUT"
 
 
 class ContentStore(ABC):
@@ -218,9 +221,11 @@ def open_store(
     """The configured store: Kubo when ``IPFS_API`` (or ``ipfs_api``) is set, else embedded."""
     api = ipfs_api if ipfs_api is not None else os.environ.get(IPFS_API_ENV, "").strip()
     if api:
-        from jobmarket.content.kubo import KuboStore
+        from jobmarket.content.kubo import DEFAULT_TIMEOUT_S, KuboStore
 
-        return KuboStore(api)
+        timeout = os.environ.get(IPFS_TIMEOUT_ENV, "").strip()
+        seconds = parse_duration(timeout, what=IPFS_TIMEOUT_ENV) if timeout else DEFAULT_TIMEOUT_S
+        return KuboStore(api, timeout=float(seconds))
     from jobmarket.content.embedded import EmbeddedStore
 
     folder = ipfs_dir if ipfs_dir is not None else os.environ.get(IPFS_DIR_ENV, "").strip()

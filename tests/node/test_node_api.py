@@ -47,7 +47,7 @@ NODE_ARGS = ["--api-listen", f"127.0.0.1:{API_PORT}"]
 REGISTER_ARGS = ["--api-url", API_URL]
 # One line a second for some seconds: long enough that lines arrive while it runs, even for a
 # requester CLI that takes seconds to start on a busy machine.
-TICKS = 12
+TICKS = 8
 TICKER = f"for i in $(seq {TICKS}); do echo tick $i; echo warn $i >&2; sleep 1; done; echo done"
 TICK_LINES = [*(f"tick {i}" for i in range(1, TICKS + 1)), "done"]
 

@@ -126,6 +126,9 @@ def test_run_explains_what_is_missing_in_one_line(
 ) -> None:
     assert cli("register", account="TEST::6").exit_code == 0  # registered, no stake
     assert cli("register", "--stake", "1 ether", account="TEST::7").exit_code == 0
+    # What is tested is the one line once start-up's retries give up, not their 10 s bound
+    # (tests/unit/test_retry_decisions.py tests the bound): 1 s here.
+    monkeypatch.setattr("provider_node.node.STARTUP_RETRY_S", 1.0)
 
     not_registered = _one_error_line(cli("run", account="TEST::5"))
     no_stake = _one_error_line(cli("run", account="TEST::6"))

@@ -11,18 +11,20 @@ no longer needs it, then release it.
 
 from __future__ import annotations
 
-from node_world import Market, shell_job
+import docker
+from node_world import Market, node_id, shell_job
 from support.node import ProviderNode
 
 from jobmarket.content.cid import DAG_PB, Cid
 from jobmarket.spec.job import InputMount
+from provider_node.executor.profile import container_name
 from provider_node.lifecycle.housekeeping import REORG_DEPTH_BLOCKS
 
 NODE_ARGS = ["--retention", "1s", "--max-jobs", "1"]
 
 
 def test_a_result_named_as_a_waiting_jobs_input_is_kept_until_that_job_has_staged_it(
-    market: Market, node: ProviderNode
+    market: Market, node: ProviderNode, docker_api: docker.DockerClient
 ) -> None:
     old = market.post(shell_job("echo chained > /out/prev.txt"))
     node.wait_for_step(old, "submitted", timeout=90)
@@ -30,7 +32,7 @@ def test_a_result_named_as_a_waiting_jobs_input_is_kept_until_that_job_has_stage
     market.accept(old)
     node.wait_for_step(old, "settled", timeout=30)
     # The only slot is taken, so the next job waits (seen) for it.
-    blocker = market.post(shell_job("sleep 30", timeout_s=60))
+    blocker = market.post(shell_job("sleep 60", timeout_s=90))
     node.wait_for_step(blocker, "running", timeout=60)
     since = node.mark()
     chained = market.post(
@@ -50,6 +52,9 @@ def test_a_result_named_as_a_waiting_jobs_input_is_kept_until_that_job_has_stage
     kept = node.wait_for(lambda e: e.get("event") == "results-kept", since=since, timeout=60)
     assert int(kept["results"]) == 1
     assert old_result not in market.store.pins() or market.store.has(old_result)
+    # The round has run: end the blocker now (as an operator's docker kill would) rather than
+    # wait out its sleep; its slot goes to the chained job.
+    docker_api.containers.get(container_name(f"{node_id(node)}-{blocker}")).kill()
 
     node.wait_for_step(chained, "submitted", timeout=120)  # not declined: its input was there
     assert (market.fetch(chained, market.home / "chained").logs.stdout_tail or "").strip() == (

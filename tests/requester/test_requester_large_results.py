@@ -1,7 +1,10 @@
-"""Outputs are always deliverable: a result of 100,000 files (far past the ~5,000 a basic
-UnixFS directory holds) is laid out as the node lays it out, published — its folders sharded
-into HAMT directories exactly as Kubo shards them — submitted on chain, then downloaded by the
-requester on the real chain and store and every file verified against the manifest."""
+"""Outputs are always deliverable: a result of 25,000 files (five times the ~5,000 a basic
+UnixFS directory holds; sharded several levels deep) is laid out as the node lays it out,
+published — its folders sharded into HAMT directories exactly as Kubo shards them — submitted
+on chain, then downloaded by the requester on the real chain and store and every file verified
+against the manifest. The node's limit of 100,000 is published and read back whole in
+tests/content/test_content_hamt.py, and its manifest checked against what a requester accepts
+in tests/executor/test_outputs_delivered.py."""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from pathlib import Path
 from jobmarket.content.dagpb import UnixFSType
 from jobmarket.content.reader import decode
 
-FILES = 100_000
+FILES = 25_000
 
 
-def test_a_hundred_thousand_outputs_are_delivered_and_downloaded_intact(
+def test_twenty_five_thousand_outputs_are_delivered_and_downloaded_intact(
     requester, post, provider, store, tmp_path: Path
 ) -> None:
     job_id = post()
@@ -29,5 +32,5 @@ def test_a_hundred_thousand_outputs_are_delivered_and_downloaded_intact(
     downloaded = tmp_path / "downloaded" / "outputs"
     names = sorted(path.name for path in downloaded.iterdir())
     assert names == sorted(files)
-    for name in ("part-000000.txt", "part-054321.txt", "part-099999.txt"):
+    for name in ("part-000000.txt", "part-012345.txt", "part-024999.txt"):
         assert (downloaded / name).read_bytes() == files[name]

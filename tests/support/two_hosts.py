@@ -123,6 +123,8 @@ def two_hosts(root: Path) -> Iterator[TwoHosts]:
         world_env = TwoHosts(network, a, b, anvil, kubo_a, kubo_b, w3, client,
                              deployment.block_number, None)  # type: ignore[arg-type]  # fmt: skip
         provider_env = world_env.base_env(b, kubo_b)
+        # An input nobody serves is searched for 8 s (Kubo's share of this), not 24 s.
+        provider_env["JOBMARKET_IPFS_TIMEOUT"] = "10s"
         register_provider(anvil.url, b.home, account=PROVIDER_ACCOUNT, stake="1 ether",
                           env=provider_env, prefix=b.command([]))  # fmt: skip
         node = ProviderNode(rpc_url=anvil.url, home=b.home, account=PROVIDER_ACCOUNT,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from eth_abi import encode
 from unit_support import posted
 
 from jobmarket.chain.client import simulated_revert_reason
+from jobmarket.content.store import IPFS_API_ENV, IPFS_TIMEOUT_ENV, open_store
+from jobmarket.errors import InvalidInput
 from jobmarket.spec import JobSpec, ProviderCapabilities
 from provider_node.context.retry import backoff
 from provider_node.context.settings import NodeSettings
@@ -130,3 +133,13 @@ def test_a_simulated_calls_revert_reason_is_read_from_its_data_or_its_message():
     assert simulated_revert_reason({"status": "0x0", "returnData": "0x08c379a0ff"}) == (
         "reverted without a reason"
     )
+
+
+def test_the_kubo_timeout_is_read_from_the_environment_in_one_rule(monkeypatch):
+    monkeypatch.setenv(IPFS_API_ENV, "http://127.0.0.1:5001")
+    monkeypatch.setenv(IPFS_TIMEOUT_ENV, "10s")
+    with open_store() as store:
+        assert store.timeout == 10.0
+    monkeypatch.setenv(IPFS_TIMEOUT_ENV, "soon")
+    with pytest.raises(InvalidInput, match="cannot read the JOBMARKET_IPFS_TIMEOUT 'soon'"):
+        open_store()
