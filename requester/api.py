@@ -27,7 +27,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
+from jobmarket.chain.client import MarketClient
 from jobmarket.chain.rpc import default_poll_interval, is_local_chain, with_retries
 from jobmarket.chain.states import JobState
 from jobmarket.content.peers import connect_configured_peers
@@ -344,15 +344,7 @@ class Requester:
                     announce=self.on_transaction,
                 )
                 approvals.append(approved)
-        function, args, value = client.post_call(
-            digest,
-            terms.designated or ZERO_ADDRESS,
-            claim_deadline,
-            terms.work_timeout,
-            terms.review_window,
-            terms.price,
-            permit,
-        )
+        function, args, value = terms.post_call(client, digest, claim_deadline, permit)
         receipt, record = send(
             client,
             self.signer,

@@ -17,7 +17,7 @@ from typing import Any
 
 from web3.exceptions import ContractLogicError
 
-from jobmarket.chain.client import ZERO_ADDRESS, MarketClient, TransactionRefused, revert_reason
+from jobmarket.chain.client import MarketClient, TransactionRefused, revert_reason
 from jobmarket.chain.units import amount_json, format_price
 from jobmarket.spec.job import JobSpec
 from requester.errors import explain_refusal
@@ -128,15 +128,15 @@ class CostEstimate:
 
 def _post_plan(
     client: MarketClient, signer: Signer | None, sender: str, terms: JobTerms, now: int
-) -> tuple[str, bool, tuple[int, int, bytes, bytes] | None]:
-    """How the post would go: ``(function, needs_approve, permit)``, as ``Requester.post``
-    does it."""
+) -> tuple[str, list[int], tuple[int, int, bytes, bytes] | None]:
+    """How the post would go: ``(function, approvals, permit)``, as ``Requester.post`` does
+    it (``approvals``: the approve amounts it sends first)."""
     if terms.currency.is_eth:
-        return "post_job", False, None
+        return "post_job", [], None
     permit = usable_permit(client, signer, sender, terms.price, terms.claim_deadline(now))
     if permit is not None:
-        return "post_job_permit", False, permit
-    return "post_job_token", bool(client.approvals_needed(sender, terms.price)), None
+        return "post_job_permit", [], permit
+    return "post_job_token", client.approvals_needed(sender, terms.price), None
 
 
 def require_post_after_approvals(
@@ -150,14 +150,7 @@ def require_post_after_approvals(
     """A post the contract would refuse even once approved (a fee-on-transfer token) is
     refused now, in one line, before an approve costs gas (the approves and the post are
     simulated together; an RPC that cannot simulate leaves it to the post's own check)."""
-    function, args, _ = client.post_call(
-        digest,
-        terms.designated or ZERO_ADDRESS,
-        claim_deadline,
-        terms.work_timeout,
-        terms.review_window,
-        terms.price,
-    )
+    function, args, _ = terms.post_call(client, digest, claim_deadline)
     reason = client.post_refusal_after_approvals(sender, approvals, function, args)
     if reason is not None:
         raise explain_refusal(TransactionRefused(function, reason))
@@ -175,15 +168,7 @@ def _post_gas(
     ``post_job_token``, have allowed it, or the estimate fails without a reason)."""
     digest = spec.digest if spec is not None else hashlib.sha256(b"estimate").digest()
     deadline = terms.claim_deadline(now)
-    name, args, value = client.post_call(
-        digest,
-        terms.designated or ZERO_ADDRESS,
-        deadline,
-        terms.work_timeout,
-        terms.review_window,
-        terms.price,
-        permit,
-    )
+    name, args, value = terms.post_call(client, digest, deadline, permit)
     call = getattr(client.contract.functions, name)(*args)
     try:
         return int(call.estimate_gas({"from": sender, "value": value}))
@@ -209,12 +194,12 @@ def estimate_costs(
     gas = dict(TYPICAL_GAS)
     balance = client.balance(sender)
     token_balance = None if terms.currency.is_eth else client.currency_balance(sender)
-    function, needs_approve, permit = _post_plan(client, signer, sender, terms, now)
+    function, approvals, permit = _post_plan(client, signer, sender, terms, now)
+    needs_approve = bool(approvals)
     covered = token_balance if token_balance is not None else balance
     post_gas_estimated = covered >= terms.price and not needs_approve
     if needs_approve and covered >= terms.price:
         digest = spec.digest if spec is not None else hashlib.sha256(b"estimate").digest()
-        approvals = client.approvals_needed(sender, terms.price)
         require_post_after_approvals(
             client, sender, terms, digest, terms.claim_deadline(now), approvals
         )

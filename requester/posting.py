@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jobmarket.chain.client import ZERO_ADDRESS, MarketClient
 from jobmarket.chain.units import ETH, Currency, amount_json
 from jobmarket.content.cid import Cid
 from jobmarket.content.store import ContentStore
@@ -108,6 +109,24 @@ class JobTerms:
         if deadline > MAX_TIMESTAMP:  # pragma: no cover - MAX_DURATION_S keeps it far away
             raise InvalidInput("the claim deadline is too far away", "give a shorter claim window")
         return deadline
+
+    def post_call(
+        self,
+        client: MarketClient,
+        digest: bytes,
+        claim_deadline: int,
+        permit: tuple[int, int, bytes, bytes] | None = None,
+    ) -> tuple[str, tuple[Any, ...], int]:
+        """``(function, args, value)`` that posts the spec ``digest`` on these terms."""
+        return client.post_call(
+            digest,
+            self.designated or ZERO_ADDRESS,
+            claim_deadline,
+            self.work_timeout,
+            self.review_window,
+            self.price,
+            permit,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

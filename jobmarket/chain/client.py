@@ -152,7 +152,11 @@ def _abi() -> list[dict[str, Any]]:
 
 def revert_reason(err: ContractLogicError) -> str:
     """The contract's reason string from a web3 revert error (``execution reverted: X`` → X)."""
-    message = str(err.message if getattr(err, "message", None) else err)
+    return _reason_in(str(err.message if getattr(err, "message", None) else err))
+
+
+def _reason_in(message: str) -> str:
+    """``X`` of a node's ``execution reverted: X`` message."""
     for prefix in ("execution reverted: ", "execution reverted"):
         if message.startswith(prefix):
             message = message[len(prefix) :]
@@ -172,10 +176,7 @@ def simulated_revert_reason(call: Any) -> str | None:
         except (ValueError, TypeError, DecodingError):
             pass
     error = call.get("error")
-    message = str(error.get("message", "")) if isinstance(error, dict) else ""
-    return message.removeprefix("execution reverted").lstrip(": ").strip() or (
-        "reverted without a reason"
-    )
+    return _reason_in(str(error.get("message", "")) if isinstance(error, dict) else "")
 
 
 # ``Error(string)``: how Vyper and Solidity encode a revert reason.

@@ -70,9 +70,7 @@ class NodeIdentity:
         return f"{self.node_id}-{job_id}"
 
     def job_id_of(self, key: str) -> int | None:
-        prefix = f"{self.node_id}-"
-        tail = key[len(prefix) :] if key.startswith(prefix) else ""
-        return int(tail) if tail.isdigit() else None
+        return _job_id_after(f"{self.node_id}-", key)
 
     @property
     def inputs_hold_prefix(self) -> str:
@@ -84,9 +82,7 @@ class NodeIdentity:
         return f"{self.inputs_hold_prefix}{job_id}"
 
     def job_of_inputs_hold(self, name: str) -> int | None:
-        prefix = self.inputs_hold_prefix
-        tail = name[len(prefix) :] if name.startswith(prefix) else ""
-        return int(tail) if tail.isdigit() else None
+        return _job_id_after(self.inputs_hold_prefix, name)
 
     def as_meta(self) -> dict[str, str]:
         return {
@@ -101,3 +97,9 @@ class NodeIdentity:
         deployment: Deployment | None = client.deployment
         genesis = deployment.genesis_hash if deployment else "unknown"
         return cls(client.chain_id, client.address, genesis.lower(), account)
+
+
+def _job_id_after(prefix: str, name: str) -> int | None:
+    """The job id that ends ``name`` after ``prefix`` (None: another name)."""
+    tail = name[len(prefix) :] if name.startswith(prefix) else ""
+    return int(tail) if tail.isdigit() else None
